@@ -1,0 +1,75 @@
+"""The toy of Sec. 4.1 / App. E: N = 5 codes on K = 8 fixed centroids, bridge prior, T = 50.
+
+  python -m dbvq_jax.main --config=configs/toy.py --workdir=runs/toy
+  python -m dbvq_jax.main --config=configs/toy.py --workdir=runs/toy --config.model.name=paper_conv
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.experiment = "toy"
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.num_codes = 8  # K centroids on the unit circle
+  c.data.length = 5  # N positions
+  c.data.noise_std = 0.05  # std of x around its centroid (the paper's "I" would erase the classes)
+
+  c.bridge = ml_collections.ConfigDict()
+  c.bridge.num_steps = 50  # T
+  c.bridge.theta = 2.0
+  c.bridge.eta = 0.1  # sigma = eta / sqrt(2 theta) = 0.05
+  c.bridge.z_star = 0.0
+  c.bridge.schedule = "constant"  # constant | ddpm_linear | cosine
+  c.bridge.delta = 0.06  # delta_t for "constant": abar_T = exp(-2 theta T delta)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "mlp"  # mlp | paper_conv (App. E's ~5k-parameter net)
+  c.model.hidden = 256  # mlp width
+  c.model.depth = 3  # mlp residual blocks
+  c.model.channels = 32  # paper_conv width
+
+  c.prior = ml_collections.ConfigDict()
+  c.prior.parameterization = "codes"  # codes | eps (see dbvq_jax/priors/bridge.py)
+  c.prior.loss = "simple"  # simple | eq4 (eps only)
+  c.prior.data_std = 0.7  # per-coordinate scale of z_e^0, for input normalisation
+  c.prior.cond_prob = 0.5  # fraction of training examples with a random conditioning mask
+
+  c.quantize = ml_collections.ConfigDict()
+  c.quantize.learn_codebook = False  # True: end-to-end (configs/toy_e2e.py)
+  c.quantize.init_std = 0.5  # std of the random initial codebook when learned
+  c.quantize.tau = 1.0  # temperature of q_phi(z_q | z_e)
+  c.quantize.tau_0 = 0.1  # tau_t at t = 0 ...
+  c.quantize.tau_T = 10.0  # ... and at t = T (geometric in between)
+  c.quantize.reg_weight = 0.0  # weight of the regulariser -L_t^reg, eq. (5)
+  c.quantize.reg_form = "kl"  # kl (exact, eq. 5) | surrogate (App. C's gamma_t form)
+  c.quantize.rec_weight = 0.0  # weight of the Gumbel-softmax reconstruction term
+  c.quantize.rec_std = 0.05  # std of the Gaussian p(x | z_q^0) of the reconstruction term
+
+  c.training = ml_collections.ConfigDict()
+  c.training.num_steps = 20_000
+  c.training.batch_size = 256
+  c.training.steps_per_call = 200  # optimizer steps per device call (lax.scan)
+  c.training.log_every = 2_000
+  c.training.checkpoint_every = 5_000
+  c.training.keep_checkpoints = 2
+  c.training.ema_decay = 0.999
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.learning_rate = 2e-3
+  c.optimizer.warmup_steps = 500
+  c.optimizer.end_lr_factor = 0.01
+  c.optimizer.grad_clip = 1.0
+  c.optimizer.b1 = 0.9
+  c.optimizer.b2 = 0.999
+  c.optimizer.weight_decay = 0.0
+
+  c.sampling = ml_collections.ConfigDict()
+  c.sampling.num_samples = 10_000  # M unconditional and M inpainted sequences
+  c.sampling.batch_size = 10_000
+  c.sampling.variance = "posterior"  # posterior | beta
+  c.sampling.use_ema = True
+  c.sampling.inpaint_codes = (0, -1, -1, -1, 4)  # -1 marks an unknown position
+  return c

@@ -1,0 +1,161 @@
+"""The Ornstein-Uhlenbeck diffusion bridge over continuous latents (Sec. 3.2).
+
+Forward SDE (eq. 3): dZ = -theta (Z - z*) dt + eta dW, integrated over steps delta_t > 0,
+t = 1..T. With sigma^2 = eta^2 / (2 theta) the stationary variance:
+
+  beta_t = 1 - exp(-2 theta delta_t),  alpha_t = 1 - beta_t,  abar_t = prod_{s<=t} alpha_s,  abar_0 = 1,
+  q(z^t | z^0)          = N(z* + sqrt(abar_t) (z^0 - z*),  sigma^2 (1 - abar_t) I),
+  q(z^{t-1} | z^t, z^0) = N(z* + c0_t (z^0 - z*) + ct_t (z^t - z*),  sigma^2 beta_t (1 - abar_{t-1}) / (1 - abar_t) I),
+  c0_t = sqrt(abar_{t-1}) beta_t / (1 - abar_t),  ct_t = sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t).
+
+The paper's printed posterior mean has sqrt(abar_t) where sqrt(alpha_t) belongs, and its Algorithm 2
+has 1 - alpha_t for 1 - abar_t and no noise term; the forms here are the exact ones and are tested
+against Gaussian conditioning. Ho et al.'s DDPM is eta = sqrt(2), theta = 1, z* = 0.
+
+Arrays are indexed by t = 0..T (length T + 1), so `b.abar[t]` is abar_t. Functions take z of shape
+[B, ...] and t of shape [B] (integers, may be traced), or a scalar t.
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@flax.struct.dataclass
+class OUBridge:
+  """Discretised OU process: theta, eta, z* and the per-step beta_t, abar_t (index t = 0..T)."""
+
+  theta: jax.Array
+  eta: jax.Array
+  z_star: jax.Array  # scalar or broadcastable to one latent, e.g. [N, d]
+  beta: jax.Array  # [T + 1], beta_0 = 0
+  abar: jax.Array  # [T + 1], abar_0 = 1
+
+  @classmethod
+  def create(cls, theta, eta, deltas, z_star=0.0) -> "OUBridge":
+    """Builds the bridge from step sizes delta_t, t = 1..T (any positive schedule)."""
+    deltas = np.asarray(deltas, dtype=np.float64)
+    if deltas.ndim != 1 or deltas.size == 0 or not np.all(deltas > 0):
+      raise ValueError(f"deltas must be a non-empty 1-D array of positive steps, got {deltas!r}")
+    if theta <= 0 or eta <= 0:
+      raise ValueError(f"theta and eta must be positive, got theta={theta}, eta={eta}")
+    beta = -np.expm1(-2.0 * theta * deltas)
+    abar = np.exp(np.cumsum(-2.0 * theta * deltas))
+    dtype = jnp.result_type(float)
+    return cls(
+        theta=jnp.asarray(theta, dtype),
+        eta=jnp.asarray(eta, dtype),
+        z_star=jnp.asarray(z_star, dtype),
+        beta=jnp.asarray(np.concatenate([[0.0], beta]), dtype),
+        abar=jnp.asarray(np.concatenate([[1.0], abar]), dtype),
+    )
+
+  @property
+  def num_steps(self) -> int:
+    """T."""
+    return self.beta.shape[0] - 1
+
+  @property
+  def alpha(self) -> jax.Array:
+    return 1.0 - self.beta
+
+  @property
+  def sigma(self) -> jax.Array:
+    """Stationary standard deviation sigma = eta / sqrt(2 theta)."""
+    return self.eta / jnp.sqrt(2.0 * self.theta)
+
+
+def constant_deltas(num_steps: int, delta: float) -> np.ndarray:
+  """delta_t = delta for t = 1..T."""
+  return np.full((num_steps,), float(delta))
+
+
+def deltas_from_betas(betas, theta: float = 1.0) -> np.ndarray:
+  """delta_t = -log(1 - beta_t) / (2 theta): the steps that give a chosen beta_t schedule."""
+  return -np.log1p(-np.asarray(betas, np.float64)) / (2.0 * theta)
+
+
+def ddpm_linear_betas(num_steps: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> np.ndarray:
+  """Ho et al.'s linear schedule beta_t, t = 1..T."""
+  return np.linspace(beta_1, beta_T, num_steps, dtype=np.float64)
+
+
+def cosine_betas(num_steps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
+  """Nichol & Dhariwal's cosine schedule: abar_t = cos^2(pi/2 (t/T + s)/(1 + s)) / same at 0."""
+  f = np.cos(0.5 * np.pi * (np.arange(num_steps + 1) / num_steps + s) / (1 + s)) ** 2
+  return np.minimum(1.0 - f[1:] / f[:-1], max_beta)
+
+
+def _at(values: jax.Array, t, like: jax.Array) -> jax.Array:
+  """values[t] reshaped to broadcast against `like` of shape t.shape + event."""
+  v = jnp.take(values, jnp.asarray(t))
+  return v.reshape(v.shape + (1,) * (like.ndim - v.ndim))
+
+
+def marginal(b: OUBridge, z0: jax.Array, t) -> tuple[jax.Array, jax.Array]:
+  """Mean and std of q(z^t | z^0), 0 <= t <= T: z* + sqrt(abar_t)(z^0 - z*), sigma sqrt(1 - abar_t)."""
+  abar = _at(b.abar, t, z0)
+  mean = b.z_star + jnp.sqrt(abar) * (z0 - b.z_star)
+  std = b.sigma * jnp.sqrt(1.0 - abar)
+  return mean, jnp.broadcast_to(std, mean.shape)
+
+
+def q_sample(b: OUBridge, z0: jax.Array, t, eps: jax.Array) -> jax.Array:
+  """Reparameterised z^t = h_e^t(z^0, eps) = z* + sqrt(abar_t)(z^0 - z*) + sigma sqrt(1 - abar_t) eps."""
+  mean, std = marginal(b, z0, t)
+  return mean + std * eps
+
+
+def posterior(b: OUBridge, z0: jax.Array, zt: jax.Array, t) -> tuple[jax.Array, jax.Array]:
+  """Mean and std of the bridge q(z^{t-1} | z^t, z^0), 1 <= t <= T (std is 0 at t = 1)."""
+  beta, abar, abar_prev = _at(b.beta, t, zt), _at(b.abar, t, zt), _at(b.abar, jnp.asarray(t) - 1, zt)
+  c0 = jnp.sqrt(abar_prev) * beta / (1.0 - abar)
+  ct = jnp.sqrt(1.0 - beta) * (1.0 - abar_prev) / (1.0 - abar)
+  mean = b.z_star + c0 * (z0 - b.z_star) + ct * (zt - b.z_star)
+  var = b.sigma**2 * beta * (1.0 - abar_prev) / (1.0 - abar)
+  return mean, jnp.broadcast_to(jnp.sqrt(var), mean.shape)
+
+
+def eps_to_mean(b: OUBridge, zt: jax.Array, t, eps: jax.Array) -> jax.Array:
+  """mu_theta(z^t, t) = z* + ((z^t - z*) - sigma beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t)."""
+  beta, abar = _at(b.beta, t, zt), _at(b.abar, t, zt)
+  return b.z_star + ((zt - b.z_star) - b.sigma * beta / jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(1.0 - beta)
+
+
+def x0_from_eps(b: OUBridge, zt: jax.Array, t, eps: jax.Array) -> jax.Array:
+  """The z^0 for which z^t = h_e^t(z^0, eps): z* + ((z^t - z*) - sigma sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+  abar = _at(b.abar, t, zt)
+  return b.z_star + ((zt - b.z_star) - b.sigma * jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(abar)
+
+
+def eps_from_x0(b: OUBridge, zt: jax.Array, t, z0: jax.Array) -> jax.Array:
+  """The eps for which z^t = h_e^t(z^0, eps), 1 <= t <= T."""
+  abar = _at(b.abar, t, zt)
+  return ((zt - b.z_star) - jnp.sqrt(abar) * (z0 - b.z_star)) / (b.sigma * jnp.sqrt(1.0 - abar))
+
+
+def prior_sample(b: OUBridge, rng: jax.Array, shape) -> jax.Array:
+  """z^T from the stationary law N(z*, sigma^2 I), shape [B, ...]."""
+  return b.z_star + b.sigma * jax.random.normal(rng, shape, jnp.result_type(float))
+
+
+def loss_weight(b: OUBridge, t) -> jax.Array:
+  """Weight w_t of eq. (4): L_t = w_t E||eps - eps_theta||^2 (as a loss, the KL of the t-th step).
+
+  t >= 2: w_t = beta_t / (2 alpha_t (1 - abar_{t-1})), the KL between the bridge posterior and
+  p_theta with the same variance. t = 1: the posterior is a point mass, so p_theta(z^0 | z^1) takes
+  variance sigma^2 beta_1 (DDPM's decoder end), whose negative log-likelihood gives w_1 = 1 / (2 alpha_1)
+  up to a constant.
+  """
+  t = jnp.asarray(t)
+  beta, abar_prev = jnp.take(b.beta, t), jnp.take(b.abar, t - 1)
+  alpha = 1.0 - beta
+  return jnp.where(t >= 2, beta / (2.0 * alpha * jnp.maximum(1.0 - abar_prev, 1e-20)), 1.0 / (2.0 * alpha))
+
+
+def eps_sq_error(eps: jax.Array, eps_hat: jax.Array) -> jax.Array:
+  """||eps - eps_theta||^2 per example, summed over all but the leading axis: [B, ...] -> [B]."""
+  return jnp.sum(jnp.square(eps - eps_hat).reshape(eps.shape[0], -1), axis=-1)

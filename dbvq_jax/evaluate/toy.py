@@ -1,0 +1,131 @@
+"""Metrics and figures of the toy (Sec. 4.1, App. E): validity, total variation, codebook error."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+
+from dbvq_jax.data import toy as toy_data  # noqa: E402
+
+
+def valid_rate(codes: np.ndarray, num_codes: int) -> float:
+  """Fraction of sequences [M, N] whose steps are all +-1 mod K."""
+  return float(np.mean(toy_data.is_valid(codes, num_codes)))
+
+
+def tv_to_uniform_valid(codes: np.ndarray, num_codes: int) -> float:
+  """Total variation between the empirical law of the sequences [M, N] and the uniform law on the
+  K 2^(N-1) valid ones: (1/2) sum_s |p_hat(s) - u(s)| over all K^N sequences."""
+  codes = np.asarray(codes)
+  valid = toy_data.valid_sequences(codes.shape[1], num_codes)
+  index = lambda c: np.ravel_multi_index(c.T, (num_codes,) * codes.shape[1])  # noqa: E731
+  p_hat = np.bincount(index(codes), minlength=num_codes ** codes.shape[1]) / len(codes)
+  u = np.zeros_like(p_hat)
+  u[index(valid)] = 1.0 / len(valid)
+  return float(0.5 * np.abs(p_hat - u).sum())
+
+
+def match_codebook(learned: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Best one-to-one matching of learned codes [K, d] to true centroids [K, d] (Hungarian on distances).
+
+  Returns (true_index [K]: the centroid matched to each learned code, error [K]: the distances).
+  """
+  dist = np.linalg.norm(learned[:, None, :] - true[None, :, :], axis=-1)
+  rows, cols = linear_sum_assignment(dist)
+  true_index = np.empty(len(learned), np.int64)
+  true_index[rows] = cols
+  return true_index, dist[rows, cols][np.argsort(rows)]
+
+
+def table4(chain_codes: np.ndarray, times: np.ndarray) -> str:
+  """Table 4: the nearest-centroid sequence at each listed t along one reverse chain."""
+  lines = ["   t  NN sequence"]
+  lines += [f"{int(t):4d}  ({', '.join(str(int(c)) for c in row)})" for t, row in zip(times, chain_codes)]
+  return "\n".join(lines)
+
+
+def _circle(ax, centroids, labels=True):
+  ax.scatter(centroids[:, 0], centroids[:, 1], s=120, c="lightgray", edgecolors="k", zorder=1)
+  if labels:
+    for k, (x, y) in enumerate(centroids):
+      ax.annotate(str(k), (1.18 * x, 1.18 * y), ha="center", va="center", fontsize=9)
+  ax.set_aspect("equal")
+  ax.set_xlim(-1.4, 1.4)
+  ax.set_ylim(-1.4, 1.4)
+
+
+def _sequence(ax, z, color, label=None):
+  ax.plot(z[:, 0], z[:, 1], "-", color=color, alpha=0.5, zorder=2)
+  ax.scatter(z[:, 0], z[:, 1], c=color, s=25, zorder=3, label=label)
+  ax.annotate("1", z[0], xytext=(4, 4), textcoords="offset points", color=color, fontsize=8)
+
+
+def plot_data(path: str, centroids: np.ndarray, x: np.ndarray, codes: np.ndarray) -> None:
+  """Fig. 2: the centroids and two data sequences x [2, N, 2] with their codes."""
+  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+  _circle(ax, centroids)
+  for xi, ci, color in zip(x, codes, ("tab:red", "tab:blue")):
+    _sequence(ax, xi, color, label=str(tuple(int(c) for c in ci)))
+  ax.legend(loc="lower right", fontsize=8)
+  ax.set_title("Toy data: K centroids, two sequences")
+  fig.savefig(path, dpi=120, bbox_inches="tight")
+  plt.close(fig)
+
+
+def plot_chains(path: str, centroids: np.ndarray, forward: np.ndarray, reverse: np.ndarray, times: np.ndarray) -> None:
+  """Fig. 3: a forward chain and a reverse chain, z^t [len(times), N, 2] coloured by t."""
+  fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
+  cmap = plt.get_cmap("viridis")
+  for ax, chain, title in ((axes[0], forward, "forward (noising)"), (axes[1], reverse, "reverse (sampling)")):
+    _circle(ax, centroids)
+    for z, t in zip(chain, times):
+      ax.scatter(z[:, 0], z[:, 1], color=cmap(t / times.max()), s=14, zorder=3)
+    ax.set_title(title)
+  sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, times.max()))
+  fig.colorbar(sm, ax=axes, label="t", shrink=0.8)
+  fig.savefig(path, dpi=120, bbox_inches="tight")
+  plt.close(fig)
+
+
+def plot_codebooks(path: str, true: np.ndarray, learned: np.ndarray, initial: np.ndarray | None) -> None:
+  """Fig. 11: initial and learned codebooks against the true centroids."""
+  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+  _circle(ax, true)
+  if initial is not None:
+    ax.scatter(initial[:, 0], initial[:, 1], marker="x", c="tab:orange", s=50, label="initial", zorder=3)
+  ax.scatter(learned[:, 0], learned[:, 1], marker="+", c="tab:green", s=120, label="learned", zorder=4)
+  for k, (x, y) in enumerate(learned):
+    ax.annotate(str(k), (x, y), xytext=(5, -10), textcoords="offset points", color="tab:green", fontsize=8)
+  ax.legend(loc="lower right", fontsize=8)
+  ax.set_title("Codebook: true (grey), learned (green)")
+  fig.savefig(path, dpi=120, bbox_inches="tight")
+  plt.close(fig)
+
+
+def plot_inpainting(path: str, centroids: np.ndarray, z0: np.ndarray, codes: np.ndarray, mask: np.ndarray) -> None:
+  """Fig. 12: inpainted samples z^0 [n, N, 2]; known positions drawn as squares."""
+  n = len(z0)
+  fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4))
+  for ax, z, c in zip(np.atleast_1d(axes), z0, codes):
+    _circle(ax, centroids, labels=False)
+    _sequence(ax, z, "tab:purple")
+    ax.scatter(z[mask, 0], z[mask, 1], marker="s", s=60, facecolors="none", edgecolors="k", zorder=4)
+    ax.set_title(str(tuple(int(v) for v in c)), fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+  fig.suptitle("Inpainting: known positions boxed")
+  fig.savefig(path, dpi=120, bbox_inches="tight")
+  plt.close(fig)
+
+
+def figure_paths(workdir: str) -> dict:
+  d = os.path.join(workdir, "figures")
+  os.makedirs(d, exist_ok=True)
+  names = ("data", "chains", "codebook", "inpainting")
+  return {n: os.path.join(d, f"toy_{n}.png") for n in names}

@@ -1,0 +1,25 @@
+"""Command line: python -m dbvq_jax.main --config=configs/<exp>.py --workdir=DIR [--mode=train|sample|eval]."""
+
+import logging as py_logging
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from dbvq_jax import train
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, metrics and figures.")
+_MODE = flags.DEFINE_enum("mode", "train", list(train.MODES), "train (then evaluate), sample or eval.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  # Orbax reports every checkpoint step at INFO; keep its warnings, drop the chatter.
+  logging.get_absl_handler().addFilter(lambda r: "orbax" not in r.pathname or r.levelno >= py_logging.WARNING)
+  train.run(_CONFIG.value, _WORKDIR.value, _MODE.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,1 @@
+"""Flax Linen networks only: no losses, no training code."""

@@ -1,0 +1,33 @@
+"""Device mesh and shardings: data parallelism as jit over a 1-D `data` mesh axis.
+
+The same code runs on one CPU, many local devices and many hosts: batches are split over `data`,
+parameters and optimizer state are replicated, and XLA inserts the gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def make_mesh() -> Mesh:
+  """A mesh over every device of every process, with one axis `data`."""
+  return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
+  """Shards axis `batch_axis` of an array over `data`; other axes are replicated."""
+  return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+  """Raises unless the global batch divides evenly over the devices."""
+  if batch_size % mesh.size:
+    raise ValueError(f"training.batch_size={batch_size} must be a multiple of the device count {mesh.size}")

@@ -1,0 +1,1 @@
+"""Priors over VQ-VAE latents, one module each, one interface: loss, sample."""

@@ -1,0 +1,201 @@
+"""The diffusion-bridge prior: an OU bridge over continuous latents z_e [B, N, d] with codes from a codebook.
+
+Parameterisations of the denoiser output (config `prior.parameterization`):
+
+- "eps": the network is eps_theta(z_e^t, t) [B, N, d], trained with eq. (4) ("eq4" weights) or
+  its unweighted "simple" form, as in the paper.
+- "codes": the network gives code logits l_theta(z_e^t, t) [B, N, K], trained by cross-entropy
+  against the codes of z_e^0 (-log p_theta(z_q^0 | z_e^t)); the denoised mean is
+  z0_hat = Softmax(l_theta) @ codebook and eps_theta = eps_from_x0(z0_hat) (score interpolation as in
+  Dieleman et al. 2022). It builds the codebook into the denoiser.
+
+The network sees (z_e^t - z*) c_in(t), c_in(t) = (abar_t s^2 + sigma^2 (1 - abar_t))^(-1/2) with s =
+`data_std`, so its input has about unit scale at every t, and conditioning features per position
+[m, m (z_e^0 - z*) / s] (m = 1 where z_e^0 is known, else 0). Training draws such masks with
+probability `cond_prob`, which lets one network sample unconditionally (m = 0) and inpaint.
+
+The optional regulariser adds `reg_weight` times -L_t^reg at the same t: the exact KL(q_tau(z_q^t | z_e^t)
+|| p_tau_t(z_q^t | z_e^t)) of eq. (5) (reg_form="kl") or App. C's gamma_t ||z_e^t - z_q_hat^t||^2 with
+z_q_hat^t a straight-through Gumbel-softmax sample of q_tau (reg_form="surrogate"); quantize.py has the
+sign convention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from dbvq_jax import bridge as bridge_lib
+from dbvq_jax import quantize
+from dbvq_jax import sampling
+
+PARAMETERIZATIONS = ("eps", "codes")
+REG_FORMS = ("kl", "surrogate")
+LOSSES = ("simple", "eq4")
+
+
+@dataclasses.dataclass(frozen=True)
+class BridgePrior:
+  """The prior's fixed parts; trainable ones live in params {'denoiser', ['codebook']}."""
+
+  bridge: bridge_lib.OUBridge
+  denoiser: nn.Module
+  parameterization: str = "eps"
+  loss_type: str = "simple"
+  fixed_codebook: np.ndarray | None = None  # [K, d]; None when the codebook is a parameter
+  data_std: float = 1.0
+  cond_prob: float = 0.0
+  tau: float = 1.0
+  tau_t: np.ndarray | None = None  # [T + 1], needed when reg_weight > 0
+  reg_weight: float = 0.0
+  reg_form: str = "kl"
+  variance: str = "posterior"
+
+  def __post_init__(self):
+    if self.parameterization not in PARAMETERIZATIONS:
+      raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, got {self.parameterization!r}")
+    if self.loss_type not in LOSSES:
+      raise ValueError(f"loss_type must be one of {LOSSES}, got {self.loss_type!r}")
+    if self.parameterization == "codes" and self.loss_type != "simple":
+      raise ValueError("the 'codes' parameterization is trained by cross-entropy; use loss_type='simple'")
+    if self.reg_form not in REG_FORMS:
+      raise ValueError(f"reg_form must be one of {REG_FORMS}, got {self.reg_form!r}")
+    if self.reg_weight > 0 and self.tau_t is None:
+      raise ValueError("reg_weight > 0 needs the tau_t schedule")
+    if self.variance not in sampling.VARIANCES:
+      raise ValueError(f"variance must be one of {sampling.VARIANCES}, got {self.variance!r}")
+
+  def init(self, rng: jax.Array, latent_shape: tuple[int, int], codebook: jax.Array | None = None) -> dict:
+    """Parameters for latents of shape [N, d]; pass `codebook` [K, d] to learn it."""
+    if (codebook is None) == (self.fixed_codebook is None):
+      raise ValueError("give an initial codebook exactly when the prior has no fixed codebook")
+    n, d = latent_shape
+    z = jnp.zeros((1, n, d))
+    params = {"denoiser": self.denoiser.init(rng, z, jnp.zeros((1,), jnp.int32), jnp.zeros((1, n, d + 1)))}
+    if codebook is not None:
+      params["codebook"] = jnp.asarray(codebook)
+    return params
+
+  def codebook(self, params: dict) -> jax.Array:
+    """The codebook {e_k}: [K, d]."""
+    return params["codebook"] if self.fixed_codebook is None else jnp.asarray(self.fixed_codebook)
+
+  def _network(self, params: dict, zt: jax.Array, t: jax.Array, known: jax.Array, mask: jax.Array) -> jax.Array:
+    """Raw denoiser output for z_e^t [B, N, d], t [B], z_e^0 values `known` where mask [B, N] is 1."""
+    b = self.bridge
+    abar = b.abar[t][:, None, None]
+    c_in = jax.lax.rsqrt(abar * self.data_std**2 + b.sigma**2 * (1.0 - abar))
+    m = mask[..., None].astype(zt.dtype)
+    cond = jnp.concatenate([m, m * (known - b.z_star) / self.data_std], axis=-1)
+    return self.denoiser.apply(params["denoiser"], (zt - b.z_star) * c_in, t, cond)
+
+  def eps_fn(self, params: dict, known: jax.Array | None = None, mask: jax.Array | None = None):
+    """eps_theta(z_e^t, t) as a function for the samplers, conditioned on `known` where `mask`."""
+
+    def fn(zt, t):
+      k = jnp.zeros_like(zt) if known is None else known
+      m = jnp.zeros(zt.shape[:2], bool) if mask is None else mask
+      out = self._network(params, zt, t, k, m)
+      if self.parameterization == "eps":
+        return out
+      z0_hat = jax.nn.softmax(out, axis=-1) @ self.codebook(params)
+      return bridge_lib.eps_from_x0(self.bridge, zt, t, z0_hat)
+
+    return fn
+
+  def _random_mask(self, rng: jax.Array, shape: tuple[int, int]) -> jax.Array:
+    """Conditioning masks [B, N]: with probability cond_prob an example knows each position w.p. u ~ U(0, 1)."""
+    k_use, k_rate, k_pos = jax.random.split(rng, 3)
+    use = jax.random.bernoulli(k_use, self.cond_prob, (shape[0], 1))
+    rate = jax.random.uniform(k_rate, (shape[0], 1))
+    return use & (jax.random.uniform(k_pos, shape) < rate)
+
+  def loss(self, params: dict, batch: dict, rng: jax.Array) -> tuple[jax.Array, dict]:
+    """Diffusion loss at t ~ U{1..T} (+ regulariser) on batch['z0'] = z_e^0 [B, N, d]."""
+    z0 = batch["z0"]
+    b = self.bridge
+    k_t, k_eps, k_mask, k_reg = jax.random.split(rng, 4)
+    t = jax.random.randint(k_t, (z0.shape[0],), 1, b.num_steps + 1)
+    eps = jax.random.normal(k_eps, z0.shape, z0.dtype)
+    zt = bridge_lib.q_sample(b, z0, t, eps)
+    mask = self._random_mask(k_mask, z0.shape[:2]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:2], bool)
+    out = self._network(params, zt, t, z0, mask)
+    if self.parameterization == "eps":
+      per_position = jnp.sum(jnp.square(eps - out), axis=-1)
+      if self.loss_type == "eq4":
+        per_position = per_position * bridge_lib.loss_weight(b, t)[:, None]
+    else:
+      target = quantize.nearest_code(z0, jax.lax.stop_gradient(self.codebook(params)))
+      per_position = optax.softmax_cross_entropy_with_integer_labels(out, target)
+    free = 1.0 - mask.astype(z0.dtype)
+    diffusion = jnp.sum(per_position * free) / jnp.maximum(jnp.sum(free), 1.0)
+    metrics = {"diffusion": diffusion}
+    total = diffusion
+    if self.reg_weight > 0:
+      reg = jnp.mean(jnp.sum(self._regulariser(params, zt, t, k_reg), axis=-1))
+      metrics["regulariser"] = reg
+      total = total + self.reg_weight * reg
+    return total, metrics
+
+  def _regulariser(self, params: dict, zt: jax.Array, t: jax.Array, rng: jax.Array) -> jax.Array:
+    """-L_t^reg per position, [B, N], in the configured form."""
+    codebook = self.codebook(params)
+    tau_t = jnp.asarray(self.tau_t)[t][:, None]
+    if self.reg_form == "kl":
+      return quantize.regulariser_kl(zt, codebook, self.tau, tau_t)
+    one_hot = quantize.gumbel_softmax(rng, quantize.code_logits(zt, codebook, self.tau), hard=True)
+    return quantize.regulariser_surrogate(zt, one_hot @ codebook, self.tau, tau_t)
+
+  def sample_latents(
+      self,
+      params: dict,
+      rng: jax.Array,
+      shape: tuple[int, int, int],
+      *,
+      known: jax.Array | None = None,
+      mask: jax.Array | None = None,
+      conditioned: bool = True,
+      keep_every: int = 0,
+  ) -> tuple[jax.Array, jax.Array | None]:
+    """z_e^0 [B, N, d] by the reverse chain (and the chain, see sampling.ancestral).
+
+    Inpainting when `known` [B, N, d] and `mask` [B, N] are given: known positions are re-noised by
+    the forward process at every step (App. B); with `conditioned` the denoiser also sees them,
+    otherwise App. B's replacement method is used alone.
+    """
+    return sampling.ancestral(
+        self.eps_fn(params, known, mask) if conditioned else self.eps_fn(params),
+        self.bridge,
+        rng,
+        shape,
+        known=known,
+        mask=None if mask is None else mask[..., None],
+        variance=self.variance,
+        keep_every=keep_every,
+    )
+
+  def sample(self, params: dict, rng: jax.Array, shape, *, known=None, mask=None) -> jax.Array:
+    """Codes z_q^0 [B, N] = nearest codes of sampled z_e^0; inpainting when `mask` [B, N] is given."""
+    z0, _ = self.sample_latents(params, rng, shape, known=known, mask=mask)
+    return quantize.nearest_code(z0, self.codebook(params))
+
+
+SCHEDULES = ("constant", "ddpm_linear", "cosine")
+
+
+def bridge_from_config(cfg) -> bridge_lib.OUBridge:
+  """The OU bridge of a config's `bridge` section (num_steps, theta, eta, z_star, schedule, delta)."""
+  if cfg.schedule == "constant":
+    deltas = bridge_lib.constant_deltas(cfg.num_steps, cfg.delta)
+  elif cfg.schedule == "ddpm_linear":
+    deltas = bridge_lib.deltas_from_betas(bridge_lib.ddpm_linear_betas(cfg.num_steps), cfg.theta)
+  elif cfg.schedule == "cosine":
+    deltas = bridge_lib.deltas_from_betas(bridge_lib.cosine_betas(cfg.num_steps), cfg.theta)
+  else:
+    raise ValueError(f"bridge.schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
+  return bridge_lib.OUBridge.create(cfg.theta, cfg.eta, deltas, cfg.z_star)

@@ -1,0 +1,92 @@
+"""Reverse-time samplers of the OU bridge as single `lax.scan` loops.
+
+Every sampler takes `eps_fn(z_t, t) -> eps_theta`, with z_t of shape [B, ...] and t an int array [B],
+so it is agnostic to the network and its parameterisation.
+
+`ancestral` is Algorithm 2 done right for any z*: z^T ~ N(z*, sigma^2 I), then for t = T..1
+z^{t-1} = mu_theta(z^t, t) + s_t xi with mu_theta from eps (bridge.eps_to_mean), xi ~ N(0, I) at every
+step but the last, and s_t^2 either the bridge posterior variance sigma^2 beta_t (1 - abar_{t-1}) / (1 - abar_t)
+("posterior") or sigma^2 beta_t ("beta").
+
+Inpainting (App. B): pass `known` (z^0 values) and `mask` (True where known). Known coordinates are
+replaced at every step by a fresh forward sample of q(z^{t-1} | z^0 = known) and equal `known` at the
+end; unknown ones follow the reverse chain. With a denoiser trained on conditioning masks, `eps_fn`
+also sees the known values, which is what makes the completions consistent (see priors.bridge).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from dbvq_jax import bridge as bridge_lib
+
+EpsFn = Callable[[jax.Array, jax.Array], jax.Array]
+VARIANCES = ("posterior", "beta")
+
+
+def _step_std(b: bridge_lib.OUBridge, zt: jax.Array, t, variance: str) -> jax.Array:
+  """s_t of one reverse step, broadcast like zt."""
+  if variance == "posterior":
+    return bridge_lib.posterior(b, zt, zt, t)[1]
+  if variance == "beta":
+    return jnp.broadcast_to(b.sigma * jnp.sqrt(b.beta[t]), zt.shape)
+  raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+
+
+def ancestral(
+    eps_fn: EpsFn,
+    b: bridge_lib.OUBridge,
+    rng: jax.Array,
+    shape: tuple[int, ...],
+    *,
+    known: jax.Array | None = None,
+    mask: jax.Array | None = None,
+    variance: str = "posterior",
+    keep_every: int = 0,
+) -> tuple[jax.Array, jax.Array | None]:
+  """Samples z^0 of shape [B, ...] = `shape` by the reverse chain t = T..1.
+
+  Returns (z^0, chain): chain is None when keep_every == 0, else the states z^t for
+  t = T, T - k, ..., k, stacked as [T / k, B, ...] (k = keep_every must divide T).
+  `mask` broadcasts against `shape` (e.g. [B, N, 1] for latents [B, N, d]).
+  """
+  if variance not in VARIANCES:
+    raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+  if (known is None) != (mask is None):
+    raise ValueError("pass both `known` and `mask` for inpainting, or neither")
+  num_steps = b.num_steps
+  if keep_every and num_steps % keep_every:
+    raise ValueError(f"keep_every={keep_every} must divide T={num_steps}")
+  batch = shape[0]
+  rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
+
+  def impose_known(z, t, key):
+    if mask is None:
+      return z
+    mean, std = bridge_lib.marginal(b, known, t)
+    return jnp.where(mask, mean + std * jax.random.normal(key, z.shape, z.dtype), z)
+
+  def step(z, t):
+    key_noise, key_known = jax.random.split(jax.random.fold_in(rng_loop, t))
+    t_vec = jnp.full((batch,), t, jnp.int32)
+    mean = bridge_lib.eps_to_mean(b, z, t_vec, eps_fn(z, t_vec))
+    noise = jax.random.normal(key_noise, z.shape, z.dtype)
+    z = mean + jnp.where(t > 1, _step_std(b, z, t, variance), 0.0) * noise
+    return impose_known(z, t - 1, key_known)
+
+  z = impose_known(bridge_lib.prior_sample(b, rng_init, shape), num_steps, rng_known)
+  ts = jnp.arange(num_steps, 0, -1)
+  if not keep_every:
+    z, _ = jax.lax.scan(lambda z, t: (step(z, t), None), z, ts)
+    return z, None
+
+  def block(z, ts_block):
+    z_in = z
+    z, _ = jax.lax.scan(lambda z, t: (step(z, t), None), z, ts_block)
+    return z, z_in
+
+  z, chain = jax.lax.scan(block, z, ts.reshape(-1, keep_every))
+  return z, chain

@@ -1,0 +1,114 @@
+"""The training loop shared by every experiment: jit over a device mesh, chunks of steps per call,
+checkpoints that resume, console and TensorBoard logging, and a stop on a non-finite loss."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from tensorboardX import SummaryWriter
+
+from dbvq_jax import parallel
+from dbvq_jax.train import checkpoint
+from dbvq_jax.train import state as state_lib
+
+
+def _check_schedule(cfg: ml_collections.ConfigDict) -> None:
+  k = cfg.steps_per_call
+  for name in ("num_steps", "checkpoint_every", "log_every"):
+    if cfg[name] <= 0 or cfg[name] % k:
+      raise ValueError(f"training.{name}={cfg[name]} must be a positive multiple of training.steps_per_call={k}")
+
+
+def _state_fn(config: ml_collections.ConfigDict, init_params: Callable, tx) -> Callable[[], state_lib.TrainState]:
+  rng_init, rng_train = jax.random.split(jax.random.PRNGKey(config.seed))
+  return lambda: state_lib.create(init_params(rng_init), tx, rng_train)
+
+
+def load(config: ml_collections.ConfigDict, workdir: str, init_params: Callable) -> state_lib.TrainState:
+  """The latest checkpointed state in WORKDIR (for sampling and evaluation), replicated over the mesh."""
+  mesh = parallel.make_mesh()
+  tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
+  abstract = jax.eval_shape(_state_fn(config, init_params, tx))
+  replicated = parallel.replicated(mesh)
+  abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
+  mgr = checkpoint.manager(workdir, config.training.keep_checkpoints)
+  return checkpoint.restore(mgr, abstract)
+
+
+def fit(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    init_params: Callable[[jax.Array], Any],
+    loss_fn: Callable,
+    data_iter,
+) -> state_lib.TrainState:
+  """Trains to config.training.num_steps, resuming from the latest checkpoint in WORKDIR.
+
+  init_params(rng) -> params; loss_fn(params, batch, rng) -> (loss, metrics); data_iter yields chunks
+  whose leading axis is steps_per_call and second axis the global batch, and has grain's
+  get_state/set_state. Returns the final state (replicated over the mesh).
+  """
+  cfg = config.training
+  _check_schedule(cfg)
+  mesh = parallel.make_mesh()
+  parallel.check_batch_size(cfg.batch_size, mesh)
+  tx = state_lib.make_optimizer(config.optimizer, cfg.num_steps)
+  replicated = parallel.replicated(mesh)
+  state = jax.jit(_state_fn(config, init_params, tx), out_shardings=replicated)()
+
+  mgr = checkpoint.manager(workdir, cfg.keep_checkpoints)
+  if mgr.latest_step() is not None:
+    state = checkpoint.restore(mgr, state, data_iter)
+    logging.info("resumed from step %d in %s", int(state.step), mgr.directory)
+  start = int(state.step)
+  if start >= cfg.num_steps:
+    logging.info("already trained to step %d (training.num_steps=%d)", start, cfg.num_steps)
+    return state
+
+  train_step = jax.jit(
+      state_lib.make_train_step(loss_fn, tx, cfg.ema_decay),
+      in_shardings=(replicated, parallel.batch_sharding(mesh, batch_axis=1)),
+      out_shardings=(replicated, replicated),
+      donate_argnums=0,
+  )
+  writer = SummaryWriter(os.path.join(workdir, "tb")) if jax.process_index() == 0 else None
+  step, t_last, steps_last = start, time.perf_counter(), start
+  try:
+    while step < cfg.num_steps:
+      chunk = next(data_iter)
+      state, metrics = train_step(state, chunk)
+      metrics = jax.device_get(metrics)
+      losses = np.asarray(metrics["loss"])
+      if not np.all(np.isfinite(losses)):
+        bad = step + 1 + int(np.argmin(np.isfinite(losses)))
+        raise FloatingPointError(
+            f"non-finite loss at step {bad}; stopping without saving. The last good checkpoint "
+            f"(step {mgr.latest_step()}) in {mgr.directory} is untouched."
+        )
+      step += cfg.steps_per_call
+      if step % cfg.log_every == 0 or step == cfg.num_steps:
+        now = time.perf_counter()
+        rate = (step - steps_last) / max(now - t_last, 1e-9)
+        means = {k: float(np.mean(v)) for k, v in metrics.items()}
+        logging.info(
+            "step %d/%d  %s  (%.0f steps/s)", step, cfg.num_steps, "  ".join(f"{k}={v:.4g}" for k, v in means.items()), rate
+        )
+        if writer is not None:
+          for k, v in means.items():
+            writer.add_scalar(f"train/{k}", v, step)
+          writer.add_scalar("train/steps_per_second", rate, step)
+        t_last, steps_last = now, step
+      if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+        checkpoint.save(mgr, state, data_iter)
+  finally:
+    mgr.wait_until_finished()
+    if writer is not None:
+      writer.close()
+  return state

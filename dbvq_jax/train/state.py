@@ -1,0 +1,62 @@
+"""The train state: one pytree holding everything a step changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array  # int32 scalar: optimizer steps taken
+  params: Any
+  ema_params: Any
+  opt_state: Any
+  rng: jax.Array  # base PRNG key; step s uses fold_in(rng, s)
+
+
+def make_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
+  """Adam(W) with linear warm-up, cosine decay to `end_lr_factor` and global-norm clipping."""
+  schedule = optax.warmup_cosine_decay_schedule(
+      init_value=0.0,
+      peak_value=config.learning_rate,
+      warmup_steps=config.warmup_steps,
+      decay_steps=max(num_steps, config.warmup_steps + 1),
+      end_value=config.learning_rate * config.end_lr_factor,
+  )
+  return optax.chain(
+      optax.clip_by_global_norm(config.grad_clip),
+      optax.adamw(schedule, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay),
+  )
+
+
+def create(params: Any, tx: optax.GradientTransformation, rng: jax.Array) -> TrainState:
+  return TrainState(
+      step=jnp.zeros((), jnp.int32), params=params, ema_params=params, opt_state=tx.init(params), rng=rng
+  )
+
+
+def make_train_step(loss_fn, tx: optax.GradientTransformation, ema_decay: float):
+  """(state, chunk) -> (state, metrics): lax.scan of single steps over the chunk's leading axis.
+
+  loss_fn(params, batch, rng) -> (loss, metrics); metrics come back stacked, one row per step.
+  """
+
+  def one_step(state: TrainState, batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, rng)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema = optax.incremental_update(params, state.ema_params, 1.0 - ema_decay)
+    metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
+    return state.replace(step=state.step + 1, params=params, ema_params=ema, opt_state=opt_state), metrics
+
+  def chunk_step(state: TrainState, chunk):
+    return jax.lax.scan(one_step, state, chunk)
+
+  return chunk_step

@@ -1,0 +1,195 @@
+"""The toy experiment (Sec. 4.1, App. E): train the bridge prior, sample, inpaint, score, draw."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from dbvq_jax import bridge as bridge_lib
+from dbvq_jax import quantize
+from dbvq_jax.data import toy as toy_data
+from dbvq_jax.evaluate import toy as toy_eval
+from dbvq_jax.models import toy as toy_models
+from dbvq_jax.priors import bridge as bridge_prior
+from dbvq_jax.train import loop
+
+MODELS = ("mlp", "paper_conv")
+
+
+def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
+  """The bridge prior of a toy config; the codebook is fixed to the centroids unless learned."""
+  p, q, m = config.prior, config.quantize, config.model
+  out = config.data.num_codes if p.parameterization == "codes" else 2
+  if m.name == "mlp":
+    denoiser = toy_models.ToyMLP(out_features=out, hidden=m.hidden, depth=m.depth)
+  elif m.name == "paper_conv":
+    denoiser = toy_models.PaperConvNet(out_features=out, channels=m.channels)
+  else:
+    raise ValueError(f"model.name must be one of {MODELS}, got {m.name!r}")
+  b = bridge_prior.bridge_from_config(config.bridge)
+  return bridge_prior.BridgePrior(
+      bridge=b,
+      denoiser=denoiser,
+      parameterization=p.parameterization,
+      loss_type=p.loss,
+      fixed_codebook=None if q.learn_codebook else toy_data.centroids(config.data.num_codes),
+      data_std=p.data_std,
+      cond_prob=p.cond_prob,
+      tau=q.tau,
+      tau_t=quantize.tau_schedule(b.num_steps, q.tau_0, q.tau_T),
+      reg_weight=q.reg_weight,
+      reg_form=q.reg_form,
+      variance=config.sampling.variance,
+  )
+
+
+def initial_codebook(config: ml_collections.ConfigDict) -> np.ndarray:
+  """Random initial codebook [K, 2] for end-to-end training (seeded by config.seed)."""
+  rng = np.random.default_rng([config.seed, 1])
+  return (config.quantize.init_std * rng.standard_normal((config.data.num_codes, 2))).astype(np.float32)
+
+
+def init_fn(prior: bridge_prior.BridgePrior, config: ml_collections.ConfigDict):
+  codebook = initial_codebook(config) if config.quantize.learn_codebook else None
+  return lambda rng: prior.init(rng, (config.data.length, 2), codebook)
+
+
+def loss_fn(prior: bridge_prior.BridgePrior, config: ml_collections.ConfigDict):
+  """Per-batch objective: the prior's loss on z_e^0 = x, plus for end-to-end training the
+  reconstruction -log p(x | z_q^0) through a straight-through Gumbel-softmax z_q^0 ~ q_phi(. | x)."""
+  q = config.quantize
+
+  def fn(params, batch, rng):
+    rng_prior, rng_rec = jax.random.split(rng)
+    x = batch["x"]
+    loss, metrics = prior.loss(params, {"z0": x}, rng_prior)
+    if q.rec_weight > 0:
+      codebook = prior.codebook(params)
+      one_hot = quantize.gumbel_softmax(rng_rec, quantize.code_logits(x, codebook, q.tau), hard=True)
+      rec = jnp.mean(jnp.sum(jnp.square(x - one_hot @ codebook), axis=-1)) / (2 * q.rec_std**2)
+      metrics["reconstruction"] = rec
+      loss = loss + q.rec_weight * rec
+    return loss, metrics
+
+  return fn
+
+
+def inpainting_inputs(config: ml_collections.ConfigDict, num: int):
+  """known z_e^0 [num, N, 2] (true centroids of the given codes) and mask [num, N]."""
+  given = np.asarray(config.sampling.inpaint_codes)
+  if given.shape != (config.data.length,):
+    raise ValueError(f"sampling.inpaint_codes must have {config.data.length} entries, got {tuple(given)}")
+  mask = given >= 0
+  known = toy_data.centroids(config.data.num_codes)[np.where(mask, given, 0)] * mask[:, None]
+  return np.broadcast_to(known, (num,) + known.shape), np.broadcast_to(mask, (num,) + mask.shape)
+
+
+def _sample_codes(prior, params, rng, config, true_index, known=None, mask=None, conditioned=True):
+  """M sequences (true-centroid indices) in jitted batches of sampling.batch_size."""
+  s = config.sampling
+  n, length = s.num_samples, config.data.length
+  if n % s.batch_size:
+    raise ValueError(f"sampling.num_samples={n} must be a multiple of sampling.batch_size={s.batch_size}")
+
+  @jax.jit
+  def draw(key, kn, mk):
+    z0, _ = prior.sample_latents(params, key, (s.batch_size, length, 2), known=kn, mask=mk, conditioned=conditioned)
+    return quantize.nearest_code(z0, prior.codebook(params))
+
+  out = []
+  for i in range(n // s.batch_size):
+    sl = slice(i * s.batch_size, (i + 1) * s.batch_size)
+    kn = None if known is None else jnp.asarray(known[sl])
+    mk = None if mask is None else jnp.asarray(mask[sl])
+    out.append(np.asarray(draw(jax.random.fold_in(rng, i), kn, mk)))
+  return true_index[np.concatenate(out)]
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str, params: dict, write_figures: bool = True) -> dict:
+  """Samples, metrics.json, figures and Table 4 for trained `params` (EMA by default)."""
+  prior = build_prior(config)
+  k = config.data.num_codes
+  true = toy_data.centroids(k)
+  codebook = np.asarray(prior.codebook(params))
+  true_index, errors = toy_eval.match_codebook(codebook, true)
+  rng = jax.random.PRNGKey(config.seed + 1)
+  r_uncond, r_inpaint, r_replace, r_chain = jax.random.split(rng, 4)
+
+  t0 = time.perf_counter()
+  codes = _sample_codes(prior, params, r_uncond, config, true_index)
+  seconds = time.perf_counter() - t0
+  known, mask = inpainting_inputs(config, config.sampling.num_samples)
+  inpainted = _sample_codes(prior, params, r_inpaint, config, true_index, known, mask)
+  replaced = _sample_codes(prior, params, r_replace, config, true_index, known, mask, conditioned=False)
+
+  given = np.asarray(config.sampling.inpaint_codes)
+  keeps_known = lambda c: float(np.mean(np.all(c[:, mask[0]] == given[mask[0]], axis=1)))  # noqa: E731
+  metrics = {
+      "num_samples": int(config.sampling.num_samples),
+      "valid_rate": toy_eval.valid_rate(codes, k),
+      "tv_to_uniform_valid": toy_eval.tv_to_uniform_valid(codes, k),
+      "inpaint_valid_rate": toy_eval.valid_rate(inpainted, k),
+      "inpaint_keeps_known": keeps_known(inpainted),
+      "inpaint_replacement_valid_rate": toy_eval.valid_rate(replaced, k),
+      "inpaint_replacement_keeps_known": keeps_known(replaced),
+      "sampling_seconds_incl_compile": seconds,
+  }
+  if config.quantize.learn_codebook:
+    metrics["codebook_max_error"] = float(errors.max())
+    metrics["codebook_mean_error"] = float(errors.mean())
+
+  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+  np.savez(os.path.join(workdir, "samples", "toy.npz"), codes=codes.astype(np.int32), inpainted=inpainted.astype(np.int32))
+  with open(os.path.join(workdir, "metrics.json"), "w") as f:
+    json.dump(metrics, f, indent=2)
+
+  # One reverse chain (Fig. 3 right, Table 4) and one forward chain (Fig. 3 left).
+  b = prior.bridge
+  z0, chain = jax.jit(functools.partial(prior.sample_latents, keep_every=1), static_argnums=2)(params, r_chain, (1, config.data.length, 2))
+  reverse = np.concatenate([np.asarray(chain[:, 0]), np.asarray(z0)], axis=0)  # t = T..0
+  times = np.arange(b.num_steps, -1, -1)
+  shown = times[:: max(1, b.num_steps // 5)]
+  table = toy_eval.table4(true_index[np.asarray(quantize.nearest_code(reverse[b.num_steps - shown], codebook))], shown)
+  logging.info("Table 4 (nearest-centroid sequence along one reverse chain):\n%s", table)
+  logging.info("toy metrics: %s", json.dumps(metrics))
+
+  if write_figures:
+    data_rng = np.random.default_rng([config.seed, 2])
+    x_codes, x = toy_data.sample(data_rng, 2, config.data.length, k, config.data.noise_std)
+    eps = jax.random.normal(jax.random.PRNGKey(config.seed + 2), (b.num_steps + 1, config.data.length, 2))
+    forward = np.asarray(jax.vmap(lambda t, e: bridge_lib.q_sample(b, jnp.asarray(x[0]), t, e))(jnp.arange(b.num_steps + 1), eps))
+    paths = toy_eval.figure_paths(workdir)
+    toy_eval.plot_data(paths["data"], true, x, x_codes)
+    toy_eval.plot_chains(paths["chains"], true, forward[::-1], reverse, times)
+    initial = initial_codebook(config) if config.quantize.learn_codebook else None
+    toy_eval.plot_codebooks(paths["codebook"], true, codebook, initial)
+    show = min(4, len(inpainted))
+    z_inp, _ = jax.jit(prior.sample_latents, static_argnums=2)(params, r_inpaint, (show, config.data.length, 2), known=jnp.asarray(known[:show]), mask=jnp.asarray(mask[:show]))
+    toy_eval.plot_inpainting(paths["inpainting"], true, np.asarray(z_inp), inpainted[:show], mask[0])
+  return metrics
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict | None:
+  """--mode=train: train then evaluate; sample/eval: evaluate the latest checkpoint."""
+  prior = build_prior(config)
+  init = init_fn(prior, config)
+  if mode == "train":
+    t0 = time.perf_counter()
+    d = config.data
+    data_iter = iter(
+        toy_data.batches(config.seed, config.training.batch_size, config.training.steps_per_call, d.length, d.num_codes, d.noise_std)
+    )
+    state = loop.fit(config, workdir, init_params=init, loss_fn=loss_fn(prior, config), data_iter=data_iter)
+    logging.info("training took %.1f s", time.perf_counter() - t0)
+  else:
+    state = loop.load(config, workdir, init)
+  params = state.ema_params if config.sampling.use_ema else state.params
+  return evaluate(config, workdir, params, write_figures=mode != "sample")

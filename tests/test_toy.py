@@ -1,0 +1,91 @@
+"""The toy: its data law, its metrics, and one end-to-end run of each toy config."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from dbvq_jax import train
+from dbvq_jax.data import toy as toy_data
+from dbvq_jax.evaluate import toy as toy_eval
+
+import helpers
+
+
+def test_generated_sequences_are_uniform_random_walks():
+  codes, x = toy_data.sample(np.random.default_rng(0), 40_000, 5, 8, 0.05)
+  assert codes.shape == (40_000, 5) and x.shape == (40_000, 5, 2)
+  assert toy_eval.valid_rate(codes, 8) == 1.0
+  np.testing.assert_allclose(np.bincount(codes[:, 0], minlength=8) / 40_000, 1 / 8, atol=0.01)
+  np.testing.assert_allclose(np.mean((codes[:, 1] - codes[:, 0]) % 8 == 1), 0.5, atol=0.01)
+  np.testing.assert_allclose(np.std(x - toy_data.centroids(8)[codes]), 0.05, rtol=0.02)
+  assert toy_eval.tv_to_uniform_valid(codes, 8) < 0.03  # 40k exact samples score about 0.02
+
+
+def test_valid_sequences_against_brute_force():
+  every = np.stack(np.meshgrid(*[np.arange(8)] * 5, indexing="ij"), -1).reshape(-1, 5)
+  brute = every[toy_data.is_valid(every, 8)]
+  np.testing.assert_array_equal(toy_data.valid_sequences(5, 8), brute)
+  assert len(brute) == 128
+
+
+def test_total_variation_extremes():
+  valid = toy_data.valid_sequences(5, 8)
+  assert toy_eval.tv_to_uniform_valid(valid, 8) == pytest.approx(0.0)
+  assert toy_eval.tv_to_uniform_valid(np.zeros((10, 5), int), 8) == pytest.approx(1.0)
+  half = np.concatenate([valid[:64], valid[:64]])  # uniform on half of the support
+  assert toy_eval.tv_to_uniform_valid(half, 8) == pytest.approx(0.5)
+
+
+def test_codebook_matching_recovers_a_permutation():
+  true = toy_data.centroids(8)
+  perm = np.random.default_rng(1).permutation(8)
+  learned = true[perm] + 0.01
+  true_index, error = toy_eval.match_codebook(learned, true)
+  np.testing.assert_array_equal(true_index, perm)
+  np.testing.assert_allclose(error, np.sqrt(2) * 0.01, rtol=1e-5)
+
+
+def test_data_stream_is_deterministic_and_resumable():
+  ds = toy_data.batches(3, 4, 2, 5, 8, 0.05)
+  it = iter(ds)
+  first = next(it)
+  state = it.get_state()
+  second = next(it)
+  it2 = iter(ds)
+  it2.set_state(state)
+  np.testing.assert_array_equal(next(it2)["x"], second["x"])
+  assert first["x"].shape == (2, 4, 5, 2) and first["codes"].shape == (2, 4, 5)
+  assert not np.array_equal(first["x"], second["x"])
+
+
+@pytest.mark.parametrize("name", ["toy", "toy_e2e"])
+def test_run_writes_samples_metrics_and_figures(name, tmp_path):
+  config = helpers.tiny_toy(name)
+  workdir = str(tmp_path)
+  metrics = train.run(config, workdir, "train")
+  with np.load(os.path.join(workdir, "samples", "toy.npz")) as f:
+    assert f["codes"].shape == (64, 5) and f["codes"].dtype == np.int32
+    assert f["inpainted"].shape == (64, 5)
+    if name == "toy":  # fixed codebook: the given codes come back (a learned one may not be trained yet)
+      np.testing.assert_array_equal(f["inpainted"][:, [0, 4]], np.broadcast_to([0, 4], (64, 2)))
+  with open(os.path.join(workdir, "metrics.json")) as fp:
+    assert json.load(fp) == metrics
+  expected = {"valid_rate", "tv_to_uniform_valid", "inpaint_valid_rate", "inpaint_replacement_valid_rate"}
+  if name == "toy_e2e":
+    expected |= {"codebook_max_error", "codebook_mean_error"}
+  assert expected <= set(metrics)
+  for fig in ("data", "chains", "codebook", "inpainting"):
+    assert os.path.getsize(os.path.join(workdir, "figures", f"toy_{fig}.png")) > 1000
+  if name == "toy":
+    again = train.run(config, workdir, "eval")  # restored from the checkpoint: same samples
+    assert {k: v for k, v in again.items() if "seconds" not in k} == {k: v for k, v in metrics.items() if "seconds" not in k}
+    for sub in ("state",):  # a corrupt checkpoint is a clear error
+      d = os.path.join(workdir, "checkpoints", "8", sub)
+      for root, _, files in os.walk(d):
+        for fn in files:
+          with open(os.path.join(root, fn), "wb") as fp:
+            fp.write(b"garbage")
+    with pytest.raises(RuntimeError, match="cannot restore checkpoint step 8"):
+      train.run(config, workdir, "eval")
