@@ -156,6 +156,13 @@ def loss_weight(b: OUBridge, t) -> jax.Array:
   return jnp.where(t >= 2, beta / (2.0 * alpha * jnp.maximum(1.0 - abar_prev, 1e-20)), 1.0 / (2.0 * alpha))
 
 
-def eps_sq_error(eps: jax.Array, eps_hat: jax.Array) -> jax.Array:
-  """||eps - eps_theta||^2 per example, summed over all but the leading axis: [B, ...] -> [B]."""
-  return jnp.sum(jnp.square(eps - eps_hat).reshape(eps.shape[0], -1), axis=-1)
+def eps_loss(b: OUBridge, eps: jax.Array, eps_hat: jax.Array, t, weighting: str = "simple") -> jax.Array:
+  """Per-latent denoising loss over the last axis: ||eps - eps_theta||^2 ("simple") or w_t times it
+  ("eq4", the KL of eq. 4): eps [B, ..., d] -> [B, ...]."""
+  sq = jnp.sum(jnp.square(eps - eps_hat), axis=-1)
+  if weighting == "simple":
+    return sq
+  if weighting == "eq4":
+    w = loss_weight(b, t)
+    return sq * w.reshape(w.shape + (1,) * (sq.ndim - w.ndim))
+  raise ValueError(f"weighting must be 'simple' or 'eq4', got {weighting!r}")

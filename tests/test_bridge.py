@@ -131,6 +131,13 @@ class BridgeTest(chex.TestCase, parameterized.TestCase):
         nll = 0.5 * np.sum((self.z0 - np.asarray(mu_p)) ** 2) / var
         np.testing.assert_allclose(weighted, nll, rtol=1e-8)
 
+  def test_eps_loss_weightings(self):
+    t = jnp.array([1, 3, 7])
+    eps, eps_hat = jnp.ones((3, 4, 3)), jnp.zeros((3, 4, 3))
+    np.testing.assert_allclose(bl.eps_loss(self.b, eps, eps_hat, t), np.full((3, 4), 3.0))
+    w = np.array([float(bl.loss_weight(self.b, int(s))) for s in t])
+    np.testing.assert_allclose(bl.eps_loss(self.b, eps, eps_hat, t, "eq4"), 3.0 * w[:, None] * np.ones((3, 4)), rtol=1e-12)
+
   def test_invalid_schedule_raises(self):
     with self.assertRaisesRegex(ValueError, "positive"):
       bl.OUBridge.create(1.0, 1.0, [0.1, -0.1])

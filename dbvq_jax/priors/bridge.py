@@ -126,9 +126,7 @@ class BridgePrior:
     mask = self._random_mask(k_mask, z0.shape[:2]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:2], bool)
     out = self._network(params, zt, t, z0, mask)
     if self.parameterization == "eps":
-      per_position = jnp.sum(jnp.square(eps - out), axis=-1)
-      if self.loss_type == "eq4":
-        per_position = per_position * bridge_lib.loss_weight(b, t)[:, None]
+      per_position = bridge_lib.eps_loss(b, eps, out, t, self.loss_type)
     else:
       target = quantize.nearest_code(z0, jax.lax.stop_gradient(self.codebook(params)))
       per_position = optax.softmax_cross_entropy_with_integer_labels(out, target)

@@ -114,14 +114,12 @@ def _sample_codes(prior, params, rng, config, true_index, known=None, mask=None,
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str, params: dict, write_figures: bool = True) -> dict:
-  """Samples, metrics.json, figures and Table 4 for trained `params` (EMA by default)."""
+  """Writes samples/toy.npz and metrics.json (and the figures), logs Table 4; returns the metrics."""
   prior = build_prior(config)
   k = config.data.num_codes
-  true = toy_data.centroids(k)
   codebook = np.asarray(prior.codebook(params))
-  true_index, errors = toy_eval.match_codebook(codebook, true)
-  rng = jax.random.PRNGKey(config.seed + 1)
-  r_uncond, r_inpaint, r_replace, r_chain = jax.random.split(rng, 4)
+  true_index, errors = toy_eval.match_codebook(codebook, toy_data.centroids(k))
+  r_uncond, r_inpaint, r_replace, r_chain = jax.random.split(jax.random.PRNGKey(config.seed + 1), 4)
 
   t0 = time.perf_counter()
   codes = _sample_codes(prior, params, r_uncond, config, true_index)
@@ -145,36 +143,41 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, params: dict, writ
   if config.quantize.learn_codebook:
     metrics["codebook_max_error"] = float(errors.max())
     metrics["codebook_mean_error"] = float(errors.mean())
-
   os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   np.savez(os.path.join(workdir, "samples", "toy.npz"), codes=codes.astype(np.int32), inpainted=inpainted.astype(np.int32))
   with open(os.path.join(workdir, "metrics.json"), "w") as f:
     json.dump(metrics, f, indent=2)
-
-  # One reverse chain (Fig. 3 right, Table 4) and one forward chain (Fig. 3 left).
-  b = prior.bridge
-  z0, chain = jax.jit(functools.partial(prior.sample_latents, keep_every=1), static_argnums=2)(params, r_chain, (1, config.data.length, 2))
-  reverse = np.concatenate([np.asarray(chain[:, 0]), np.asarray(z0)], axis=0)  # t = T..0
-  times = np.arange(b.num_steps, -1, -1)
-  shown = times[:: max(1, b.num_steps // 5)]
-  table = toy_eval.table4(true_index[np.asarray(quantize.nearest_code(reverse[b.num_steps - shown], codebook))], shown)
-  logging.info("Table 4 (nearest-centroid sequence along one reverse chain):\n%s", table)
   logging.info("toy metrics: %s", json.dumps(metrics))
 
+  # One reverse chain, t = T..0: Table 4 and Fig. 3 (right).
+  b = prior.bridge
+  shape = (1, config.data.length, 2)
+  z0, chain = jax.jit(functools.partial(prior.sample_latents, keep_every=1), static_argnums=2)(params, r_chain, shape)
+  reverse = np.concatenate([np.asarray(chain[:, 0]), np.asarray(z0)], axis=0)
+  shown = np.arange(b.num_steps, -1, -max(1, b.num_steps // 5))
+  table = toy_eval.table4(true_index[np.asarray(quantize.nearest_code(reverse[b.num_steps - shown], codebook))], shown)
+  logging.info("Table 4 (nearest-centroid sequence along one reverse chain):\n%s", table)
   if write_figures:
-    data_rng = np.random.default_rng([config.seed, 2])
-    x_codes, x = toy_data.sample(data_rng, 2, config.data.length, k, config.data.noise_std)
-    eps = jax.random.normal(jax.random.PRNGKey(config.seed + 2), (b.num_steps + 1, config.data.length, 2))
-    forward = np.asarray(jax.vmap(lambda t, e: bridge_lib.q_sample(b, jnp.asarray(x[0]), t, e))(jnp.arange(b.num_steps + 1), eps))
-    paths = toy_eval.figure_paths(workdir)
-    toy_eval.plot_data(paths["data"], true, x, x_codes)
-    toy_eval.plot_chains(paths["chains"], true, forward[::-1], reverse, times)
-    initial = initial_codebook(config) if config.quantize.learn_codebook else None
-    toy_eval.plot_codebooks(paths["codebook"], true, codebook, initial)
-    show = min(4, len(inpainted))
-    z_inp, _ = jax.jit(prior.sample_latents, static_argnums=2)(params, r_inpaint, (show, config.data.length, 2), known=jnp.asarray(known[:show]), mask=jnp.asarray(mask[:show]))
-    toy_eval.plot_inpainting(paths["inpainting"], true, np.asarray(z_inp), inpainted[:show], mask[0])
+    _draw_figures(config, workdir, prior, params, reverse, true_index, r_inpaint)
   return metrics
+
+
+def _draw_figures(config, workdir, prior, params, reverse, true_index, rng) -> None:
+  """Figs. 2, 3, 11 and 12 as PNGs under WORKDIR/figures."""
+  b, k, n = prior.bridge, config.data.num_codes, config.data.length
+  true, codebook = toy_data.centroids(k), np.asarray(prior.codebook(params))
+  paths = toy_eval.figure_paths(workdir)
+  x_codes, x = toy_data.sample(np.random.default_rng([config.seed, 2]), 2, n, k, config.data.noise_std)
+  toy_eval.plot_data(paths["data"], true, x, x_codes)
+  eps = jax.random.normal(jax.random.PRNGKey(config.seed + 2), (b.num_steps + 1, n, 2))
+  forward = jax.vmap(lambda t, e: bridge_lib.q_sample(b, jnp.asarray(x[0]), t, e))(jnp.arange(b.num_steps + 1), eps)
+  times = np.arange(b.num_steps, -1, -1)
+  toy_eval.plot_chains(paths["chains"], true, np.asarray(forward)[::-1], reverse, times)
+  toy_eval.plot_codebooks(paths["codebook"], true, codebook, initial_codebook(config) if config.quantize.learn_codebook else None)
+  known, mask = inpainting_inputs(config, 4)
+  z0, _ = jax.jit(prior.sample_latents, static_argnums=2)(params, rng, (4, n, 2), known=jnp.asarray(known), mask=jnp.asarray(mask))
+  codes = true_index[np.asarray(quantize.nearest_code(z0, codebook))]
+  toy_eval.plot_inpainting(paths["inpainting"], true, np.asarray(z0), codes, mask[0])
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict | None:
