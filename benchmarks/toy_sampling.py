@@ -51,7 +51,7 @@ def main():
     for k, v in overrides.items():
       config.update_from_flattened_dict({k: v})
     prior = toy_task.build_prior(config)
-    params = toy_task.init_fn(prior, config)(jax.random.PRNGKey(0))
+    params, _ = toy_task.init_fn(prior, config)(jax.random.PRNGKey(0))
     n_params = sum(np.size(x) for x in jax.tree.leaves(params["denoiser"]))
     shape = (args.batch, config.data.length, 2)
     known, mask = (jnp.asarray(a) for a in toy_task.inpainting_inputs(config, args.batch))

@@ -6,6 +6,8 @@ parameters and optimizer state are replicated, and XLA inserts the gradient all-
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -25,6 +27,18 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
   """Shards axis `batch_axis` of an array over `data`; other axes are replicated."""
   return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
+
+
+def global_batch(local: Any, sharding: NamedSharding) -> Any:
+  """Process-local numpy arrays -> global jax.Arrays sharded by `sharding` (any process count)."""
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local)
+
+
+def local_batch_size(global_size: int) -> int:
+  """This process's share of a global batch."""
+  if global_size % jax.process_count():
+    raise ValueError(f"batch size {global_size} must be a multiple of the process count {jax.process_count()}")
+  return global_size // jax.process_count()
 
 
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:

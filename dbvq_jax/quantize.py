@@ -82,3 +82,48 @@ def regulariser_surrogate(z: jax.Array, selected: jax.Array, tau, tau_t) -> jax.
 def tau_schedule(num_steps: int, tau_0: float = 0.1, tau_T: float = 10.0) -> np.ndarray:
   """tau_t for t = 0..T, geometric from tau_0 to tau_T: [T + 1]."""
   return np.geomspace(tau_0, tau_T, num_steps + 1)
+
+
+def vector_quantize(z: jax.Array, codebook: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+  """VQ-VAE quantisation (van den Oord et al. 2017): z_e [..., d] -> (z_q_st, codes, codebook_loss, commitment).
+
+  z_q_st equals e_{k*} in value with the straight-through gradient of z_e; codebook_loss is
+  ||sg(z_e) - e_k*||^2 and commitment ||z_e - sg(e_k*)||^2, each the mean over latents of the sum over d.
+  """
+  codes = nearest_code(z, jax.lax.stop_gradient(codebook))
+  z_q = codebook[codes]
+  codebook_loss = jnp.mean(jnp.sum(jnp.square(jax.lax.stop_gradient(z) - z_q), axis=-1))
+  commitment = jnp.mean(jnp.sum(jnp.square(z - jax.lax.stop_gradient(z_q)), axis=-1))
+  return z + jax.lax.stop_gradient(z_q - z), codes, codebook_loss, commitment
+
+
+def ema_codebook_update(stats: dict, z: jax.Array, codes: jax.Array, decay: float, eps: float = 1e-5) -> dict:
+  """EMA k-means step: n_k <- decay n_k + (1 - decay) |{z -> k}|, m_k <- decay m_k + (1 - decay) sum_{z -> k} z,
+  e_k = m_k / n_k with Laplace smoothing of n. stats = {'cluster_size' [K], 'embed_sum' [K, d], 'codebook'}."""
+  num_codes = stats["cluster_size"].shape[0]
+  one_hot = jax.nn.one_hot(codes.reshape(-1), num_codes, dtype=z.dtype)
+  counts = one_hot.sum(0)
+  sums = one_hot.T @ z.reshape(-1, z.shape[-1])
+  size = decay * stats["cluster_size"] + (1 - decay) * counts
+  embed_sum = decay * stats["embed_sum"] + (1 - decay) * sums
+  total = size.sum()
+  smoothed = (size + eps) / (total + num_codes * eps) * total
+  return {"cluster_size": size, "embed_sum": embed_sum, "codebook": embed_sum / smoothed[:, None]}
+
+
+def restart_dead_codes(rng: jax.Array, stats: dict, z: jax.Array, threshold: float) -> tuple[dict, jax.Array]:
+  """Moves codes whose EMA cluster size fell below `threshold` onto random encoder outputs of the batch
+  z [..., d] (their statistics restart at size 1). Returns (stats, number restarted)."""
+  flat = z.reshape(-1, z.shape[-1])
+  dead = stats["cluster_size"] < threshold
+  picks = flat[jax.random.randint(rng, (dead.shape[0],), 0, flat.shape[0])]
+  size = jnp.where(dead, 1.0, stats["cluster_size"])
+  embed_sum = jnp.where(dead[:, None], picks, stats["embed_sum"])
+  codebook = jnp.where(dead[:, None], picks, stats["codebook"])
+  return {"cluster_size": size, "embed_sum": embed_sum, "codebook": codebook}, jnp.sum(dead)
+
+
+def perplexity(codes: jax.Array, num_codes: int) -> jax.Array:
+  """exp(entropy) of the empirical code histogram: K when all codes are used equally, 1 when one is."""
+  p = jnp.bincount(codes.reshape(-1), length=num_codes) / codes.size
+  return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))

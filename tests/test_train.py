@@ -47,7 +47,7 @@ def _fit(config, workdir, data_iter=None):
   d, t = config.data, config.training
   if data_iter is None:
     data_iter = iter(toy_data.batches(config.seed, t.batch_size, t.steps_per_call, d.length, d.num_codes, d.noise_std))
-  return loop.fit(config, workdir, init_params=toy_task.init_fn(prior, config), loss_fn=toy_task.loss_fn(prior, config), data_iter=data_iter)
+  return loop.fit(config, workdir, init_variables=toy_task.init_fn(prior, config), loss_fn=toy_task.loss_fn(prior, config), data_iter=data_iter)
 
 
 @pytest.fixture(scope="module")

@@ -51,15 +51,15 @@ def valid_sequences(length: int, num_codes: int) -> np.ndarray:
   return np.unique(np.asarray(rows, np.int32), axis=0)
 
 
-def batches(seed: int, batch_size: int, steps_per_call: int, length: int, num_codes: int, noise_std: float):
+def batches(seed: int, batch_size: int, steps_per_call: int, length: int, num_codes: int, noise_std: float, process: int = 0):
   """An endless grain dataset of training chunks {'x': [k, B, N, 2], 'codes': [k, B, N]}, k = steps_per_call.
 
-  Chunk i is drawn from a generator seeded by (seed, i), so the stream is deterministic and the
-  iterator's state (the next index) is all a checkpoint needs to resume it.
+  Chunk i of process p is drawn from a generator seeded by (seed, p, i), so the stream is
+  deterministic and the iterator's state (the next index) is all a checkpoint needs to resume it.
   """
 
   def chunk(index: int):
-    rng = np.random.default_rng([seed, int(index)])
+    rng = np.random.default_rng([seed, process, int(index)])
     codes, x = sample(rng, steps_per_call * batch_size, length, num_codes, noise_std)
     return {
         "x": x.reshape(steps_per_call, batch_size, length, 2),

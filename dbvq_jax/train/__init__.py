@@ -6,7 +6,7 @@ import importlib
 
 import ml_collections
 
-EXPERIMENTS = {"toy": "dbvq_jax.train.toy"}
+EXPERIMENTS = {"toy": "dbvq_jax.train.toy", "vqvae": "dbvq_jax.train.vqvae"}
 MODES = ("train", "sample", "eval")
 
 

@@ -25,16 +25,16 @@ def _check_schedule(cfg: ml_collections.ConfigDict) -> None:
       raise ValueError(f"training.{name}={cfg[name]} must be a positive multiple of training.steps_per_call={k}")
 
 
-def _state_fn(config: ml_collections.ConfigDict, init_params: Callable, tx) -> Callable[[], state_lib.TrainState]:
+def _state_fn(config: ml_collections.ConfigDict, init_variables: Callable, tx) -> Callable[[], state_lib.TrainState]:
   rng_init, rng_train = jax.random.split(jax.random.PRNGKey(config.seed))
-  return lambda: state_lib.create(init_params(rng_init), tx, rng_train)
+  return lambda: state_lib.create(init_variables(rng_init), tx, rng_train)
 
 
-def load(config: ml_collections.ConfigDict, workdir: str, init_params: Callable) -> state_lib.TrainState:
+def load(config: ml_collections.ConfigDict, workdir: str, init_variables: Callable) -> state_lib.TrainState:
   """The latest checkpointed state in WORKDIR (for sampling and evaluation), replicated over the mesh."""
   mesh = parallel.make_mesh()
   tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
-  abstract = jax.eval_shape(_state_fn(config, init_params, tx))
+  abstract = jax.eval_shape(_state_fn(config, init_variables, tx))
   replicated = parallel.replicated(mesh)
   abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
   mgr = checkpoint.manager(workdir, config.training.keep_checkpoints)
@@ -45,14 +45,15 @@ def fit(
     config: ml_collections.ConfigDict,
     workdir: str,
     *,
-    init_params: Callable[[jax.Array], Any],
+    init_variables: Callable[[jax.Array], Any],
     loss_fn: Callable,
     data_iter,
 ) -> state_lib.TrainState:
   """Trains to config.training.num_steps, resuming from the latest checkpoint in WORKDIR.
 
-  init_params(rng) -> params; loss_fn(params, batch, rng) -> (loss, metrics); data_iter yields chunks
-  whose leading axis is steps_per_call and second axis the global batch, and has grain's
+  init_variables(rng) -> (params, model_state); loss_fn(params, model_state, batch, rng) ->
+  (loss, (metrics, model_state)) (see state.make_train_step); data_iter yields this
+  process's chunks (leading axis steps_per_call, second axis the process-local batch) and has grain's
   get_state/set_state. Returns the final state (replicated over the mesh).
   """
   cfg = config.training
@@ -61,9 +62,12 @@ def fit(
   parallel.check_batch_size(cfg.batch_size, mesh)
   tx = state_lib.make_optimizer(config.optimizer, cfg.num_steps)
   replicated = parallel.replicated(mesh)
-  state = jax.jit(_state_fn(config, init_params, tx), out_shardings=replicated)()
+  state = jax.jit(_state_fn(config, init_variables, tx), out_shardings=replicated)()
 
   mgr = checkpoint.manager(workdir, cfg.keep_checkpoints)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
   if mgr.latest_step() is not None:
     state = checkpoint.restore(mgr, state, data_iter)
     logging.info("resumed from step %d in %s", int(state.step), mgr.directory)
@@ -72,9 +76,10 @@ def fit(
     logging.info("already trained to step %d (training.num_steps=%d)", start, cfg.num_steps)
     return state
 
+  batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
   train_step = jax.jit(
       state_lib.make_train_step(loss_fn, tx, cfg.ema_decay),
-      in_shardings=(replicated, parallel.batch_sharding(mesh, batch_axis=1)),
+      in_shardings=(replicated, batch_sharding),
       out_shardings=(replicated, replicated),
       donate_argnums=0,
   )
@@ -82,7 +87,7 @@ def fit(
   step, t_last, steps_last = start, time.perf_counter(), start
   try:
     while step < cfg.num_steps:
-      chunk = next(data_iter)
+      chunk = parallel.global_batch(next(data_iter), batch_sharding)
       state, metrics = train_step(state, chunk)
       metrics = jax.device_get(metrics)
       losses = np.asarray(metrics["loss"])

@@ -17,6 +17,7 @@ class TrainState:
   params: Any
   ema_params: Any
   opt_state: Any
+  model_state: Any  # non-trained variables the loss updates (e.g. EMA codebook statistics); {} if none
   rng: jax.Array  # base PRNG key; step s uses fold_in(rng, s)
 
 
@@ -35,28 +36,41 @@ def make_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.G
   )
 
 
-def create(params: Any, tx: optax.GradientTransformation, rng: jax.Array) -> TrainState:
+def create(variables: tuple[Any, Any], tx: optax.GradientTransformation, rng: jax.Array) -> TrainState:
+  """The state at step 0 from (params, model_state)."""
+  params, model_state = variables
   return TrainState(
-      step=jnp.zeros((), jnp.int32), params=params, ema_params=params, opt_state=tx.init(params), rng=rng
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      ema_params=params,
+      opt_state=tx.init(params),
+      model_state=model_state,
+      rng=rng,
   )
 
 
 def make_train_step(loss_fn, tx: optax.GradientTransformation, ema_decay: float):
   """(state, chunk) -> (state, metrics): lax.scan of single steps over the chunk's leading axis.
 
-  loss_fn(params, batch, rng) -> (loss, metrics); metrics come back stacked, one row per step.
+  loss_fn(params, model_state, batch, rng) -> (loss, (metrics, new_model_state)); metrics come back
+  stacked, one row per step.
   """
 
   def one_step(state: TrainState, batch):
     rng = jax.random.fold_in(state.rng, state.step)
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, rng)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = optax.incremental_update(params, state.ema_params, 1.0 - ema_decay)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
-    return state.replace(step=state.step + 1, params=params, ema_params=ema, opt_state=opt_state), metrics
+    new = state.replace(step=state.step + 1, params=params, ema_params=ema, opt_state=opt_state, model_state=model_state)
+    return new, metrics
 
   def chunk_step(state: TrainState, chunk):
+    if jax.tree.leaves(chunk)[0].shape[0] == 1:  # no loop: XLA:CPU runs conv gradients ~20x slower in one
+      state, metrics = one_step(state, jax.tree.map(lambda x: x[0], chunk))
+      return state, jax.tree.map(lambda m: m[None], metrics)
     return jax.lax.scan(one_step, state, chunk)
 
   return chunk_step

@@ -14,6 +14,7 @@ import numpy as np
 from absl import logging
 
 from dbvq_jax import bridge as bridge_lib
+from dbvq_jax import parallel
 from dbvq_jax import quantize
 from dbvq_jax.data import toy as toy_data
 from dbvq_jax.evaluate import toy as toy_eval
@@ -59,7 +60,7 @@ def initial_codebook(config: ml_collections.ConfigDict) -> np.ndarray:
 
 def init_fn(prior: bridge_prior.BridgePrior, config: ml_collections.ConfigDict):
   codebook = initial_codebook(config) if config.quantize.learn_codebook else None
-  return lambda rng: prior.init(rng, (config.data.length, 2), codebook)
+  return lambda rng: (prior.init(rng, (config.data.length, 2), codebook), {})
 
 
 def loss_fn(prior: bridge_prior.BridgePrior, config: ml_collections.ConfigDict):
@@ -67,7 +68,7 @@ def loss_fn(prior: bridge_prior.BridgePrior, config: ml_collections.ConfigDict):
   reconstruction -log p(x | z_q^0) through a straight-through Gumbel-softmax z_q^0 ~ q_phi(. | x)."""
   q = config.quantize
 
-  def fn(params, batch, rng):
+  def fn(params, model_state, batch, rng):
     rng_prior, rng_rec = jax.random.split(rng)
     x = batch["x"]
     loss, metrics = prior.loss(params, {"z0": x}, rng_prior)
@@ -77,7 +78,7 @@ def loss_fn(prior: bridge_prior.BridgePrior, config: ml_collections.ConfigDict):
       rec = jnp.mean(jnp.sum(jnp.square(x - one_hot @ codebook), axis=-1)) / (2 * q.rec_std**2)
       metrics["reconstruction"] = rec
       loss = loss + q.rec_weight * rec
-    return loss, metrics
+    return loss, (metrics, model_state)
 
   return fn
 
@@ -187,10 +188,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict | No
   if mode == "train":
     t0 = time.perf_counter()
     d = config.data
-    data_iter = iter(
-        toy_data.batches(config.seed, config.training.batch_size, config.training.steps_per_call, d.length, d.num_codes, d.noise_std)
-    )
-    state = loop.fit(config, workdir, init_params=init, loss_fn=loss_fn(prior, config), data_iter=data_iter)
+    local = parallel.local_batch_size(config.training.batch_size)
+    stream = toy_data.batches(config.seed, local, config.training.steps_per_call, d.length, d.num_codes, d.noise_std, jax.process_index())
+    data_iter = iter(stream)
+    state = loop.fit(config, workdir, init_variables=init, loss_fn=loss_fn(prior, config), data_iter=data_iter)
     logging.info("training took %.1f s", time.perf_counter() - t0)
   else:
     state = loop.load(config, workdir, init)
