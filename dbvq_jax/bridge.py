@@ -79,8 +79,10 @@ def deltas_from_betas(betas, theta: float = 1.0) -> np.ndarray:
 
 
 def ddpm_linear_betas(num_steps: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> np.ndarray:
-  """Ho et al.'s linear schedule beta_t, t = 1..T."""
-  return np.linspace(beta_1, beta_T, num_steps, dtype=np.float64)
+  """Ho et al.'s linear schedule beta_t, t = 1..T, with both ends scaled by 1000 / T (as Nichol &
+  Dhariwal do) so that abar_T stays near 0 for any T, capped at 0.999; T = 1000 is the original."""
+  scale = 1000.0 / num_steps
+  return np.minimum(np.linspace(scale * beta_1, scale * beta_T, num_steps, dtype=np.float64), 0.999)
 
 
 def cosine_betas(num_steps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:

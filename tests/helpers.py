@@ -32,3 +32,59 @@ def tiny_toy(name: str = "toy") -> ml_collections.ConfigDict:
   c.sampling.num_samples = 64
   c.sampling.batch_size = 32
   return c
+
+
+def write_fashion_mnist(directory, num_train: int = 64, num_test: int = 16, seed: int = 0) -> None:
+  """Tiny Fashion-MNIST-format IDX files (.gz): bright rectangles on black, labels 0..9."""
+  import gzip
+
+  import numpy as np
+
+  rng = np.random.default_rng(seed)
+  for prefix, n in (("train", num_train), ("t10k", num_test)):
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i in range(n):
+      r, c = rng.integers(2, 14, 2)
+      images[i, r : r + 12, c : c + 10] = rng.integers(120, 256)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
+      header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(k).to_bytes(4, "big") for k in arr.shape)
+      with gzip.open(os.path.join(directory, f"{prefix}-{kind}-ubyte.gz"), "wb") as f:
+        f.write(header + arr.tobytes())
+
+
+def tiny_vqvae(data_dir: str) -> ml_collections.ConfigDict:
+  c = load_config("fashion_mnist_vqvae")
+  c.data.dir = str(data_dir)
+  c.model.channels = 8
+  c.model.res_channels = 4
+  c.model.num_res_blocks = 1
+  c.model.latent_dim = 4
+  c.model.num_codes = 8
+  c.training.num_steps = 4
+  c.training.batch_size = 8
+  c.training.log_every = 2
+  c.training.checkpoint_every = 4
+  c.optimizer.warmup_steps = 1
+  c.eval.batch_size = 8
+  return c
+
+
+def tiny_image_prior(vqvae_workdir: str) -> ml_collections.ConfigDict:
+  c = load_config("fashion_mnist")
+  c.vqvae_workdir = str(vqvae_workdir)
+  c.bridge.num_steps = 10
+  c.model.channels = 8
+  c.model.channel_mult = (1, 2)
+  c.model.num_res_blocks = 1
+  c.training.num_steps = 4
+  c.training.batch_size = 8
+  c.training.log_every = 2
+  c.training.checkpoint_every = 2
+  c.optimizer.warmup_steps = 1
+  c.sampling.num_samples = 4
+  c.sampling.batch_size = 4
+  c.sampling.num_chains = 2
+  c.sampling.num_conditional = 2
+  c.sampling.conditional_samples = 2
+  return c

@@ -72,6 +72,40 @@ class QuantizeTest(chex.TestCase):
         got = bool(jnp.linalg.norm(moved - codebook[1]) < jnp.linalg.norm(z - codebook[1]))
         self.assertEqual(got, closer, msg=f"{name}, tau_t={tau_t}")
 
+  def test_vector_quantize_straight_through(self):
+    z = jnp.asarray(np.random.default_rng(4).normal(size=(3, 4, 2)))
+    z_q, codes, codebook_loss, commitment = qz.vector_quantize(z, jnp.asarray(CODEBOOK))
+    np.testing.assert_allclose(z_q, CODEBOOK[np.asarray(codes)], rtol=1e-6)
+    direct = np.mean(np.sum((np.asarray(z) - CODEBOOK[np.asarray(codes)]) ** 2, -1))
+    np.testing.assert_allclose([codebook_loss, commitment], [direct, direct], rtol=1e-5)
+    grad = jax.grad(lambda v: jnp.sum(qz.vector_quantize(v, jnp.asarray(CODEBOOK))[0] * 2.0))(z)
+    np.testing.assert_allclose(grad, 2.0 * np.ones_like(z))  # identity gradient to z_e
+    g_cb = jax.grad(lambda e: qz.vector_quantize(z, e)[2])(jnp.asarray(CODEBOOK))
+    self.assertGreater(float(jnp.abs(g_cb).sum()), 0.0)  # the codebook loss trains the codebook
+
+  def test_ema_update_matches_direct_averages(self):
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(50, 2))
+    codes = np.asarray(qz.nearest_code(jnp.asarray(z), jnp.asarray(CODEBOOK)))
+    stats = {"cluster_size": jnp.ones(5), "embed_sum": jnp.asarray(CODEBOOK), "codebook": jnp.asarray(CODEBOOK)}
+    new = qz.ema_codebook_update(stats, jnp.asarray(z), jnp.asarray(codes), decay=0.0, eps=0.0)
+    for k in np.unique(codes):
+      np.testing.assert_allclose(new["codebook"][k], z[codes == k].mean(0), rtol=1e-5)
+      self.assertEqual(float(new["cluster_size"][k]), float(np.sum(codes == k)))
+
+  def test_dead_codes_restart_on_batch_vectors(self):
+    z = jnp.asarray(np.random.default_rng(6).normal(size=(10, 2)))
+    stats = {"cluster_size": jnp.array([5.0, 0.0, 3.0, 0.001, 2.0]), "embed_sum": jnp.asarray(CODEBOOK), "codebook": jnp.asarray(CODEBOOK)}
+    new, n = qz.restart_dead_codes(jax.random.PRNGKey(0), stats, z, threshold=0.01)
+    self.assertEqual(int(n), 2)
+    for k in (1, 3):
+      self.assertTrue(np.any(np.all(np.isclose(np.asarray(z), np.asarray(new["codebook"][k])), axis=1)))
+    np.testing.assert_array_equal(new["codebook"][np.array([0, 2, 4])], CODEBOOK[[0, 2, 4]])
+
+  def test_perplexity(self):
+    self.assertAlmostEqual(float(qz.perplexity(jnp.arange(8), 8)), 8.0, places=4)
+    self.assertAlmostEqual(float(qz.perplexity(jnp.zeros(8, jnp.int32), 8)), 1.0, places=5)
+
   def test_tau_schedule(self):
     tau = qz.tau_schedule(50, 0.1, 10.0)
     self.assertEqual(tau.shape, (51,))

@@ -13,6 +13,7 @@ class ToyMLP(nn.Module):
   """MLP over the flattened latent, its conditioning features and a time embedding.
 
   Output [B, N, out_features]: eps_theta (out_features = d) or code logits (out_features = K).
+  `train` is accepted for a common denoiser signature; the network has no dropout.
   """
 
   out_features: int
@@ -21,7 +22,7 @@ class ToyMLP(nn.Module):
   time_dim: int = 64
 
   @nn.compact
-  def __call__(self, z: jax.Array, t: jax.Array, cond: jax.Array | None = None) -> jax.Array:
+  def __call__(self, z: jax.Array, t: jax.Array, cond: jax.Array | None = None, train: bool = False) -> jax.Array:
     batch, positions = z.shape[:2]
     temb = nn.silu(nn.Dense(self.hidden)(sinusoidal_embedding(t, self.time_dim)))
     h = z.reshape(batch, -1)
@@ -43,7 +44,7 @@ class PaperConvNet(nn.Module):
   time_dim: int = 32
 
   @nn.compact
-  def __call__(self, z: jax.Array, t: jax.Array, cond: jax.Array | None = None) -> jax.Array:
+  def __call__(self, z: jax.Array, t: jax.Array, cond: jax.Array | None = None, train: bool = False) -> jax.Array:
     h = z if cond is None else jnp.concatenate([z, cond], axis=-1)
     temb = nn.Dense(self.channels)(nn.silu(nn.Dense(self.time_dim)(sinusoidal_embedding(t, self.time_dim))))
     h = nn.silu(nn.Conv(self.channels, (3,))(h) + temb[:, None, :])

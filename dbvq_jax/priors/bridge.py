@@ -1,10 +1,11 @@
-"""The diffusion-bridge prior: an OU bridge over continuous latents z_e [B, N, d] with codes from a codebook.
+"""The diffusion-bridge prior: an OU bridge over continuous latents z_e [B, ..., d] (a sequence [B, N, d]
+or a grid [B, H, W, d]) with codes from a codebook.
 
 Parameterisations of the denoiser output (config `prior.parameterization`):
 
-- "eps": the network is eps_theta(z_e^t, t) [B, N, d], trained with eq. (4) ("eq4" weights) or
+- "eps": the network is eps_theta(z_e^t, t) [B, ..., d], trained with eq. (4) ("eq4" weights) or
   its unweighted "simple" form, as in the paper.
-- "codes": the network gives code logits l_theta(z_e^t, t) [B, N, K], trained by cross-entropy
+- "codes": the network gives code logits l_theta(z_e^t, t) [B, ..., K], trained by cross-entropy
   against the codes of z_e^0 (-log p_theta(z_q^0 | z_e^t)); the denoised mean is
   z0_hat = Softmax(l_theta) @ codebook and eps_theta = eps_from_x0(z0_hat) (score interpolation as in
   Dieleman et al. 2022). It builds the codebook into the denoiser.
@@ -70,13 +71,13 @@ class BridgePrior:
     if self.variance not in sampling.VARIANCES:
       raise ValueError(f"variance must be one of {sampling.VARIANCES}, got {self.variance!r}")
 
-  def init(self, rng: jax.Array, latent_shape: tuple[int, int], codebook: jax.Array | None = None) -> dict:
-    """Parameters for latents of shape [N, d]; pass `codebook` [K, d] to learn it."""
+  def init(self, rng: jax.Array, latent_shape: tuple[int, ...], codebook: jax.Array | None = None) -> dict:
+    """Parameters for latents of shape [..., d] (e.g. [N, d] or [H, W, d]); pass `codebook` [K, d] to learn it."""
     if (codebook is None) == (self.fixed_codebook is None):
       raise ValueError("give an initial codebook exactly when the prior has no fixed codebook")
-    n, d = latent_shape
-    z = jnp.zeros((1, n, d))
-    params = {"denoiser": self.denoiser.init(rng, z, jnp.zeros((1,), jnp.int32), jnp.zeros((1, n, d + 1)))}
+    z = jnp.zeros((1,) + tuple(latent_shape))
+    cond = jnp.zeros(z.shape[:-1] + (z.shape[-1] + 1,))
+    params = {"denoiser": self.denoiser.init(rng, z, jnp.zeros((1,), jnp.int32), cond)}
     if codebook is not None:
       params["codebook"] = jnp.asarray(codebook)
     return params
@@ -85,21 +86,25 @@ class BridgePrior:
     """The codebook {e_k}: [K, d]."""
     return params["codebook"] if self.fixed_codebook is None else jnp.asarray(self.fixed_codebook)
 
-  def _network(self, params: dict, zt: jax.Array, t: jax.Array, known: jax.Array, mask: jax.Array) -> jax.Array:
-    """Raw denoiser output for z_e^t [B, N, d], t [B], z_e^0 values `known` where mask [B, N] is 1."""
+  def _network(self, params, zt, t, known, mask, dropout_rng=None) -> jax.Array:
+    """Raw denoiser output for z_e^t [B, ..., d], t [B], z_e^0 values `known` where mask [B, ...] is 1.
+
+    Dropout is active when a `dropout_rng` is given (training)."""
     b = self.bridge
-    abar = b.abar[t][:, None, None]
+    abar = b.abar[t].reshape((-1,) + (1,) * (zt.ndim - 1))
     c_in = jax.lax.rsqrt(abar * self.data_std**2 + b.sigma**2 * (1.0 - abar))
     m = mask[..., None].astype(zt.dtype)
     cond = jnp.concatenate([m, m * (known - b.z_star) / self.data_std], axis=-1)
-    return self.denoiser.apply(params["denoiser"], (zt - b.z_star) * c_in, t, cond)
+    train = dropout_rng is not None
+    rngs = {"dropout": dropout_rng} if train else {}
+    return self.denoiser.apply(params["denoiser"], (zt - b.z_star) * c_in, t, cond, train=train, rngs=rngs)
 
   def eps_fn(self, params: dict, known: jax.Array | None = None, mask: jax.Array | None = None):
     """eps_theta(z_e^t, t) as a function for the samplers, conditioned on `known` where `mask`."""
 
     def fn(zt, t):
       k = jnp.zeros_like(zt) if known is None else known
-      m = jnp.zeros(zt.shape[:2], bool) if mask is None else mask
+      m = jnp.zeros(zt.shape[:-1], bool) if mask is None else mask
       out = self._network(params, zt, t, k, m)
       if self.parameterization == "eps":
         return out
@@ -108,23 +113,36 @@ class BridgePrior:
 
     return fn
 
-  def _random_mask(self, rng: jax.Array, shape: tuple[int, int]) -> jax.Array:
-    """Conditioning masks [B, N]: with probability cond_prob an example knows each position w.p. u ~ U(0, 1)."""
-    k_use, k_rate, k_pos = jax.random.split(rng, 3)
-    use = jax.random.bernoulli(k_use, self.cond_prob, (shape[0], 1))
-    rate = jax.random.uniform(k_rate, (shape[0], 1))
-    return use & (jax.random.uniform(k_pos, shape) < rate)
+  def _random_mask(self, rng: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Conditioning masks [B, ...] (True = known), drawn for a fraction cond_prob of the examples.
+
+    Sequences [B, N]: each position known with probability u ~ U(0, 1). Grids [B, H, W]: all known
+    but a random rectangle (the region to inpaint), or per-position as for sequences, half and half.
+    """
+    k_use, k_rate, k_pos, k_box, k_kind = jax.random.split(rng, 5)
+    batch, spatial = shape[0], shape[1:]
+    expand = (batch,) + (1,) * len(spatial)
+    use = jax.random.bernoulli(k_use, self.cond_prob, expand)
+    scattered = jax.random.uniform(k_pos, shape) < jax.random.uniform(k_rate, expand)
+    if len(spatial) != 2:
+      return use & scattered
+    corners = jax.random.randint(k_box, (4, batch), 0, jnp.array(spatial * 2)[:, None] + 1)
+    rows, cols = jnp.arange(spatial[0])[None, :, None], jnp.arange(spatial[1])[None, None, :]
+    lo_r, hi_r = jnp.minimum(corners[0], corners[2]), jnp.maximum(corners[0], corners[2])
+    lo_c, hi_c = jnp.minimum(corners[1], corners[3]), jnp.maximum(corners[1], corners[3])
+    box = (rows >= lo_r[:, None, None]) & (rows < hi_r[:, None, None]) & (cols >= lo_c[:, None, None]) & (cols < hi_c[:, None, None])
+    return use & jnp.where(jax.random.bernoulli(k_kind, 0.5, expand), ~box, scattered)
 
   def loss(self, params: dict, batch: dict, rng: jax.Array) -> tuple[jax.Array, dict]:
-    """Diffusion loss at t ~ U{1..T} (+ regulariser) on batch['z0'] = z_e^0 [B, N, d]."""
+    """Diffusion loss at t ~ U{1..T} (+ regulariser) on batch['z0'] = z_e^0 [B, ..., d]."""
     z0 = batch["z0"]
     b = self.bridge
-    k_t, k_eps, k_mask, k_reg = jax.random.split(rng, 4)
+    k_t, k_eps, k_mask, k_reg, k_drop = jax.random.split(rng, 5)
     t = jax.random.randint(k_t, (z0.shape[0],), 1, b.num_steps + 1)
     eps = jax.random.normal(k_eps, z0.shape, z0.dtype)
     zt = bridge_lib.q_sample(b, z0, t, eps)
-    mask = self._random_mask(k_mask, z0.shape[:2]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:2], bool)
-    out = self._network(params, zt, t, z0, mask)
+    mask = self._random_mask(k_mask, z0.shape[:-1]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:-1], bool)
+    out = self._network(params, zt, t, z0, mask, dropout_rng=k_drop)
     if self.parameterization == "eps":
       per_position = bridge_lib.eps_loss(b, eps, out, t, self.loss_type)
     else:
@@ -135,15 +153,15 @@ class BridgePrior:
     metrics = {"diffusion": diffusion}
     total = diffusion
     if self.reg_weight > 0:
-      reg = jnp.mean(jnp.sum(self._regulariser(params, zt, t, k_reg), axis=-1))
+      reg = jnp.mean(jnp.sum(self._regulariser(params, zt, t, k_reg).reshape(z0.shape[0], -1), axis=-1))
       metrics["regulariser"] = reg
       total = total + self.reg_weight * reg
     return total, metrics
 
   def _regulariser(self, params: dict, zt: jax.Array, t: jax.Array, rng: jax.Array) -> jax.Array:
-    """-L_t^reg per position, [B, N], in the configured form."""
+    """-L_t^reg per position, [B, ...], in the configured form."""
     codebook = self.codebook(params)
-    tau_t = jnp.asarray(self.tau_t)[t][:, None]
+    tau_t = jnp.asarray(self.tau_t)[t].reshape((-1,) + (1,) * (zt.ndim - 2))
     if self.reg_form == "kl":
       return quantize.regulariser_kl(zt, codebook, self.tau, tau_t)
     one_hot = quantize.gumbel_softmax(rng, quantize.code_logits(zt, codebook, self.tau), hard=True)
@@ -153,16 +171,16 @@ class BridgePrior:
       self,
       params: dict,
       rng: jax.Array,
-      shape: tuple[int, int, int],
+      shape: tuple[int, ...],
       *,
       known: jax.Array | None = None,
       mask: jax.Array | None = None,
       conditioned: bool = True,
       keep_every: int = 0,
   ) -> tuple[jax.Array, jax.Array | None]:
-    """z_e^0 [B, N, d] by the reverse chain (and the chain, see sampling.ancestral).
+    """z_e^0 [B, ..., d] by the reverse chain (and the chain, see sampling.ancestral).
 
-    Inpainting when `known` [B, N, d] and `mask` [B, N] are given: known positions are re-noised by
+    Inpainting when `known` [B, ..., d] and `mask` [B, ...] are given: known positions are re-noised by
     the forward process at every step (App. B); with `conditioned` the denoiser also sees them,
     otherwise App. B's replacement method is used alone.
     """
@@ -178,7 +196,7 @@ class BridgePrior:
     )
 
   def sample(self, params: dict, rng: jax.Array, shape, *, known=None, mask=None) -> jax.Array:
-    """Codes z_q^0 [B, N] = nearest codes of sampled z_e^0; inpainting when `mask` [B, N] is given."""
+    """Codes z_q^0 [B, ...] = nearest codes of sampled z_e^0; inpainting when `mask` [B, ...] is given."""
     z0, _ = self.sample_latents(params, rng, shape, known=known, mask=mask)
     return quantize.nearest_code(z0, self.codebook(params))
 

@@ -6,7 +6,11 @@ import importlib
 
 import ml_collections
 
-EXPERIMENTS = {"toy": "dbvq_jax.train.toy", "vqvae": "dbvq_jax.train.vqvae"}
+EXPERIMENTS = {
+    "toy": "dbvq_jax.train.toy",
+    "vqvae": "dbvq_jax.train.vqvae",
+    "image_prior": "dbvq_jax.train.image_prior",
+}
 MODES = ("train", "sample", "eval")
 
 

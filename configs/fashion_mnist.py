@@ -1,0 +1,65 @@
+"""Bridge prior on the frozen latents of configs/fashion_mnist_vqvae.py (CPU-sized U-Net, T = 1000).
+
+  python -m dbvq_jax.main --config=configs/fashion_mnist_vqvae.py --workdir=runs/fmnist_vqvae
+  python -m dbvq_jax.main --config=configs/fashion_mnist.py --workdir=runs/fmnist_prior
+"""
+
+import ml_collections
+import numpy as np
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.experiment = "image_prior"
+  c.seed = 0
+  c.vqvae_workdir = "runs/fmnist_vqvae"  # a trained VQ-VAE run; its config names the dataset
+
+  c.bridge = ml_collections.ConfigDict()
+  c.bridge.num_steps = 1000  # T
+  c.bridge.theta = 1.0
+  c.bridge.eta = float(np.sqrt(2.0))  # sigma = 1, matching the normalised latents
+  c.bridge.z_star = 0.0
+  c.bridge.schedule = "ddpm_linear"  # constant | ddpm_linear | cosine
+  c.bridge.delta = 0.0  # only for "constant"
+
+  c.model = ml_collections.ConfigDict()
+  c.model.channels = 64
+  c.model.channel_mult = (1, 2)
+  c.model.num_res_blocks = 1
+  c.model.attn_resolutions = (4,)
+  c.model.dropout = 0.1
+
+  c.prior = ml_collections.ConfigDict()
+  c.prior.parameterization = "eps"  # eps (the paper's) | codes
+  c.prior.loss = "simple"  # simple | eq4
+  c.prior.data_std = 1.0  # latents are normalised to unit scale
+  c.prior.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)
+
+  c.training = ml_collections.ConfigDict()
+  c.training.num_steps = 5_000
+  c.training.batch_size = 64
+  c.training.steps_per_call = 1  # conv nets: 1 (XLA:CPU is slow at conv gradients inside loops)
+  c.training.log_every = 250
+  c.training.checkpoint_every = 1_000
+  c.training.keep_checkpoints = 2
+  c.training.ema_decay = 0.999
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.warmup_steps = 200
+  c.optimizer.end_lr_factor = 0.1
+  c.optimizer.grad_clip = 1.0
+  c.optimizer.b1 = 0.9
+  c.optimizer.b2 = 0.999
+  c.optimizer.weight_decay = 0.0
+
+  c.sampling = ml_collections.ConfigDict()
+  c.sampling.num_samples = 64
+  c.sampling.batch_size = 32
+  c.sampling.variance = "posterior"  # posterior | beta
+  c.sampling.use_ema = True
+  c.sampling.num_chains = 4  # rows of the decoded denoising chain
+  c.sampling.num_conditional = 4  # test images for the inpainting figures ...
+  c.sampling.conditional_samples = 6  # ... and samples per image
+  c.sampling.mask_size = 4  # side of the masked square (4 of 8 latents)
+  return c

@@ -1,0 +1,86 @@
+"""VQ-VAE then bridge prior on tiny Fashion-MNIST-format files, as a user would run them."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dbvq_jax import quantize
+from dbvq_jax import train
+from dbvq_jax.models import unet
+from dbvq_jax.priors import bridge as bridge_prior
+from dbvq_jax.train import image_prior
+from dbvq_jax.train import vqvae as vqvae_task
+
+import helpers
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp("images")
+  data = root / "data"
+  os.makedirs(data)
+  helpers.write_fashion_mnist(str(data))
+  vq_metrics = train.run(helpers.tiny_vqvae(str(data)), str(root / "vqvae"), "train")
+  prior_metrics = train.run(helpers.tiny_image_prior(str(root / "vqvae")), str(root / "prior"), "train")
+  return root, vq_metrics, prior_metrics
+
+
+def test_vqvae_run(runs):
+  root, metrics, _ = runs
+  assert metrics["latent_shape"] == [8, 8] and 0 <= metrics["dead_codes"] <= 8
+  assert np.isfinite(metrics["psnr"]) and 1.0 <= metrics["perplexity"] <= 8.0
+  assert os.path.getsize(root / "vqvae" / "figures" / "reconstructions.png") > 500
+  model = vqvae_task.load(str(root / "vqvae"))
+  assert model.codebook.shape == (8, 4)
+  assert model.decode_codes(jnp.zeros((2, 8, 8), jnp.int32)).shape == (2, 32, 32, 1)
+
+
+def test_image_prior_run(runs):
+  root, _, metrics = runs
+  with np.load(root / "prior" / "samples" / "codes.npz") as f:
+    assert f["codes"].shape == (4, 8, 8) and f["codes"].max() < 8
+  for name in ("samples", "chain", "inpaint_centre", "inpaint_top_left"):
+    assert os.path.getsize(root / "prior" / "figures" / f"{name}.png") > 500
+  assert metrics["seconds_per_sample"] > 0
+  with open(root / "prior" / "metrics.json") as f:
+    assert json.load(f)["num_samples"] == 4
+  again = train.run(helpers.tiny_image_prior(str(root / "vqvae")), str(root / "prior"), "eval")  # from checkpoints
+  assert again["num_samples"] == 4
+
+
+def test_prior_on_grids_keeps_known_codes():
+  codebook = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+  config = helpers.tiny_image_prior("unused")
+  prior = image_prior.build_prior(config, codebook, 4)
+  params = prior.init(jax.random.PRNGKey(0), (5, 5, 4))
+  known = jnp.asarray(codebook[np.random.default_rng(1).integers(0, 8, (2, 5, 5))])
+  mask = jnp.asarray(image_prior.centred_square(5, 3))[None].repeat(2, 0)
+  codes = prior.sample(params, jax.random.PRNGKey(1), known.shape, known=known, mask=mask)
+  expected = quantize.nearest_code(known, jnp.asarray(codebook))
+  np.testing.assert_array_equal(np.asarray(codes)[np.asarray(mask)], np.asarray(expected)[np.asarray(mask)])
+  loss, _ = prior.loss(params, {"z0": known}, jax.random.PRNGKey(2))
+  assert np.isfinite(float(loss))
+
+
+def test_unet_odd_sizes_and_masks():
+  m = unet.UNet(out_features=3, channels=8, channel_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(6,))
+  z = jnp.zeros((2, 21, 21, 3))
+  params = m.init(jax.random.PRNGKey(0), z, jnp.zeros((2,), jnp.int32))
+  assert m.apply(params, z, jnp.array([3, 999])).shape == (2, 21, 21, 3)
+  masks = bridge_prior.BridgePrior(bridge=prior_bridge(), denoiser=m, cond_prob=1.0)._random_mask(jax.random.PRNGKey(0), (256, 8, 8))
+  rectangles = 0
+  for known in np.asarray(masks):
+    hole = ~known
+    if 0 < hole.sum() < hole.size:
+      r, c = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
+      rectangles += hole.sum() == (r[-1] - r[0] + 1) * (c[-1] - c[0] + 1) == hole[r[0] : r[-1] + 1, c[0] : c[-1] + 1].sum()
+  assert rectangles > 256 * 0.3  # about half the masks leave one rectangle to inpaint
+  assert 0.2 < np.asarray(masks).mean() < 0.9
+
+
+def prior_bridge():
+  return bridge_prior.bridge_from_config(helpers.load_config("fashion_mnist").bridge)
