@@ -5,11 +5,17 @@ import logging as py_logging
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dbvq_jax import train
+from dbvq_jax import parallel, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, metrics and figures.")
 _MODE = flags.DEFINE_enum("mode", "train", list(train.MODES), "train (then evaluate), sample or eval.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Start multi-host JAX (jax.distributed.initialize) before anything else; needed on "
+    "TPU pods and multi-node GPU. With no addresses below, the cluster is detected (TPU, SLURM, Open MPI).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -18,6 +24,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   # Orbax reports every checkpoint step at INFO; keep its warnings, drop the chatter.
   logging.get_absl_handler().addFilter(lambda r: "orbax" not in r.pathname or r.levelno >= py_logging.WARNING)
+  if _DISTRIBUTED.value:
+    parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   train.run(_CONFIG.value, _WORKDIR.value, _MODE.value)
 
 

@@ -15,6 +15,18 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 DATA_AXIS = "data"
 
 
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None) -> None:
+  """Starts multi-host JAX (jax.distributed.initialize): with no arguments it detects TPU pods and
+  SLURM/Open MPI clusters; on CPU the processes talk through gloo collectives."""
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
+
+
+def local_copy(tree: Any) -> Any:
+  """Numpy copies of replicated arrays as this process holds them (works with any process count)."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
 def make_mesh() -> Mesh:
   """A mesh over every device of every process, with one axis `data`."""
   return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
