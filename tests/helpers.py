@@ -88,3 +88,13 @@ def tiny_image_prior(vqvae_workdir: str) -> ml_collections.ConfigDict:
   c.sampling.num_conditional = 2
   c.sampling.conditional_samples = 2
   return c
+
+
+def tiny_e2e(vqvae_workdir: str) -> ml_collections.ConfigDict:
+  c = load_config("fashion_mnist_e2e")
+  tiny = tiny_image_prior(vqvae_workdir)
+  for section in ("bridge", "model", "training", "optimizer", "sampling"):
+    c[section].update(tiny[section])
+  c.vqvae_workdir = str(vqvae_workdir)
+  c.eval_images = 16
+  return c

@@ -52,6 +52,38 @@ def test_image_prior_run(runs):
   assert again["num_samples"] == 4
 
 
+def test_end_to_end_run(runs):
+  root, _, _ = runs
+  metrics = train.run(helpers.tiny_e2e(str(root / "vqvae")), str(root / "e2e"), "train")
+  assert set(metrics["before"]) == set(metrics["after"]) == {"psnr", "perplexity"}
+  assert metrics["latent_scale_after"] > 0
+  with np.load(root / "e2e" / "samples" / "codes.npz") as f:
+    assert f["codes"].shape == (4, 8, 8)
+  assert os.path.getsize(root / "e2e" / "figures" / "samples.png") > 500
+
+
+def test_end_to_end_prior_cannot_shrink_the_latents():
+  """The guard: the diffusion loss is invariant to the encoder's output scale."""
+  from dbvq_jax.train import image_e2e
+
+  config = helpers.tiny_e2e("unused")
+  vq = helpers.tiny_vqvae("unused")
+  prior = image_e2e.build_prior(config, 4, 8)
+  params, _ = vqvae_task.init_fn(vq)(jax.random.PRNGKey(0))
+  params = dict(params, codebook=jax.random.normal(jax.random.PRNGKey(1), (8, 4)))
+  params["denoiser"] = prior.init(jax.random.PRNGKey(2), (8, 8, 4), codebook=np.zeros((8, 4), np.float32))["denoiser"]
+  fn = image_e2e.loss_fn(config, vq, prior, np.zeros(4, np.float32))
+  x = {"image": jax.random.uniform(jax.random.PRNGKey(3), (4, 32, 32, 1), minval=-1, maxval=1)}
+
+  def diffusion(scale):
+    p = dict(params, encoder=jax.tree.map(lambda v: v * 1.0, params["encoder"]))
+    last = p["encoder"]["params"]["Conv_3"]
+    p["encoder"]["params"]["Conv_3"] = {"kernel": last["kernel"] * scale, "bias": last["bias"] * scale}
+    return fn(dict(p, codebook=params["codebook"] * scale), {"scale": jnp.ones(())}, x, jax.random.PRNGKey(4))[1][0]["diffusion"]
+
+  np.testing.assert_allclose(diffusion(0.1), diffusion(1.0), rtol=1e-4)
+
+
 def test_prior_on_grids_keeps_known_codes():
   codebook = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
   config = helpers.tiny_image_prior("unused")

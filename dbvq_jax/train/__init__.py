@@ -10,6 +10,7 @@ EXPERIMENTS = {
     "toy": "dbvq_jax.train.toy",
     "vqvae": "dbvq_jax.train.vqvae",
     "image_prior": "dbvq_jax.train.image_prior",
+    "image_e2e": "dbvq_jax.train.image_e2e",
 }
 MODES = ("train", "sample", "eval")
 

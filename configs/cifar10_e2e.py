@@ -1,0 +1,16 @@
+"""End-to-end training on CIFAR10 (Algorithm 1) from configs/cifar10_vqvae.py's run, at paper scale.
+
+  python -m dbvq_jax.main --config=configs/cifar10_e2e.py --workdir=runs/cifar10_e2e --config.vqvae_workdir=runs/cifar10_vqvae
+"""
+
+from configs import cifar10, fashion_mnist_e2e
+
+
+def get_config():
+  c = cifar10.get_config()
+  e2e = fashion_mnist_e2e.get_config()
+  c.experiment = e2e.experiment
+  c.eval_images = 10_000
+  c.quantize = e2e.quantize
+  c.training.scale_decay = e2e.training.scale_decay
+  return c
