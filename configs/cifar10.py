@@ -10,6 +10,7 @@ from configs import fashion_mnist
 def get_config():
   c = fashion_mnist.get_config()
   c.vqvae_workdir = "runs/cifar10_vqvae"
+  c.prior.parameterization = "eps"  # the paper's
   c.model.channels = 192
   c.model.channel_mult = (1, 2, 2)
   c.model.num_res_blocks = 2

@@ -23,20 +23,20 @@ def get_config() -> ml_collections.ConfigDict:
   c.bridge.delta = 0.0  # only for "constant"
 
   c.model = ml_collections.ConfigDict()
-  c.model.channels = 64
+  c.model.channels = 32
   c.model.channel_mult = (1, 2)
   c.model.num_res_blocks = 1
   c.model.attn_resolutions = (4,)
   c.model.dropout = 0.1
 
   c.prior = ml_collections.ConfigDict()
-  c.prior.parameterization = "eps"  # eps (the paper's) | codes
+  c.prior.parameterization = "codes"  # codes | eps (the paper's; far slower to train here, see README)
   c.prior.loss = "simple"  # simple | eq4
   c.prior.data_std = 1.0  # latents are normalised to unit scale
   c.prior.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)
 
   c.training = ml_collections.ConfigDict()
-  c.training.num_steps = 5_000
+  c.training.num_steps = 3_000
   c.training.batch_size = 64
   c.training.steps_per_call = 1  # conv nets: 1 (XLA:CPU is slow at conv gradients inside loops)
   c.training.log_every = 250

@@ -13,6 +13,7 @@ from dbvq_jax import train
 from dbvq_jax.models import unet
 from dbvq_jax.priors import bridge as bridge_prior
 from dbvq_jax.train import image_prior
+from dbvq_jax.train import loop
 from dbvq_jax.train import vqvae as vqvae_task
 
 import helpers
@@ -48,8 +49,9 @@ def test_image_prior_run(runs):
   assert metrics["seconds_per_sample"] > 0
   with open(root / "prior" / "metrics.json") as f:
     assert json.load(f)["num_samples"] == 4
-  again = train.run(helpers.tiny_image_prior(str(root / "vqvae")), str(root / "prior"), "eval")  # from checkpoints
-  assert again["num_samples"] == 4
+  config = helpers.tiny_image_prior(str(root / "vqvae"))
+  restored = loop.load(config, str(root / "prior"), lambda rng: (image_prior.build_prior(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {}))
+  assert int(restored.step) == 4
 
 
 def test_end_to_end_run(runs):
@@ -72,7 +74,7 @@ def test_end_to_end_prior_cannot_shrink_the_latents():
   params, _ = vqvae_task.init_fn(vq)(jax.random.PRNGKey(0))
   params = dict(params, codebook=jax.random.normal(jax.random.PRNGKey(1), (8, 4)))
   params["denoiser"] = prior.init(jax.random.PRNGKey(2), (8, 8, 4), codebook=np.zeros((8, 4), np.float32))["denoiser"]
-  fn = image_e2e.loss_fn(config, vq, prior, np.zeros(4, np.float32))
+  fn = jax.jit(image_e2e.loss_fn(config, vq, prior, np.zeros(4, np.float32)))
   x = {"image": jax.random.uniform(jax.random.PRNGKey(3), (4, 32, 32, 1), minval=-1, maxval=1)}
 
   def diffusion(scale):
