@@ -7,10 +7,4 @@ from configs import cifar10, fashion_mnist_e2e
 
 
 def get_config():
-  c = cifar10.get_config()
-  e2e = fashion_mnist_e2e.get_config()
-  c.experiment = e2e.experiment
-  c.eval_images = 10_000
-  c.quantize = e2e.quantize
-  c.training.scale_decay = e2e.training.scale_decay
-  return c
+  return fashion_mnist_e2e.to_e2e(cifar10.get_config(), eval_images=10_000)

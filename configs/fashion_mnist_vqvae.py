@@ -5,6 +5,8 @@
 
 import ml_collections
 
+from configs import common
+
 from dbvq_jax.data.images import FASHION_MNIST_DIR
 
 
@@ -34,23 +36,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.quantize.restart_threshold = 0.05  # EMA cluster size under which a code is restarted (EMA only; 0: never)
   c.quantize.commitment = 0.25  # beta
 
-  c.training = ml_collections.ConfigDict()
-  c.training.num_steps = 3_000
-  c.training.batch_size = 64
-  c.training.steps_per_call = 1  # conv nets: 1 (XLA:CPU is slow at conv gradients inside loops)
-  c.training.log_every = 250
-  c.training.checkpoint_every = 1_000
-  c.training.keep_checkpoints = 2
-  c.training.ema_decay = 0.999
-
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.learning_rate = 1e-3
-  c.optimizer.warmup_steps = 200
-  c.optimizer.end_lr_factor = 0.1
-  c.optimizer.grad_clip = 1.0
-  c.optimizer.b1 = 0.9
-  c.optimizer.b2 = 0.999
-  c.optimizer.weight_decay = 0.0
+  c.training = common.training(3_000, batch_size=64, steps_per_call=1, log_every=250, checkpoint_every=1_000)
+  c.optimizer = common.optimizer(1e-3, warmup_steps=200, end_lr_factor=0.1)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_images = 10_000  # test images reconstructed for the metrics

@@ -6,6 +6,8 @@
 
 import ml_collections
 
+from configs import common
+
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -48,23 +50,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.quantize.rec_weight = 0.0  # weight of the Gumbel-softmax reconstruction term
   c.quantize.rec_std = 0.05  # std of the Gaussian p(x | z_q^0) of the reconstruction term
 
-  c.training = ml_collections.ConfigDict()
-  c.training.num_steps = 20_000
-  c.training.batch_size = 256
-  c.training.steps_per_call = 200  # optimizer steps per device call (lax.scan)
-  c.training.log_every = 2_000
-  c.training.checkpoint_every = 5_000
-  c.training.keep_checkpoints = 2
-  c.training.ema_decay = 0.999
-
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.learning_rate = 2e-3
-  c.optimizer.warmup_steps = 500
-  c.optimizer.end_lr_factor = 0.01
-  c.optimizer.grad_clip = 1.0
-  c.optimizer.b1 = 0.9
-  c.optimizer.b2 = 0.999
-  c.optimizer.weight_decay = 0.0
+  c.training = common.training(20_000, batch_size=256, steps_per_call=200, log_every=2_000, checkpoint_every=5_000)
+  c.optimizer = common.optimizer(2e-3, warmup_steps=500, end_lr_factor=0.01)
 
   c.sampling = ml_collections.ConfigDict()
   c.sampling.num_samples = 10_000  # M unconditional and M inpainted sequences

@@ -23,8 +23,9 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
 
 
 def local_copy(tree: Any) -> Any:
-  """Numpy copies of replicated arrays as this process holds them (works with any process count)."""
-  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+  """This process's single-device copy of each replicated array, so that evaluation runs locally on
+  every host (works with any process and device count)."""
+  return jax.tree.map(lambda x: x.addressable_data(0), tree)
 
 
 def make_mesh() -> Mesh:

@@ -64,6 +64,34 @@ def test_end_to_end_run(runs):
   assert os.path.getsize(root / "e2e" / "figures" / "samples.png") > 500
 
 
+def test_miniimagenet_configs_run_on_pkl_files(tmp_path):
+  """configs/miniimagenet{_vqvae,}.py as written (84x84 -> 21x21 latents, 9x9 masks), shrunk in width."""
+  import pickle
+
+  rng = np.random.default_rng(0)
+  for split, n in (("train", 16), ("test", 4)):
+    with open(tmp_path / f"mini-imagenet-cache-{split}.pkl", "wb") as f:
+      pickle.dump({"image_data": rng.integers(0, 256, (n, 84, 84, 3), dtype=np.uint8), "class_dict": {"a": list(range(n))}}, f)
+  vq = helpers.load_config("miniimagenet_vqvae")
+  tiny = helpers.tiny_vqvae(str(tmp_path))
+  vq.data.dir = str(tmp_path)
+  vq.model.update(tiny.model)
+  vq.training.update(tiny.training)
+  vq.eval.batch_size = 4
+  train.run(vq, str(tmp_path / "vqvae"), "train")
+  prior = helpers.load_config("miniimagenet")
+  small = helpers.tiny_image_prior(str(tmp_path / "vqvae"))
+  for section in ("bridge", "training", "sampling"):
+    prior[section].update(small[section])
+  prior.sampling.mask_size = 9
+  prior.model.update(small.model)
+  prior.model.attn_resolutions = (11,)
+  prior.vqvae_workdir = str(tmp_path / "vqvae")
+  train.run(prior, str(tmp_path / "prior"), "train")
+  with np.load(tmp_path / "prior" / "samples" / "codes.npz") as f:
+    assert f["codes"].shape == (4, 21, 21)
+
+
 def test_end_to_end_prior_cannot_shrink_the_latents():
   """The guard: the diffusion loss is invariant to the encoder's output scale."""
   from dbvq_jax.train import image_e2e

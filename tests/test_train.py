@@ -1,13 +1,11 @@
 """The shared training loop: resume is exact, a non-finite loss stops cleanly, bad input is named."""
 
-import os
 import subprocess
 import sys
 
 import chex
 import grain
 import jax
-import numpy as np
 import pytest
 
 from dbvq_jax.data import toy as toy_data

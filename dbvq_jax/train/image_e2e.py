@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from dbvq_jax import parallel
 from dbvq_jax import quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
@@ -117,10 +118,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     state = loop.fit(config, workdir, init_variables=init, loss_fn=loss_fn(config, vq_config, prior, mu), data_iter=data_iter)
   else:
     state = loop.load(config, workdir, init)
-  params = state.ema_params if config.sampling.use_ema else state.params
+  params = parallel.local_copy(state.ema_params if config.sampling.use_ema else state.params)
   after = reconstruction_metrics(config, vq_config, params, params["codebook"])
 
-  scale = state.model_state["scale"]
+  scale = parallel.local_copy(state.model_state["scale"])
   prior_params = _normalised(params, mu, scale)
   _, decoder = vqvae_task.networks(vq_config)
   sample = jax.jit(lambda key: prior.sample(prior_params, key, (config.sampling.batch_size, h, w, d)))

@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from dbvq_jax import parallel
 from dbvq_jax import quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
@@ -37,11 +38,13 @@ def encode_split(model: vqvae_task.VQVAE, split: str, batch_size: int, limit: in
 
 
 def latents(config: ml_collections.ConfigDict, workdir: str, model: vqvae_task.VQVAE) -> dict:
-  """{'z': normalised training latents [N, h, w, d], 'mu': [d], 'scale': []}, cached in WORKDIR/latents.npz."""
+  """{'z': normalised training latents [N, h, w, d], 'mu': [d], 'scale': []}, cached in WORKDIR/latents.npz
+  for one VQ-VAE checkpoint (another run or step re-encodes)."""
   path = os.path.join(workdir, "latents.npz")
+  source = f"{os.path.abspath(config.vqvae_workdir)}@{model.step}"
   if os.path.exists(path):
     with np.load(path) as f:
-      if str(f["vqvae_workdir"]) == os.path.abspath(config.vqvae_workdir):
+      if str(f["vqvae"]) == source:
         return {k: f[k] for k in ("z", "mu", "scale")}
   t0 = time.perf_counter()
   z_e = encode_split(model, "train", config.sampling.batch_size)
@@ -49,7 +52,7 @@ def latents(config: ml_collections.ConfigDict, workdir: str, model: vqvae_task.V
   scale = np.asarray(np.std(z_e - mu), np.float32)
   out = {"z": ((z_e - mu) / scale).astype(np.float32), "mu": mu.astype(np.float32), "scale": scale}
   os.makedirs(workdir, exist_ok=True)
-  np.savez(path, vqvae_workdir=os.path.abspath(config.vqvae_workdir), **out)
+  np.savez(path, vqvae=source, **out)
   logging.info("encoded %d training images to latents %s in %.1f s", len(z_e), z_e.shape[1:], time.perf_counter() - t0)
   return out
 
@@ -184,5 +187,5 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     state = loop.fit(config, workdir, init_variables=init, loss_fn=loss_fn, data_iter=data_iter)
   else:
     state = loop.load(config, workdir, init)
-  params = state.ema_params if config.sampling.use_ema else state.params
+  params = parallel.local_copy(state.ema_params if config.sampling.use_ema else state.params)
   return evaluate(config, workdir, params, model, stats)

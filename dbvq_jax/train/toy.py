@@ -195,5 +195,5 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict | No
     logging.info("training took %.1f s", time.perf_counter() - t0)
   else:
     state = loop.load(config, workdir, init)
-  params = state.ema_params if config.sampling.use_ema else state.params
+  params = parallel.local_copy(state.ema_params if config.sampling.use_ema else state.params)
   return evaluate(config, workdir, params, write_figures=mode != "sample")

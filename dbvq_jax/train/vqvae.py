@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from dbvq_jax import parallel
 from dbvq_jax import quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
@@ -84,6 +85,7 @@ class VQVAE:
   config: ml_collections.ConfigDict
   params: dict
   codebook: jax.Array  # [K, d]
+  step: int  # training step of the checkpoint
 
   def encode(self, x: jax.Array) -> jax.Array:
     return networks(self.config)[0].apply(self.params["encoder"], x)
@@ -105,8 +107,9 @@ def load(workdir: str) -> VQVAE:
   if config.get("experiment") != "vqvae":
     raise ValueError(f"{workdir!r} holds a {config.get('experiment')!r} run, not a VQ-VAE")
   state = loop.load(config, workdir, init_fn(config))
-  params = state.ema_params if config.eval.use_ema else state.params
-  return VQVAE(config, params, codebook_of(params, state.model_state))
+  params = parallel.local_copy(state.ema_params if config.eval.use_ema else state.params)
+  codebook = jnp.asarray(codebook_of(params, parallel.local_copy(state.model_state)))
+  return VQVAE(config, params, codebook, int(state.step))
 
 
 def transform(config: ml_collections.ConfigDict):
