@@ -35,7 +35,7 @@ def main():
   shape, k = LATENTS[args.config]
   prior = image_prior.build_prior(config, np.random.default_rng(0).normal(size=(k, shape[-1])).astype(np.float32), shape[-1])
   tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
-  state = state_lib.create((prior.init(jax.random.PRNGKey(0), shape), {}), tx, jax.random.PRNGKey(1))
+  state = jax.jit(lambda: state_lib.create((prior.init(jax.random.PRNGKey(0), shape), {}), tx, jax.random.PRNGKey(1)))()
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
 
   def loss_fn(params, model_state, batch, rng):
