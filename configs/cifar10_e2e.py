@@ -7,4 +7,4 @@ from configs import cifar10, fashion_mnist_e2e
 
 
 def get_config():
-  return fashion_mnist_e2e.to_e2e(cifar10.get_config(), eval_images=10_000)
+  return fashion_mnist_e2e.to_e2e(cifar10.get_config(), eval_images=10_000, positions=8 * 8)

@@ -26,3 +26,46 @@ def optimizer(learning_rate: float, warmup_steps: int, end_lr_factor: float) -> 
   o.b2 = 0.999
   o.weight_decay = 0.0
   return o
+
+
+def prior(kind: str) -> ml_collections.ConfigDict:
+  """The `prior` section's shared fields; kind: bridge | pixelcnn | vq_diffusion | maskgit."""
+  p = ml_collections.ConfigDict()
+  p.type = kind
+  p.num_labels = 0  # > 0: class-conditional with a learned null label (classifier-free guidance)
+  p.label_drop = 0.1  # probability of the null label in training (used when num_labels > 0)
+  return p
+
+
+def pixelcnn(c: ml_collections.ConfigDict, channels: int, num_layers: int) -> ml_collections.ConfigDict:
+  """An image-prior config (bridge) turned into a gated PixelCNN on the same latents."""
+  del c.bridge
+  c.model = ml_collections.ConfigDict({"channels": channels, "num_layers": num_layers})
+  c.prior = prior("pixelcnn")
+  return c
+
+
+def _transformer(width: int, depth: int, heads: int, dropout: float) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({"width": width, "depth": depth, "heads": heads, "dropout": dropout})
+
+
+def vq_diffusion(c: ml_collections.ConfigDict, width: int, depth: int, heads: int, dropout: float = 0.1) -> ml_collections.ConfigDict:
+  """An image-prior config (bridge) turned into VQ-Diffusion on the same latents."""
+  del c.bridge
+  c.model = _transformer(width, depth, heads, dropout)
+  c.prior = prior("vq_diffusion")
+  c.prior.num_steps = 100  # T, with the official linear mask-and-replace schedules
+  c.prior.aux_weight = 5e-4  # weight of the auxiliary x0 cross-entropy (official value)
+  c.prior.sample_steps = 0  # 0: all T steps; else a strided subset of this many steps
+  c.prior.truncation = 1.0  # keep the top-mass classes of p(x0 | x_t) summing to this (1 = off)
+  return c
+
+
+def maskgit(c: ml_collections.ConfigDict, width: int, depth: int, heads: int, dropout: float = 0.1) -> ml_collections.ConfigDict:
+  """An image-prior config (bridge) turned into MaskGIT on the same latents."""
+  del c.bridge
+  c.model = _transformer(width, depth, heads, dropout)
+  c.prior = prior("maskgit")
+  c.prior.num_iterations = 12  # parallel decoding steps (8-16 in the paper)
+  c.prior.choice_temperature = 4.5  # Gumbel noise on confidences, annealed to 0
+  return c

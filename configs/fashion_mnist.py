@@ -31,7 +31,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.attn_resolutions = (4,)
   c.model.dropout = 0.1
 
-  c.prior = ml_collections.ConfigDict()
+  c.prior = common.prior("bridge")
   c.prior.parameterization = "codes"  # codes | eps (the paper's; far slower to train here, see README)
   c.prior.loss = "simple"  # simple | eq4
   c.prior.data_std = 1.0  # latents are normalised to unit scale
@@ -41,12 +41,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.optimizer = common.optimizer(1e-3, warmup_steps=200, end_lr_factor=0.1)
 
   c.sampling = ml_collections.ConfigDict()
-  c.sampling.num_samples = 64
+  c.sampling.num_samples = 256  # also the M of the per-position KL against as many test images
+  c.sampling.kl_alpha = 1.0  # add-alpha smoothing of the code histograms (evaluate/codes.py)
   c.sampling.batch_size = 32
-  c.sampling.variance = "posterior"  # posterior | beta
+  c.sampling.variance = "posterior"  # posterior | beta (the ancestral chain)
+  c.sampling.steps = 0  # 0: all T steps (ancestral); else the strided sampler with this many steps
+  c.sampling.ddim_eta = 1.0  # strided: 1 = exact bridge posteriors, 0 = deterministic
   c.sampling.use_ema = True
   c.sampling.num_chains = 4  # rows of the decoded denoising chain
   c.sampling.num_conditional = 4  # test images for the inpainting figures ...
   c.sampling.conditional_samples = 6  # ... and samples per image
   c.sampling.mask_size = 4  # side of the masked square (4 of 8 latents)
+  c.sampling.guidance = 1.0  # class-conditional priors: 0 unconditional, 1 conditional, > 1 guided
   return c

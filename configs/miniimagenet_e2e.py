@@ -7,4 +7,4 @@ from configs import miniimagenet, fashion_mnist_e2e
 
 
 def get_config():
-  return fashion_mnist_e2e.to_e2e(miniimagenet.get_config(), eval_images=10_000)
+  return fashion_mnist_e2e.to_e2e(miniimagenet.get_config(), eval_images=10_000, positions=21 * 21)

@@ -121,6 +121,20 @@ def posterior(b: OUBridge, z0: jax.Array, zt: jax.Array, t) -> tuple[jax.Array, 
   return mean, jnp.broadcast_to(jnp.sqrt(var), mean.shape)
 
 
+def skip_posterior(b: OUBridge, z0: jax.Array, zt: jax.Array, s, t) -> tuple[jax.Array, jax.Array]:
+  """Mean and std of q(z^s | z^t, z^0) for any 0 <= s < t <= T (the strided samplers' step).
+
+  From s to t the bridge is one OU step with abar_{s->t} = abar_t / abar_s, so this is `posterior`
+  with beta_t replaced by beta_{s->t} = 1 - abar_t / abar_s and abar_{t-1} by abar_s."""
+  abar, abar_s = _at(b.abar, t, zt), _at(b.abar, s, zt)
+  beta = 1.0 - abar / abar_s
+  c0 = jnp.sqrt(abar_s) * beta / (1.0 - abar)
+  ct = jnp.sqrt(1.0 - beta) * (1.0 - abar_s) / (1.0 - abar)
+  mean = b.z_star + c0 * (z0 - b.z_star) + ct * (zt - b.z_star)
+  var = b.sigma**2 * beta * (1.0 - abar_s) / (1.0 - abar)
+  return mean, jnp.broadcast_to(jnp.sqrt(var), mean.shape)
+
+
 def eps_to_mean(b: OUBridge, zt: jax.Array, t, eps: jax.Array) -> jax.Array:
   """mu_theta(z^t, t) = z* + ((z^t - z*) - sigma beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t)."""
   beta, abar = _at(b.beta, t, zt), _at(b.abar, t, zt)

@@ -8,6 +8,13 @@ z^{t-1} = mu_theta(z^t, t) + s_t xi with mu_theta from eps (bridge.eps_to_mean),
 step but the last, and s_t^2 either the bridge posterior variance sigma^2 beta_t (1 - abar_{t-1}) / (1 - abar_t)
 ("posterior") or sigma^2 beta_t ("beta").
 
+`strided` (beyond the paper, in the spirit of DDIM) runs any decreasing subset T = t_0 > ... > t_S of
+the time grid: with z0_hat = x0_from_eps(z^t, eps_theta) and eps_theta the noise direction,
+  z^s = z* + sqrt(abar_s)(z0_hat - z*) + sqrt(sigma^2 (1 - abar_s) - v) eps_theta + sqrt(v) xi,
+  v = ddim_eta^2 Var[q(z^s | z^t, z^0)] (bridge.skip_posterior).
+ddim_eta = 1 samples the exact bridge posterior q(z^s | z^t, z^0 = z0_hat) (the ancestral step when
+s = t - 1); ddim_eta = 0 is deterministic after z^T.
+
 Inpainting (App. B): pass `known` (z^0 values) and `mask` (True where known). Known coordinates are
 replaced at every step by a fresh forward sample of q(z^{t-1} | z^0 = known) and equal `known` at the
 end; unknown ones follow the reverse chain. With a denoiser trained on conditioning masks, `eps_fn`
@@ -20,6 +27,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from dbvq_jax import bridge as bridge_lib
 
@@ -90,3 +98,50 @@ def ancestral(
 
   z, chain = jax.lax.scan(block, z, ts.reshape(-1, keep_every))
   return z, chain
+
+
+def time_grid(num_steps: int, sample_steps: int) -> jax.Array:
+  """sample_steps + 1 evenly spread integer times T = t_0 > ... > t_S = 0 (fewer if they coincide)."""
+  return jnp.asarray(np.unique(np.round(np.linspace(0, num_steps, sample_steps + 1)).astype(np.int32))[::-1].copy())
+
+
+def strided(
+    eps_fn: EpsFn,
+    b: bridge_lib.OUBridge,
+    rng: jax.Array,
+    shape: tuple[int, ...],
+    times: jax.Array,
+    *,
+    ddim_eta: float = 1.0,
+    known: jax.Array | None = None,
+    mask: jax.Array | None = None,
+) -> jax.Array:
+  """z^{t_S} of shape `shape` from z^{t_0} ~ N(z*, sigma^2 I) along `times` [S + 1] (decreasing,
+  t_0 = T for a sample from the prior); inpainting with `known`/`mask` as in `ancestral`."""
+  if (known is None) != (mask is None):
+    raise ValueError("pass both `known` and `mask` for inpainting, or neither")
+  batch = shape[0]
+  rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
+
+  def impose_known(z, t, key):
+    if mask is None:
+      return z
+    mean, std = bridge_lib.marginal(b, known, t)
+    return jnp.where(mask, mean + std * jax.random.normal(key, z.shape, z.dtype), z)
+
+  def step(z, ts):
+    t, s = ts
+    key_noise, key_known = jax.random.split(jax.random.fold_in(rng_loop, t))
+    t_vec = jnp.full((batch,), t, jnp.int32)
+    eps = eps_fn(z, t_vec)
+    z0_hat = bridge_lib.x0_from_eps(b, z, t_vec, eps)
+    abar_s = b.abar[s]
+    var = (ddim_eta * bridge_lib.skip_posterior(b, z0_hat, z, jnp.full((batch,), s), t_vec)[1]) ** 2
+    direction = jnp.sqrt(jnp.maximum(b.sigma**2 * (1.0 - abar_s) - var, 0.0))
+    noise = jax.random.normal(key_noise, z.shape, z.dtype)
+    z = b.z_star + jnp.sqrt(abar_s) * (z0_hat - b.z_star) + direction * eps + jnp.sqrt(var) * noise
+    return impose_known(z, s, key_known), None
+
+  z = impose_known(bridge_lib.prior_sample(b, rng_init, shape), times[0], rng_known)
+  z, _ = jax.lax.scan(step, z, (times[:-1], times[1:]))
+  return z

@@ -98,3 +98,22 @@ def tiny_e2e(vqvae_workdir: str) -> ml_collections.ConfigDict:
   c.vqvae_workdir = str(vqvae_workdir)
   c.eval_images = 16
   return c
+
+
+def tiny_baseline(vqvae_workdir: str, kind: str, num_labels: int = 0) -> ml_collections.ConfigDict:
+  """configs/fashion_mnist_<kind>.py (pixelcnn | vq_diffusion | maskgit) shrunk like tiny_image_prior."""
+  c = load_config(f"fashion_mnist_{kind}")
+  tiny = tiny_image_prior(vqvae_workdir)
+  for section in ("training", "optimizer", "sampling"):
+    c[section].update(tiny[section])
+  c.vqvae_workdir = str(vqvae_workdir)
+  c.prior.num_labels = num_labels
+  if kind == "pixelcnn":
+    c.model.update({"channels": 8, "num_layers": 3})
+  else:
+    c.model.update({"width": 16, "depth": 1, "heads": 2})
+  if kind == "vq_diffusion":
+    c.prior.num_steps = 10
+  if kind == "maskgit":
+    c.prior.num_iterations = 4
+  return c

@@ -56,6 +56,18 @@ class BridgeTest(chex.TestCase, parameterized.TestCase):
       np.testing.assert_allclose(std**2, np.full(3, exact_var), rtol=1e-9, atol=1e-14)
 
   @chex.variants(with_jit=True, without_jit=True)
+  def test_skip_posterior_matches_gaussian_conditioning(self):
+    """q(z^s | z^t, z^0) between non-adjacent times, and the one-step posterior when s = t - 1."""
+    zt = np.array([0.9, -0.4, 1.1])
+    for s, t in ((0, 3), (1, 7), (2, 5), (4, 5), (0, 1)):
+      c, v = self.cov[s, t], self.cov[t, t]
+      exact_mean = self.means[s] + c / v * (zt - self.means[t])
+      exact_var = self.cov[s, s] - c**2 / v
+      mean, std = self.variant(bl.skip_posterior)(self.b, jnp.asarray(self.z0), jnp.asarray(zt), s, t)
+      np.testing.assert_allclose(mean, exact_mean, rtol=1e-10, atol=1e-12)
+      np.testing.assert_allclose(std**2, np.full(3, exact_var), rtol=1e-9, atol=1e-14)
+
+  @chex.variants(with_jit=True, without_jit=True)
   def test_per_example_traced_t(self):
     """t [B] differs per example, under jit and vmap, and matches scalar calls."""
     t = jnp.array([1, 4, 7, 2])

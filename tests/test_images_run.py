@@ -12,6 +12,7 @@ from dbvq_jax import quantize
 from dbvq_jax import train
 from dbvq_jax.models import unet
 from dbvq_jax.priors import bridge as bridge_prior
+from dbvq_jax.priors import build as priors
 from dbvq_jax.train import image_prior
 from dbvq_jax.train import loop
 from dbvq_jax.train import vqvae as vqvae_task
@@ -50,15 +51,17 @@ def test_image_prior_run(runs):
   with open(root / "prior" / "metrics.json") as f:
     assert json.load(f)["num_samples"] == 4
   config = helpers.tiny_image_prior(str(root / "vqvae"))
-  restored = loop.load(config, str(root / "prior"), lambda rng: (image_prior.build_prior(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {}))
+  restored = loop.load(config, str(root / "prior"), lambda rng: (priors.from_config(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {}))
   assert int(restored.step) == 4
 
 
 def test_end_to_end_run(runs):
   root, _, _ = runs
-  metrics = train.run(helpers.tiny_e2e(str(root / "vqvae")), str(root / "e2e"), "train")
-  assert set(metrics["before"]) == set(metrics["after"]) == {"psnr", "perplexity"}
-  assert metrics["latent_scale_after"] > 0
+  config = helpers.tiny_e2e(str(root / "vqvae"))
+  config.prior_workdir = str(root / "prior")  # the denoiser starts from the trained prior
+  metrics = train.run(config, str(root / "e2e"), "train")
+  assert set(metrics["before"]) == set(metrics["after"]) == {"psnr", "perplexity", "latent_scale"}
+  assert 0.5 < metrics["before"]["latent_scale"] < 2.0
   with np.load(root / "e2e" / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 8, 8)
   assert os.path.getsize(root / "e2e" / "figures" / "samples.png") > 500
@@ -92,32 +95,77 @@ def test_miniimagenet_configs_run_on_pkl_files(tmp_path):
     assert f["codes"].shape == (4, 21, 21)
 
 
-def test_end_to_end_prior_cannot_shrink_the_latents():
-  """The guard: the diffusion loss is invariant to the encoder's output scale."""
+BASELINES = ("pixelcnn", "vq_diffusion", "maskgit")
+
+
+@pytest.fixture(scope="module")
+def baselines(runs):
+  root = runs[0]
+  return {kind: train.run(helpers.tiny_baseline(str(root / "vqvae"), kind), str(root / kind), "train") for kind in BASELINES}
+
+
+@pytest.mark.parametrize("kind", BASELINES)
+def test_baseline_prior_runs(runs, baselines, kind):
+  """Each baseline trains and samples through the same loop and evaluation as the bridge prior."""
+  root, metrics = runs[0], baselines[kind]
+  assert metrics["prior"] == kind and metrics["seconds_per_sample"] > 0 and metrics["mean_kl"] > 0
+  with np.load(root / kind / "samples" / "codes.npz") as f:
+    assert f["codes"].shape == (4, 8, 8) and 0 <= f["codes"].min() and f["codes"].max() < 8
+  for name in ("samples", "inpaint_centre", "inpaint_top_left"):
+    assert os.path.getsize(root / kind / "figures" / f"{name}.png") > 500
+  assert not os.path.exists(root / kind / "figures" / "chain.png")
+
+
+def test_compare_writes_the_table_for_every_prior(runs, baselines):
+  root = runs[0]
+  c = helpers.load_config("fashion_mnist_compare")
+  c.vqvae_workdir = str(root / "vqvae")
+  c.priors = {"bridge": str(root / "prior"), **{kind: str(root / kind) for kind in BASELINES}}
+  c.eval.update({"num_kl": 8, "nll_examples": 4, "nll_samples": 2, "batch_size": 4, "timing_repeats": 1, "bridge_steps": (10, 5, 2)})
+  results = train.run(c, str(root / "compare"), "eval")
+  assert sorted(r["prior"] for r in results["priors"]) == sorted(["bridge", *BASELINES])
+  for row in results["priors"]:
+    assert np.isfinite(row["nll_nats"]) and row["nll_nats"] > 0 and row["mean_kl"] > 0 and row["seconds_per_sample"] > 0
+    for name in ("samples", "inpaint", "kl"):
+      assert os.path.getsize(root / "compare" / "eval" / f"{name}_{row['prior']}.png") > 500
+  assert [r["steps"] for r in results["bridge_steps"]] == [10, 5, 2]
+  table = (root / "compare" / "eval" / "results.md").read_text()
+  assert "| maskgit |" in table and "Bridge sampler steps" in table
+  c.vqvae_workdir = str(root / "prior")
+  with pytest.raises(ValueError, match="not a VQ-VAE"):
+    train.run(c, str(root / "compare2"), "eval")
+
+
+def test_end_to_end_guard_restores_the_latent_scale():
+  """The guard: with the fixed normalisation, the loss pulls a shrunk or inflated encoder back."""
   from dbvq_jax.train import image_e2e
 
   config = helpers.tiny_e2e("unused")
+  config.quantize.scale_weight = 100.0
   vq = helpers.tiny_vqvae("unused")
   prior = image_e2e.build_prior(config, 4, 8)
   params, _ = vqvae_task.init_fn(vq)(jax.random.PRNGKey(0))
   params = dict(params, codebook=jax.random.normal(jax.random.PRNGKey(1), (8, 4)))
   params["denoiser"] = prior.init(jax.random.PRNGKey(2), (8, 8, 4), codebook=np.zeros((8, 4), np.float32))["denoiser"]
-  fn = jax.jit(image_e2e.loss_fn(config, vq, prior, np.zeros(4, np.float32)))
   x = {"image": jax.random.uniform(jax.random.PRNGKey(3), (4, 32, 32, 1), minval=-1, maxval=1)}
+  z_e = vqvae_task.networks(vq)[0].apply(params["encoder"], x["image"])
+  stats = {"mu": np.zeros(4, np.float32), "scale": np.float32(np.std(z_e))}  # std(z) = 1 at a = 1
+  fn = image_e2e.loss_fn(config, vq, prior, stats)
 
-  def diffusion(scale):
-    p = dict(params, encoder=jax.tree.map(lambda v: v * 1.0, params["encoder"]))
+  def loss(a):  # the encoder's output scaled by a
+    p = jax.tree.map(lambda v: v, params)
     last = p["encoder"]["params"]["Conv_3"]
-    p["encoder"]["params"]["Conv_3"] = {"kernel": last["kernel"] * scale, "bias": last["bias"] * scale}
-    return fn(dict(p, codebook=params["codebook"] * scale), {"scale": jnp.ones(())}, x, jax.random.PRNGKey(4))[1][0]["diffusion"]
+    p["encoder"]["params"]["Conv_3"] = {"kernel": last["kernel"] * a, "bias": last["bias"] * a}
+    return fn(p, {}, x, jax.random.PRNGKey(4))[0]
 
-  np.testing.assert_allclose(diffusion(0.1), diffusion(1.0), rtol=1e-4)
+  slope = jax.grad(loss)
+  assert float(slope(0.5)) < 0 < float(slope(2.0))
 
 
 def test_prior_on_grids_keeps_known_codes():
   codebook = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
   config = helpers.tiny_image_prior("unused")
-  prior = image_prior.build_prior(config, codebook, 4)
+  prior = priors.from_config(config, codebook, 4)
   params = prior.init(jax.random.PRNGKey(0), (5, 5, 4))
   known = jnp.asarray(codebook[np.random.default_rng(1).integers(0, 8, (2, 5, 5))])
   mask = jnp.asarray(image_prior.centred_square(5, 3))[None].repeat(2, 0)

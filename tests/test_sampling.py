@@ -38,6 +38,24 @@ class SamplingTest(chex.TestCase):
       np.testing.assert_allclose(chain[i].mean(0), mean, atol=4 * float(std.max()) / np.sqrt(n) + 1e-6)
       np.testing.assert_allclose(chain[i].std(0), std, rtol=0.03)
 
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_strided_sampler_reproduces_the_forward_marginals(self):
+    """Skipping steps with the exact eps: z^s has the law q(z^s | z^0 = C) at every grid time, for the
+    stochastic (ddim_eta = 1) and the deterministic (ddim_eta = 0) variant, and ends at C."""
+    n = 20_000
+    for ddim_eta in (1.0, 0.0):
+      for times in ([20, 13, 6], [20, 11, 4, 1], [20, 9, 0]):
+        fn = self.variant(lambda key, ts=times, e=ddim_eta: sampling.strided(point_mass_eps(self.b), self.b, key, (n, 3, 2), jnp.asarray(ts), ddim_eta=e))
+        z = fn(jax.random.PRNGKey(len(times)))
+        mean, std = bl.marginal(self.b, C, times[-1])
+        np.testing.assert_allclose(z.mean(0), mean, atol=4 * float(std.max()) / np.sqrt(n) + 1e-5)
+        np.testing.assert_allclose(z.std(0), std, rtol=0.03, atol=1e-5)
+    grid = np.asarray(sampling.time_grid(20, 6))
+    self.assertEqual(grid[0], 20)
+    self.assertEqual(grid[-1], 0)
+    self.assertEqual(len(grid), 7)
+    self.assertTrue(np.all(np.diff(grid) < 0))
+
   def test_beta_variance_is_wider(self):
     n = 20_000
     _, chain_p = sampling.ancestral(point_mass_eps(self.b), self.b, jax.random.PRNGKey(1), (n, 3, 2), keep_every=5)

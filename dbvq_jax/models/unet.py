@@ -7,7 +7,6 @@ works (odd sizes such as miniImageNet's 21x21 included): upsampling resizes to t
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import flax.linen as nn
@@ -18,7 +17,12 @@ from dbvq_jax.models.layers import sinusoidal_embedding
 
 
 def _norm(channels: int) -> nn.GroupNorm:
-  return nn.GroupNorm(num_groups=math.gcd(32, channels))
+  """GroupNorm with up to 32 groups of at least 4 channels. (One channel per group would subtract
+  the per-channel time and label embeddings added before it: the network would ignore them.)"""
+  groups = max(1, min(32, channels // 4))
+  while channels % groups:
+    groups -= 1
+  return nn.GroupNorm(num_groups=groups)
 
 
 class ResBlock(nn.Module):
@@ -57,11 +61,14 @@ class UNet(nn.Module):
   num_res_blocks: int = 2
   attn_resolutions: Sequence[int] = (4,)  # side lengths at which blocks attend
   dropout: float = 0.1
+  num_labels: int = 0  # > 0: class-conditional (labels [B] in 0..num_labels, the last one null)
 
   @nn.compact
-  def __call__(self, z: jax.Array, t: jax.Array, cond: jax.Array | None = None, train: bool = False) -> jax.Array:
+  def __call__(self, z: jax.Array, t: jax.Array, cond: jax.Array | None = None, train: bool = False, labels: jax.Array | None = None) -> jax.Array:
     temb = sinusoidal_embedding(t, self.channels)
     temb = nn.Dense(4 * self.channels)(nn.silu(nn.Dense(4 * self.channels)(temb)))
+    if self.num_labels:
+      temb = temb + nn.Embed(self.num_labels + 1, 4 * self.channels)(labels)
     h = z if cond is None else jnp.concatenate([z, cond], axis=-1)
     h = nn.Conv(self.channels, (3, 3))(h)
     skips = [h]

@@ -15,6 +15,11 @@ The network sees (z_e^t - z*) c_in(t), c_in(t) = (abar_t s^2 + sigma^2 (1 - abar
 [m, m (z_e^0 - z*) / s] (m = 1 where z_e^0 is known, else 0). Training draws such masks with
 probability `cond_prob`, which lets one network sample unconditionally (m = 0) and inpaint.
 
+Class conditioning (beyond the paper, `num_labels` > 0 with a denoiser that takes `labels`): the
+label enters the denoiser, training swaps in the null label with probability `label_drop`, and
+sampling with guidance weight w uses eps_w = eps(. | null) + w (eps(. | y) - eps(. | null)) ("eps")
+or the guided code log-probabilities of priors/common.py ("codes").
+
 The optional regulariser adds `reg_weight` times -L_t^reg at the same t: the exact KL(q_tau(z_q^t | z_e^t)
 || p_tau_t(z_q^t | z_e^t)) of eq. (5) (reg_form="kl") or App. C's gamma_t ||z_e^t - z_q_hat^t||^2 with
 z_q_hat^t a straight-through Gumbel-softmax sample of q_tau (reg_form="surrogate"); quantize.py has the
@@ -34,6 +39,7 @@ import optax
 from dbvq_jax import bridge as bridge_lib
 from dbvq_jax import quantize
 from dbvq_jax import sampling
+from dbvq_jax.priors import common
 
 PARAMETERIZATIONS = ("eps", "codes")
 REG_FORMS = ("kl", "surrogate")
@@ -56,6 +62,12 @@ class BridgePrior:
   reg_weight: float = 0.0
   reg_form: str = "kl"
   variance: str = "posterior"
+  num_labels: int = 0
+  label_drop: float = 0.0
+  sample_steps: int = 0  # 0: the ancestral chain over all T steps; else sampling.strided over this many
+  ddim_eta: float = 1.0  # strided sampler: 1 = exact bridge posteriors, 0 = deterministic
+
+  latent_key = "z0"  # the batch entry the prior models (and `known` holds for inpainting)
 
   def __post_init__(self):
     if self.parameterization not in PARAMETERIZATIONS:
@@ -77,7 +89,8 @@ class BridgePrior:
       raise ValueError("give an initial codebook exactly when the prior has no fixed codebook")
     z = jnp.zeros((1,) + tuple(latent_shape))
     cond = jnp.zeros(z.shape[:-1] + (z.shape[-1] + 1,))
-    params = {"denoiser": self.denoiser.init(rng, z, jnp.zeros((1,), jnp.int32), cond)}
+    labels = {"labels": jnp.zeros((1,), jnp.int32)} if self.num_labels else {}
+    params = {"denoiser": self.denoiser.init(rng, z, jnp.zeros((1,), jnp.int32), cond, **labels)}
     if codebook is not None:
       params["codebook"] = jnp.asarray(codebook)
     return params
@@ -86,8 +99,9 @@ class BridgePrior:
     """The codebook {e_k}: [K, d]."""
     return params["codebook"] if self.fixed_codebook is None else jnp.asarray(self.fixed_codebook)
 
-  def _network(self, params, zt, t, known, mask, dropout_rng=None) -> jax.Array:
-    """Raw denoiser output for z_e^t [B, ..., d], t [B], z_e^0 values `known` where mask [B, ...] is 1.
+  def _network(self, params, zt, t, known, mask, labels=None, dropout_rng=None) -> jax.Array:
+    """Raw denoiser output for z_e^t [B, ..., d], t [B], z_e^0 values `known` where mask [B, ...] is 1,
+    class labels [B] for a class-conditional prior.
 
     Dropout is active when a `dropout_rng` is given (training)."""
     b = self.bridge
@@ -97,19 +111,24 @@ class BridgePrior:
     cond = jnp.concatenate([m, m * (known - b.z_star) / self.data_std], axis=-1)
     train = dropout_rng is not None
     rngs = {"dropout": dropout_rng} if train else {}
-    return self.denoiser.apply(params["denoiser"], (zt - b.z_star) * c_in, t, cond, train=train, rngs=rngs)
+    extra = {"labels": labels} if self.num_labels else {}
+    return self.denoiser.apply(params["denoiser"], (zt - b.z_star) * c_in, t, cond, train=train, rngs=rngs, **extra)
 
-  def eps_fn(self, params: dict, known: jax.Array | None = None, mask: jax.Array | None = None):
-    """eps_theta(z_e^t, t) as a function for the samplers, conditioned on `known` where `mask`."""
+  def eps_fn(self, params: dict, known=None, mask=None, labels=None, guidance: float = 1.0):
+    """eps_theta(z_e^t, t) as a function for the samplers, conditioned on `known` where `mask` and,
+    for a class-conditional prior, guided towards `labels` [B] with weight `guidance`."""
 
     def fn(zt, t):
       k = jnp.zeros_like(zt) if known is None else known
       m = jnp.zeros(zt.shape[:-1], bool) if mask is None else mask
-      out = self._network(params, zt, t, k, m)
+      net = lambda y: self._network(params, zt, t, k, m, labels=y)  # noqa: E731
       if self.parameterization == "eps":
-        return out
-      z0_hat = jax.nn.softmax(out, axis=-1) @ self.codebook(params)
-      return bridge_lib.eps_from_x0(self.bridge, zt, t, z0_hat)
+        if not self.num_labels or guidance == 1.0:
+          return net(labels)
+        uncond = net(common.null_labels(zt.shape[0], self.num_labels))
+        return uncond + guidance * (net(labels) - uncond)
+      log_p = common.guided_log_probs(lambda y: jax.nn.log_softmax(net(y), axis=-1), labels, self.num_labels, guidance)
+      return bridge_lib.eps_from_x0(self.bridge, zt, t, jnp.exp(log_p) @ self.codebook(params))
 
     return fn
 
@@ -142,7 +161,8 @@ class BridgePrior:
     eps = jax.random.normal(k_eps, z0.shape, z0.dtype)
     zt = bridge_lib.q_sample(b, z0, t, eps)
     mask = self._random_mask(k_mask, z0.shape[:-1]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:-1], bool)
-    out = self._network(params, zt, t, z0, mask, dropout_rng=k_drop)
+    labels = common.drop_labels(jax.random.fold_in(rng, 1), batch["label"], self.num_labels, self.label_drop) if self.num_labels else None
+    out = self._network(params, zt, t, z0, mask, labels=labels, dropout_rng=k_drop)
     if self.parameterization == "eps":
       per_position = bridge_lib.eps_loss(b, eps, out, t, self.loss_type)
     else:
@@ -177,27 +197,45 @@ class BridgePrior:
       mask: jax.Array | None = None,
       conditioned: bool = True,
       keep_every: int = 0,
+      labels: jax.Array | None = None,
+      guidance: float = 1.0,
   ) -> tuple[jax.Array, jax.Array | None]:
     """z_e^0 [B, ..., d] by the reverse chain (and the chain, see sampling.ancestral).
 
     Inpainting when `known` [B, ..., d] and `mask` [B, ...] are given: known positions are re-noised by
     the forward process at every step (App. B); with `conditioned` the denoiser also sees them,
-    otherwise App. B's replacement method is used alone.
+    otherwise App. B's replacement method is used alone. `labels`, `guidance`: see eps_fn.
+    With sample_steps > 0 (and no chain asked for) the strided sampler runs instead of all T steps.
     """
+    eps_fn = self.eps_fn(params, known, mask, labels, guidance) if conditioned else self.eps_fn(params, labels=labels, guidance=guidance)
+    event_mask = None if mask is None else mask[..., None]
+    if self.sample_steps and not keep_every:
+      times = sampling.time_grid(self.bridge.num_steps, self.sample_steps)
+      return sampling.strided(eps_fn, self.bridge, rng, shape, times, ddim_eta=self.ddim_eta, known=known, mask=event_mask), None
     return sampling.ancestral(
-        self.eps_fn(params, known, mask) if conditioned else self.eps_fn(params),
-        self.bridge,
-        rng,
-        shape,
-        known=known,
-        mask=None if mask is None else mask[..., None],
-        variance=self.variance,
-        keep_every=keep_every,
+        eps_fn, self.bridge, rng, shape, known=known, mask=event_mask, variance=self.variance, keep_every=keep_every
     )
 
-  def sample(self, params: dict, rng: jax.Array, shape, *, known=None, mask=None) -> jax.Array:
+  def conditional_nll(self, params, rng, batch: dict, mask, labels=None, num_samples: int = 8, tau: float = 1.0) -> jax.Array:
+    """Per-example Monte Carlo estimate of -log p(masked codes | observed z_e^0) [B] (nats), Sec. 4.3:
+    S = num_samples inpainted z_e^0 ~ p_theta(z_e^0 | observed), then
+      -log (1/S) sum_s prod_{masked ij} p(z_q,ij | z_e,ij^0),  p(z_q = k | z_e) = softmax_k(-||z_e - e_k||^2 / tau).
+    batch: {'z0': [B, ..., d], 'codes': [B, ...]}; mask [B, ...] True where observed."""
+    z0, codes = batch["z0"], batch["codes"]
+    codebook = self.codebook(params)
+
+    def log_lik(key):
+      sample, _ = self.sample_latents(params, key, z0.shape, known=z0, mask=mask, labels=labels)
+      log_q = jax.nn.log_softmax(quantize.code_logits(sample, codebook, tau), axis=-1)
+      per_position = jnp.take_along_axis(log_q, codes[..., None], axis=-1)[..., 0]
+      return jnp.sum(jnp.where(mask, 0.0, per_position).reshape(z0.shape[0], -1), axis=-1)
+
+    samples = jax.lax.map(log_lik, jax.random.split(rng, num_samples))  # [S, B]
+    return -(jax.nn.logsumexp(samples, axis=0) - jnp.log(num_samples))
+
+  def sample(self, params: dict, rng: jax.Array, shape, *, known=None, mask=None, labels=None, guidance: float = 1.0) -> jax.Array:
     """Codes z_q^0 [B, ...] = nearest codes of sampled z_e^0; inpainting when `mask` [B, ...] is given."""
-    z0, _ = self.sample_latents(params, rng, shape, known=known, mask=mask)
+    z0, _ = self.sample_latents(params, rng, shape, known=known, mask=mask, labels=labels, guidance=guidance)
     return quantize.nearest_code(z0, self.codebook(params))
 
 

@@ -11,6 +11,7 @@ EXPERIMENTS = {
     "vqvae": "dbvq_jax.train.vqvae",
     "image_prior": "dbvq_jax.train.image_prior",
     "image_e2e": "dbvq_jax.train.image_e2e",
+    "compare": "dbvq_jax.train.compare",
 }
 MODES = ("train", "sample", "eval")
 

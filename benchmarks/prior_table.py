@@ -1,0 +1,96 @@
+"""Parameters, train steps/s and s/sample of every prior on the same latent grid, in one run.
+
+  python benchmarks/prior_table.py [--latents=fmnist|mini] [--repeats=3]
+
+Builds each Fashion-MNIST prior config (configs/fashion_mnist{,_pixelcnn,_vq_diffusion,_maskgit}.py,
+CPU-sized networks) with random weights on an fmnist (8x8x16, K = 64) or miniImageNet-shaped
+(21x21x32, K = 128) grid. Train: median time of one optimizer step at the config's batch size,
+after compilation. Sampling: median time of one batch of 32 after compilation, per sample. The
+bridge is timed with the ancestral chain over all T = 1000 steps and with the strided sampler.
+"""
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+
+import helpers  # noqa: E402
+from dbvq_jax.priors import build as priors  # noqa: E402
+from dbvq_jax.train import state as state_lib  # noqa: E402
+
+LATENTS = {"fmnist": ((8, 8, 16), 64), "mini": ((21, 21, 32), 128)}
+CONFIGS = {"bridge": "fashion_mnist", "pixelcnn": "fashion_mnist_pixelcnn", "vq_diffusion": "fashion_mnist_vq_diffusion", "maskgit": "fashion_mnist_maskgit"}
+
+
+def median_time(fn, repeats: int) -> float:
+  jax.block_until_ready(fn(0))  # compile
+  times = []
+  for i in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(i + 1))
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times)
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--latents", default="fmnist", choices=sorted(LATENTS))
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--strided_steps", type=int, default=50)
+  parser.add_argument("--sample_batch", type=int, default=32)
+  args = parser.parse_args()
+  shape, k = LATENTS[args.latents]
+  rng = np.random.default_rng(0)
+  codebook = rng.normal(size=(k, shape[-1])).astype(np.float32)
+  z0 = rng.normal(size=(1024,) + shape).astype(np.float32)
+  codes = np.argmin(((z0[..., None, :] - codebook) ** 2).sum(-1), -1).astype(np.int32)
+  rows = []
+  for name, config_name in CONFIGS.items():
+    config = helpers.load_config(config_name)
+    prior = priors.from_config(config, codebook, shape[-1])
+    example = {"z0": shape, "codes": shape[:-1]}[prior.latent_key]
+    tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
+    state = jax.jit(lambda: state_lib.create((prior.init(jax.random.PRNGKey(0), example), {}), tx, jax.random.PRNGKey(1)))()  # noqa: B023
+    n_params = sum(x.size for x in jax.tree.leaves(state.params))
+
+    def loss_fn(params, model_state, batch, key, prior=prior):
+      loss, metrics = prior.loss(params, batch, key)
+      return loss, (metrics, model_state)
+
+    step = jax.jit(state_lib.make_train_step(loss_fn, tx, config.training.ema_decay), donate_argnums=0)
+    b = config.training.batch_size
+    chunk = {"z0": z0[None, :b], "codes": codes[None, :b], "label": np.zeros((1, b), np.int32)}
+    holder = {"state": state}
+
+    def train_once(_):
+      holder["state"], metrics = step(holder["state"], chunk)  # noqa: B023
+      return metrics
+
+    step_s = median_time(train_once, args.repeats)
+    params = holder["state"].params
+    variants = [(name, prior)]
+    if name == "bridge":
+      variants.append((f"bridge, {args.strided_steps} strided steps", dataclasses.replace(prior, sample_steps=args.strided_steps)))
+    for label, p in variants:
+      sample = jax.jit(lambda key, p=p: p.sample(params, key, (args.sample_batch,) + example))  # noqa: B023
+      per_sample = median_time(lambda i, sample=sample: sample(jax.random.PRNGKey(i)), args.repeats) / args.sample_batch
+      rows.append((label, n_params, b, 1.0 / step_s, per_sample))
+      print(f"# {label}: done", file=sys.stderr, flush=True)
+  pixel = next(r[4] for r in rows if r[0] == "pixelcnn")
+  print(f"# priors on {args.latents} latents {'x'.join(map(str, shape))}, K = {k}; {os.cpu_count()} cores, jax {jax.__version__} on {jax.devices()[0].platform}; median of {args.repeats}")
+  print("| prior | params | train batch | train steps/s | s/sample (batch %d) | PixelCNN s/sample / this |" % args.sample_batch)
+  print("|---|---|---|---|---|---|")
+  for label, n, b, rate, per in rows:
+    print(f"| {label} | {n / 1e6:.2f}M | {b} | {rate:.1f} | {per:.4f} | {pixel / per:.1f}x |")
+
+
+if __name__ == "__main__":
+  main()

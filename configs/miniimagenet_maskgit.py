@@ -1,0 +1,10 @@
+"""MaskGIT prior on the latents of configs/miniimagenet_vqvae.py's run, for comparison with configs/miniimagenet.py.
+
+  python -m dbvq_jax.main --config=configs/miniimagenet_maskgit.py --workdir=runs/mini_maskgit --config.vqvae_workdir=runs/mini_vqvae
+"""
+
+from configs import common, miniimagenet
+
+
+def get_config():
+  return common.maskgit(miniimagenet.get_config(), width=512, depth=12, heads=8)

@@ -1,0 +1,35 @@
+"""Pieces every prior over a code grid shares: class labels with a null label, and guidance.
+
+Labels are integers in {0..L-1}; L is the null label ("no class"), which training substitutes with
+probability `label_drop` so that one network is both conditional and unconditional. Guidance with
+weight w combines the two predictions in log space,
+  log p_w = log p(. | null) + w (log p(. | y) - log p(. | null)),   renormalised,
+so w = 0 is the unconditional model, w = 1 the conditional one and w > 1 sharpens towards the class.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def drop_labels(rng: jax.Array, labels: jax.Array, num_labels: int, rate: float) -> jax.Array:
+  """labels [B] with each replaced by the null label num_labels with probability `rate`."""
+  return jnp.where(jax.random.bernoulli(rng, rate, labels.shape), num_labels, labels)
+
+
+def null_labels(batch_size: int, num_labels: int) -> jax.Array:
+  return jnp.full((batch_size,), num_labels, jnp.int32)
+
+
+def guided_log_probs(log_probs_fn, labels: jax.Array | None, num_labels: int, guidance: float) -> jax.Array:
+  """log p_w [B, ..., K] from log_probs_fn(labels) -> log-probabilities [B, ..., K] (labels None for
+  an unconditional prior, num_labels = 0). w = 1 evaluates the network once."""
+  if not num_labels:
+    return log_probs_fn(None)
+  if labels is None:
+    raise ValueError("a class-conditional prior needs labels [B] (the null label num_labels for unconditional samples)")
+  if guidance == 1.0:
+    return log_probs_fn(labels)
+  uncond = log_probs_fn(null_labels(labels.shape[0], num_labels))
+  return jax.nn.log_softmax(uncond + guidance * (log_probs_fn(labels) - uncond), axis=-1)

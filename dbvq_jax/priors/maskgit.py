@@ -1,0 +1,125 @@
+"""MaskGIT prior (Chang et al. 2022) over code grids x [B, H, W]: a bidirectional transformer
+p_theta(x_ij | x_visible) with a [MASK] token (index K).
+
+Training: r ~ U(0, 1), mask ceil(gamma(r) N) of the N positions at random, gamma(r) = cos(pi r / 2),
+and minimise the cross-entropy of the masked codes (mean over masked positions).
+Decoding (`num_iterations` steps): sample every masked position from p_theta (temperature 1), score
+each sampled code by log p + c (1 - (i + 1) / I) g, g ~ Gumbel (c = `choice_temperature`, annealed
+to 0), keep the best and re-mask the floor(gamma((i + 1) / I) n) least confident, n = the number
+masked at the start; known codes are never masked.
+conditional_nll has no exact form for MaskGIT; it estimates -log p(masked | known) by the chain rule
+in a random order of the masked positions (one network evaluation per masked position): its
+expectation over orders is an upper bound (the any-order autoregressive bound).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from dbvq_jax.models import transformer
+from dbvq_jax.priors import common
+
+
+def mask_schedule(r: jax.Array) -> jax.Array:
+  """gamma(r) = cos(pi r / 2): fraction of positions masked at progress r in [0, 1]."""
+  return jnp.cos(0.5 * jnp.pi * r)
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskGITPrior:
+  network: transformer.Transformer  # vocab_size K + 1, out_features K
+  num_iterations: int = 12
+  choice_temperature: float = 4.5
+  label_drop: float = 0.0
+
+  latent_key = "codes"
+
+  @property
+  def num_labels(self) -> int:
+    return self.network.num_labels
+
+  @property
+  def mask_token(self) -> int:
+    return self.network.out_features
+
+  def init(self, rng: jax.Array, shape: tuple[int, int]) -> dict:
+    labels = jnp.zeros((1,), jnp.int32) if self.num_labels else None
+    return {"network": self.network.init(rng, jnp.zeros((1,) + tuple(shape), jnp.int32), None, labels)}
+
+  def log_probs(self, params, tokens, labels=None, dropout_rng=None) -> jax.Array:
+    """log p_theta(x_ij = k | visible tokens) [B, H, W, K] for tokens [B, H, W] in {0..K}."""
+    train = dropout_rng is not None
+    rngs = {"dropout": dropout_rng} if train else {}
+    return jax.nn.log_softmax(self.network.apply(params["network"], tokens, None, labels, train=train, rngs=rngs), axis=-1)
+
+  def loss(self, params: dict, batch: dict, rng: jax.Array) -> tuple[jax.Array, dict]:
+    codes = batch["codes"]
+    b, n = codes.shape[0], codes.shape[1] * codes.shape[2]
+    k_r, k_order, k_label, k_drop = jax.random.split(rng, 4)
+    num_masked = jnp.maximum(jnp.ceil(mask_schedule(jax.random.uniform(k_r, (b,))) * n), 1)
+    rank = jnp.argsort(jnp.argsort(jax.random.uniform(k_order, (b, n)), axis=-1), axis=-1).reshape(codes.shape)
+    masked = rank < num_masked[:, None, None]
+    labels = common.drop_labels(k_label, batch["label"], self.num_labels, self.label_drop) if self.num_labels else None
+    log_p = self.log_probs(params, jnp.where(masked, self.mask_token, codes), labels, dropout_rng=k_drop)
+    nll = -jnp.take_along_axis(log_p, codes[..., None], axis=-1)[..., 0]
+    ce = jnp.sum(jnp.where(masked, nll, 0.0)) / jnp.sum(masked)
+    return ce, {"masked_ce": ce}
+
+  def decode_step(self, params, tokens, n0, i, key, labels=None, guidance: float = 1.0) -> jax.Array:
+    """Decoding iteration i of num_iterations: tokens [B, H, W] with [MASK]s -> fewer [MASK]s, n0 [B] the
+    number of positions masked at the start."""
+    b, iters = tokens.shape[0], self.num_iterations
+    k_sample, k_gumbel = jax.random.split(key)
+    is_masked = tokens == self.mask_token
+    log_p = common.guided_log_probs(lambda y: self.log_probs(params, tokens, y), labels, self.num_labels, guidance)
+    draw = jax.random.categorical(k_sample, log_p)
+    chosen = jnp.take_along_axis(log_p, draw[..., None], axis=-1)[..., 0]
+    temperature = self.choice_temperature * (1.0 - (i + 1) / iters)
+    confidence = jnp.where(is_masked, chosen + temperature * jax.random.gumbel(k_gumbel, chosen.shape), jnp.inf)
+    remask = jnp.floor(mask_schedule((i + 1) / iters) * n0).astype(jnp.int32)  # [B], 0 at the end
+    remask = jnp.minimum(remask, jnp.sum(is_masked, axis=(1, 2)) - 1)  # fill at least one per step
+    order = jnp.sort(confidence.reshape(b, -1), axis=-1)
+    cutoff = jnp.take_along_axis(order, jnp.maximum(remask, 0)[:, None], axis=-1)[:, :, None]
+    stay = (confidence < cutoff) & (remask > 0)[:, None, None]
+    return jnp.where(is_masked, jnp.where(stay, self.mask_token, draw), tokens)
+
+  def sample(self, params, rng, shape, *, known=None, mask=None, labels=None, guidance: float = 1.0) -> jax.Array:
+    """Codes [B, H, W] for shape (B, H, W); inpainting keeps `known` where `mask` is True."""
+    unknown = jnp.ones(shape, bool) if mask is None else ~mask
+    tokens = jnp.where(unknown, self.mask_token, 0 if known is None else known)
+    n0 = jnp.sum(unknown, axis=(1, 2))
+
+    def step(tokens, ik):
+      return self.decode_step(params, tokens, n0, ik[0], ik[1], labels, guidance), None
+
+    keys = jax.random.split(rng, self.num_iterations)
+    tokens, _ = jax.lax.scan(step, tokens, (jnp.arange(self.num_iterations), keys))
+    return tokens
+
+  def conditional_nll(self, params, rng, batch: dict, mask, labels=None, max_masked: int | None = None) -> jax.Array:
+    """Per-example random-order chain-rule estimate of -log p(masked | known) [B] (nats).
+
+    Runs max_masked steps (default H W; pass the largest number of masked positions to save work)."""
+    codes = batch["codes"]
+    b, h, w = codes.shape
+    n = h * w
+    steps = n if max_masked is None else int(max_masked)
+    priority = jnp.where(mask.reshape(b, n), 2.0, jax.random.uniform(rng, (b, n)))  # masked first, random order
+    order = jnp.argsort(priority, axis=-1)
+    flat_codes = codes.reshape(b, n)
+    rows = jnp.arange(b)
+
+    def step(carry, m):
+      tokens, total = carry
+      pos = order[:, m]
+      log_p = self.log_probs(params, tokens.reshape(b, h, w), labels).reshape(b, n, -1)
+      free = ~mask.reshape(b, n)[rows, pos]
+      total = total - jnp.where(free, log_p[rows, pos, flat_codes[rows, pos]], 0.0)
+      return (tokens.at[rows, pos].set(flat_codes[rows, pos]), total), None
+
+    tokens = jnp.where(mask.reshape(b, n), flat_codes, self.mask_token)
+    (_, total), _ = jax.lax.scan(step, (tokens, jnp.zeros((b,))), jnp.arange(steps))
+    return total

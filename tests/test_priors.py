@@ -1,0 +1,265 @@
+"""The baseline priors' mechanics: PixelCNN causality and exact NLL, VQ-Diffusion's process against
+brute-force matrices, MaskGIT decoding, inpainting and guidance for every prior."""
+
+import functools
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dbvq_jax import discrete_diffusion as dd
+from dbvq_jax.models import pixelcnn as pixelcnn_model
+from dbvq_jax.priors import build as priors
+from dbvq_jax.priors import common
+from dbvq_jax.priors import vq_diffusion
+
+import helpers
+
+K = 5
+
+
+def _raster(h, w):
+  return np.arange(h * w).reshape(h, w)
+
+
+def test_pixelcnn_is_causal_without_blind_spot():
+  h, w = 5, 6
+  net = pixelcnn_model.GatedPixelCNN(num_codes=K, channels=8, num_layers=4)
+  x = jax.nn.one_hot(jax.random.randint(jax.random.PRNGKey(0), (1, h, w), 0, K), K)
+  params = net.init(jax.random.PRNGKey(1), x)
+  jac = jax.jacrev(lambda v: net.apply(params, v)[0])(x)[..., 0, :, :, :]  # [h, w, K, h, w, K]
+  dep = np.asarray(jnp.sum(jnp.abs(jac), axis=(2, 5)))  # [h, w, h', w']: does (i, j) depend on (i', j')?
+  order = _raster(h, w)
+  later_or_same = order[None, None, :, :] >= order[:, :, None, None]
+  assert np.all(dep[later_or_same] == 0)
+  # 4 layers reach every earlier position within the receptive field, incl. up-right (no blind spot).
+  assert dep[2, 2, 2, 1] > 0 and dep[2, 2, 1, 2] > 0 and dep[2, 2, 1, 3] > 0 and dep[2, 2, 0, 5] > 0
+
+
+def _tiny(kind, num_labels=0):
+  c = helpers.tiny_baseline("unused", kind, num_labels)
+  codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
+  prior = priors.from_config(c, codebook, 3)
+  return prior, prior.init(jax.random.PRNGKey(0), (3, 4))
+
+
+def test_pixelcnn_conditional_nll_is_exact():
+  """Masked = the last row: -log p(x_M | x_O) by enumerating every completion of the row."""
+  prior, params = _tiny("pixelcnn")
+  codes = jax.random.randint(jax.random.PRNGKey(1), (1, 3, 4), 0, K)
+  mask = np.ones((1, 3, 4), bool)
+  mask[:, 2] = False
+  completions = np.array(list(itertools.product(range(K), repeat=4)))
+  grids = np.repeat(np.asarray(codes), len(completions), axis=0)
+  grids[:, 2] = completions
+  log_p = jax.jit(prior.log_probs)(params, jnp.asarray(grids))
+  joint = np.sum(np.take_along_axis(np.asarray(log_p, np.float64), grids[..., None], -1), axis=(1, 2, 3))
+  index = int(np.flatnonzero(np.all(completions == np.asarray(codes)[0, 2], axis=1))[0])
+  exact = -(joint[index] - np.logaddexp.reduce(joint))
+  np.testing.assert_allclose(float(prior.conditional_nll(params, None, {"codes": codes}, jnp.asarray(mask))[0]), exact, rtol=1e-4)
+
+
+# --- VQ-Diffusion's mask-and-replace process --------------------------------------------------------
+
+
+def _one_step_matrices(p):
+  """Q_t = q(x_t | x_{t-1}) [T, K+1, K+1] in float64 from the one-step formulas of Gu et al."""
+  k, out = p.num_codes, []
+  for t in range(1, p.num_steps + 1):
+    a = p.abar[t] / p.abar[t - 1]
+    g = 1 - (1 - p.gbar[t]) / (1 - p.gbar[t - 1])
+    b = (1 - a - g) / k
+    q = np.zeros((k + 1, k + 1))
+    q[:k, :k] = a * np.eye(k) + b
+    q[:k, k] = g
+    q[k, k] = 1.0
+    out.append(q)
+  return np.stack(out)
+
+
+def test_cumulative_transition_is_the_product_of_one_step_transitions():
+  p = dd.MaskReplace.linear(K, 12)
+  steps = _one_step_matrices(p)
+  for s, t in ((0, 1), (0, 5), (0, 12), (3, 8), (11, 12)):
+    product = np.linalg.multi_dot([np.eye(K + 1), *steps[s:t]]) if t - s > 1 else steps[s]
+    np.testing.assert_allclose(np.asarray(dd.transition_matrix(p, s, t)), product, atol=2e-6)
+  np.testing.assert_allclose(np.asarray(dd.transition_matrix(p, 0, 12)).sum(1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("s,t", [(0, 1), (4, 5), (11, 12), (2, 9)])
+def test_posterior_matches_bayes_rule(s, t):
+  """q(x_s | x_t, x_0) = Q_{0->s}[x0, x_s] Q_{s->t}[x_s, x_t] / Q_{0->t}[x0, x_t], for every x0 and x_t,
+  and the model's step with a soft p(x0) is the p(x0)-mixture of these posteriors."""
+  p = dd.MaskReplace.linear(K, 12)
+  steps = _one_step_matrices(p)
+  q0s = np.linalg.multi_dot([np.eye(K + 1), np.eye(K + 1), *steps[:s]]) if s else np.eye(K + 1)
+  qst = np.linalg.multi_dot([np.eye(K + 1), np.eye(K + 1), *steps[s:t]])
+  x0, xt = np.meshgrid(np.arange(K), np.arange(K + 1), indexing="ij")
+  x0, xt = x0.ravel(), xt.ravel()
+  bayes = q0s[x0] * qst[:, xt].T
+  reachable = bayes.sum(1) > 0
+  bayes = bayes[reachable] / bayes[reachable].sum(1, keepdims=True)
+  sb, tb = jnp.full(x0.shape, s), jnp.full(x0.shape, t)
+  ours = np.exp(np.asarray(dd.log_posterior(p, dd.log_one_hot(jnp.asarray(x0), K), jnp.asarray(xt), sb, tb), np.float64))
+  np.testing.assert_allclose(ours[reachable], bayes, atol=1e-5)
+  np.testing.assert_allclose(ours.sum(-1), 1.0, atol=1e-5)
+  if s == 0:  # t = 1: the posterior is the point mass on x0
+    np.testing.assert_allclose(ours[reachable], np.eye(K + 1)[x0[reachable]], atol=1e-5)
+
+  p_x0 = np.random.default_rng(t).dirichlet(np.ones(K), size=K + 1)  # one soft p(x0) per x_t
+  soft = np.exp(np.asarray(dd.log_posterior(p, jnp.log(jnp.asarray(p_x0, jnp.float32)), jnp.arange(K + 1), jnp.full(K + 1, s), jnp.full(K + 1, t)), np.float64))
+  full = np.zeros((K, K + 1, K + 1))  # [x0, x_t, x_s]
+  num = q0s[:K, :, None] * qst[None, :, :]  # [x0, x_s, x_t]
+  with np.errstate(invalid="ignore", divide="ignore"):
+    full = np.nan_to_num((num / num.sum(1, keepdims=True)).transpose(0, 2, 1))
+  mixture = np.einsum("tk,kts->ts", p_x0, full)
+  np.testing.assert_allclose(soft, mixture / mixture.sum(-1, keepdims=True), atol=1e-5)
+
+
+def test_forward_samples_follow_the_cumulative_transition():
+  p = dd.MaskReplace.linear(K, 12)
+  x0 = jnp.full((20_000,), 2)
+  xt = np.asarray(dd.q_sample(p, jax.random.PRNGKey(0), x0, jnp.full((20_000,), 6)))
+  freq = np.bincount(xt, minlength=K + 1) / len(xt)
+  np.testing.assert_allclose(freq, np.asarray(dd.transition_matrix(p, 0, 6))[2], atol=0.01)
+
+
+def test_truncation_keeps_the_smallest_top_mass_set():
+  probs = np.random.default_rng(0).dirichlet(np.ones(7) * 0.5, size=50)
+  out = np.exp(np.asarray(vq_diffusion.truncate(jnp.log(jnp.asarray(probs, jnp.float32)), 0.8)))
+  for p, o in zip(probs, out, strict=True):
+    ranked = np.argsort(-p)
+    n = int(np.searchsorted(np.cumsum(p[ranked]), 0.8 - 1e-6) + 1)
+    expected = np.zeros(7)
+    expected[ranked[:n]] = p[ranked[:n]] / p[ranked[:n]].sum()
+    np.testing.assert_allclose(o, expected, atol=1e-5)
+
+
+# --- sampling: inpainting, MaskGIT decoding, guidance -----------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["pixelcnn", "vq_diffusion", "maskgit"])
+def test_inpainting_keeps_known_codes_and_fills_the_rest(kind):
+  prior, params = _tiny(kind)
+  rng = np.random.default_rng(1)
+  known = jnp.asarray(rng.integers(0, K, (6, 3, 4)))
+  mask = jnp.asarray(rng.random((6, 3, 4)) < np.linspace(0.0, 0.9, 6)[:, None, None])  # 0% .. 90% known
+  codes = np.asarray(jax.jit(lambda key: prior.sample(params, key, (6, 3, 4), known=known, mask=mask))(jax.random.PRNGKey(2)))
+  np.testing.assert_array_equal(codes[np.asarray(mask)], np.asarray(known)[np.asarray(mask)])
+  assert codes.min() >= 0 and codes.max() < K  # every masked position filled with a code, never [MASK]
+  uncond = np.asarray(prior.sample(params, jax.random.PRNGKey(3), (6, 3, 4)))
+  assert uncond.min() >= 0 and uncond.max() < K
+
+
+def test_maskgit_decoding_unmasks_on_schedule():
+  """Known tokens stay; after iteration i, floor(gamma((i + 1) / I) n) positions remain masked."""
+  prior, params = _tiny("maskgit")
+  known_rows = jnp.zeros((2, 3, 4), bool).at[:, 0].set(True)  # first row known: n = 8 to fill
+  tokens = jnp.where(known_rows, 1, prior.mask_token)
+  n0 = jnp.full((2,), 8)
+  keys = jax.random.split(jax.random.PRNGKey(0), prior.num_iterations)
+  for i in range(prior.num_iterations):
+    tokens = prior.decode_step(params, tokens, n0, i, keys[i])
+    remaining = np.sum(np.asarray(tokens) == prior.mask_token, axis=(1, 2))
+    expected = min(np.floor(np.cos(0.5 * np.pi * (i + 1) / prior.num_iterations) * 8), 8 - (i + 1))
+    np.testing.assert_array_equal(remaining, max(expected, 0))
+    np.testing.assert_array_equal(np.asarray(tokens)[:, 0], 1)
+
+
+@pytest.mark.parametrize("kind", ["bridge", "pixelcnn", "vq_diffusion", "maskgit"])
+def test_guidance_weight_zero_is_the_unconditional_model(kind):
+  if kind == "bridge":
+    c = helpers.tiny_image_prior("unused")
+    c.prior.num_labels = 3
+    codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
+    prior = priors.from_config(c, codebook, 3)
+    params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
+    shape = (4, 4, 4, 3)
+  else:
+    prior, params = _tiny(kind, num_labels=3)
+    shape = (4, 3, 4)
+  leaves, tree = jax.tree.flatten(params)  # away from the zero-initialised label paths
+  keys = jax.random.split(jax.random.PRNGKey(9), len(leaves))
+  params = jax.tree.unflatten(tree, [v + 0.2 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys, strict=True)])
+  labels = jnp.array([0, 1, 2, 0])
+  null = common.null_labels(4, 3)
+  if kind == "bridge":  # compare the continuous z_e^0 (codes are too coarse to see a tiny network)
+    draw = lambda key, y, w: prior.sample_latents(params, key, shape, labels=y, guidance=w)[0]  # noqa: E731
+  else:
+    draw = lambda key, y, w: prior.sample(params, key, shape, labels=y, guidance=w)  # noqa: E731
+  sample = lambda y, w: np.asarray(jax.jit(lambda key: draw(key, y, w))(jax.random.PRNGKey(5)))  # noqa: E731
+  np.testing.assert_allclose(sample(labels, 0.0), sample(null, 1.0), atol=1e-3)  # float rounding only
+  assert np.max(np.abs(sample(labels, 3.0) - sample(null, 1.0))) > 0.05
+
+
+# --- conditional NLL estimators ----------------------------------------------------------------------
+
+
+def test_maskgit_nll_of_one_masked_position_is_its_conditional():
+  prior, params = _tiny("maskgit")
+  codes = jax.random.randint(jax.random.PRNGKey(1), (2, 3, 4), 0, K)
+  mask = jnp.ones((2, 3, 4), bool).at[:, 1, 2].set(False)
+  nll = prior.conditional_nll(params, jax.random.PRNGKey(2), {"codes": codes}, mask)
+  log_p = prior.log_probs(params, jnp.where(mask, codes, prior.mask_token))
+  np.testing.assert_allclose(nll, -log_p[jnp.arange(2), 1, 2, codes[:, 1, 2]], rtol=1e-5)
+  np.testing.assert_array_equal(prior.conditional_nll(params, jax.random.PRNGKey(2), {"codes": codes}, jnp.ones_like(mask)), 0.0)
+
+
+def test_vq_diffusion_nll_bounds_the_exact_likelihood():
+  """One masked position, T = 4, by enumerating its (K + 1)^T paths: the estimator's mean equals the
+  variational bound E_q[log q(x_1:T | x_0) - log p(x_0:T)] and lies above the exact -log p(x_0 | known)."""
+  c = helpers.tiny_baseline("unused", "vq_diffusion")
+  c.prior.num_steps = 4
+  prior = priors.from_config(c, np.zeros((K, 3), np.float32), 3)
+  params = prior.init(jax.random.PRNGKey(0), (1, 2))
+  leaves, tree = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.PRNGKey(9), len(leaves))
+  params = jax.tree.unflatten(tree, [v + 0.3 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys, strict=True)])
+  codes = jnp.array([[[3, 1]]])
+  mask = jnp.array([[[True, False]]])  # position (0, 1) is masked
+  p, T = prior.process, 4
+
+  @functools.cache
+  def step_probs(state, t):  # p_theta(x_{t-1} | x_t) of the masked position for its state `state` at t
+    x_t = jnp.array([[[3, state]]])
+    log_x0 = prior.log_x0(params, x_t, jnp.array([t]))
+    if t == 1:
+      return np.exp(np.asarray(log_x0[0, 0, 1], np.float64))
+    return np.exp(np.asarray(dd.log_posterior(p, log_x0, x_t, jnp.array([t - 1]), jnp.array([t]))[0, 0, 1], np.float64))
+
+  alpha, beta, gamma = (float(v) for v in dd.transition(p, 0, T))
+  prob = prob_T = np.array([alpha / K + beta] * K + [gamma])  # p(x_T)
+  for t in range(T, 0, -1):  # forward algorithm over the masked position's states
+    nxt = np.zeros(K if t == 1 else K + 1)
+    for state in range(K + 1):
+      if prob[state] > 0:
+        nxt += prob[state] * step_probs(state, t)
+    prob = nxt
+  exact = -np.log(prob[1])
+  q_steps = _one_step_matrices(p)
+  elbo = 0.0
+  for path in itertools.product(range(K + 1), repeat=T):  # path[t - 1] = x_t
+    states = (1, *path)
+    q = np.prod([q_steps[t - 1][states[t - 1], states[t]] for t in range(1, T + 1)])
+    if q == 0:
+      continue
+    log_p = np.log(prob_T[states[T]]) + sum(np.log(step_probs(states[t], t)[states[t - 1]]) for t in range(1, T + 1))
+    elbo += q * (np.log(q) - log_p)
+  estimates = np.asarray(jax.jit(jax.vmap(lambda key: prior.conditional_nll(params, key, {"codes": codes}, mask)[0]))(jax.random.split(jax.random.PRNGKey(3), 2000)))
+  np.testing.assert_allclose(estimates.mean(), elbo, atol=4 * estimates.std() / np.sqrt(len(estimates)))
+  assert elbo >= exact
+
+
+def test_bridge_nll_is_zero_when_nothing_is_masked_and_finite_otherwise():
+  c = helpers.tiny_image_prior("unused")
+  codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
+  prior = priors.from_config(c, codebook, 3)
+  params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
+  z0 = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 3))
+  batch = {"z0": z0, "codes": jnp.argmin(jnp.sum((z0[..., None, :] - codebook) ** 2, -1), -1)}
+  full = jnp.ones((2, 4, 4), bool)
+  np.testing.assert_array_equal(prior.conditional_nll(params, jax.random.PRNGKey(2), batch, full, num_samples=2), 0.0)
+  nll = prior.conditional_nll(params, jax.random.PRNGKey(2), batch, full.at[:, 1:3, 1:3].set(False), num_samples=2)
+  assert np.all(np.isfinite(nll)) and np.all(nll > 0)
