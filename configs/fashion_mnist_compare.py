@@ -21,6 +21,7 @@ def eval_section(num_kl: int, nll_examples: int, mask_size: int) -> ml_collectio
   e.timing_repeats = 3
   e.bridge_steps = (1000, 250, 100, 50, 20)  # the strided sampler's quality-versus-steps sweep
   e.ddim_eta = 1.0
+  e.classifier_workdir = ""  # a configs/*_classifier.py run: adds classifier_fd (not FID); "" skips it
   return e
 
 
@@ -36,4 +37,5 @@ def get_config() -> ml_collections.ConfigDict:
       "maskgit": "runs/fmnist_maskgit",
   })
   c.eval = eval_section(num_kl=500, nll_examples=100, mask_size=4)
+  c.eval.classifier_workdir = "runs/fmnist_classifier"
   return c

@@ -1,19 +1,18 @@
 """Shared test helpers: loading the repository's config files and shrinking them."""
 
-import importlib.util
 import os
 
 import ml_collections
+
+from dbvq_jax import train
+from dbvq_jax.data import images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config(name: str) -> ml_collections.ConfigDict:
   """configs/<name>.py's get_config()."""
-  spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return train.load_config(os.path.join(ROOT, "configs", f"{name}.py"))
 
 
 def tiny_toy(name: str = "toy") -> ml_collections.ConfigDict:
@@ -35,22 +34,7 @@ def tiny_toy(name: str = "toy") -> ml_collections.ConfigDict:
 
 
 def write_fashion_mnist(directory, num_train: int = 64, num_test: int = 16, seed: int = 0) -> None:
-  """Tiny Fashion-MNIST-format IDX files (.gz): bright rectangles on black, labels 0..9."""
-  import gzip
-
-  import numpy as np
-
-  rng = np.random.default_rng(seed)
-  for prefix, n in (("train", num_train), ("t10k", num_test)):
-    images = np.zeros((n, 28, 28), np.uint8)
-    for i in range(n):
-      r, c = rng.integers(2, 14, 2)
-      images[i, r : r + 12, c : c + 10] = rng.integers(120, 256)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
-      header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(k).to_bytes(4, "big") for k in arr.shape)
-      with gzip.open(os.path.join(directory, f"{prefix}-{kind}-ubyte.gz"), "wb") as f:
-        f.write(header + arr.tobytes())
+  images.write_synthetic_fashion_mnist(str(directory), num_train, num_test, seed)
 
 
 def tiny_vqvae(data_dir: str) -> ml_collections.ConfigDict:
@@ -116,4 +100,13 @@ def tiny_baseline(vqvae_workdir: str, kind: str, num_labels: int = 0) -> ml_coll
     c.prior.num_steps = 10
   if kind == "maskgit":
     c.prior.num_iterations = 4
+  return c
+
+
+def tiny_classifier(data_dir: str) -> ml_collections.ConfigDict:
+  c = load_config("fashion_mnist_classifier")
+  c.data.dir = str(data_dir)
+  c.model.update({"channels": 4, "features": 8})
+  c.training.update({"num_steps": 4, "batch_size": 8, "log_every": 2, "checkpoint_every": 4})
+  c.optimizer.warmup_steps = 1
   return c

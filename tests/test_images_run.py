@@ -122,15 +122,19 @@ def test_compare_writes_the_table_for_every_prior(runs, baselines):
   c.vqvae_workdir = str(root / "vqvae")
   c.priors = {"bridge": str(root / "prior"), **{kind: str(root / kind) for kind in BASELINES}}
   c.eval.update({"num_kl": 8, "nll_examples": 4, "nll_samples": 2, "batch_size": 4, "timing_repeats": 1, "bridge_steps": (10, 5, 2)})
+  accuracy = train.run(helpers.tiny_classifier(str(root / "data")), str(root / "classifier"), "train")["test_accuracy"]
+  assert 0.0 <= accuracy <= 1.0
+  c.eval.classifier_workdir = str(root / "classifier")
   results = train.run(c, str(root / "compare"), "eval")
   assert sorted(r["prior"] for r in results["priors"]) == sorted(["bridge", *BASELINES])
   for row in results["priors"]:
     assert np.isfinite(row["nll_nats"]) and row["nll_nats"] > 0 and row["mean_kl"] > 0 and row["seconds_per_sample"] > 0
+    assert row["classifier_fd"] > 0
     for name in ("samples", "inpaint", "kl"):
       assert os.path.getsize(root / "compare" / "eval" / f"{name}_{row['prior']}.png") > 500
   assert [r["steps"] for r in results["bridge_steps"]] == [10, 5, 2]
   table = (root / "compare" / "eval" / "results.md").read_text()
-  assert "| maskgit |" in table and "Bridge sampler steps" in table
+  assert "| maskgit |" in table and "Bridge sampler steps" in table and "classifier FD" in table
   c.vqvae_workdir = str(root / "prior")
   with pytest.raises(ValueError, match="not a VQ-VAE"):
     train.run(c, str(root / "compare2"), "eval")

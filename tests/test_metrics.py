@@ -23,3 +23,17 @@ def test_per_position_kl_matches_scipy_on_smoothed_histograms():
 def test_heatmap_is_written(tmp_path):
   code_metrics.save_heatmap(str(tmp_path / "kl.png"), np.random.default_rng(0).random((8, 8)), "test")
   assert (tmp_path / "kl.png").stat().st_size > 1000
+
+
+def test_frechet_distance_matches_scipy_float64():
+  from scipy import linalg
+
+  from dbvq_jax.evaluate import frechet
+
+  rng = np.random.default_rng(1)
+  a = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6))
+  b = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6)) + 0.5
+  (mu1, c1), (mu2, c2) = frechet.statistics(a), frechet.statistics(b)
+  expected = np.sum((mu1 - mu2) ** 2) + np.trace(c1 + c2 - 2 * np.real(linalg.sqrtm(c1 @ c2)))
+  np.testing.assert_allclose(frechet.frechet_distance(mu1, c1, mu2, c2), expected, rtol=1e-8)
+  np.testing.assert_allclose(frechet.frechet_distance(mu1, c1, mu1, c1), 0.0, atol=1e-8)

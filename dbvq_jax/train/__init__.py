@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import ml_collections
 
@@ -12,6 +14,7 @@ EXPERIMENTS = {
     "image_prior": "dbvq_jax.train.image_prior",
     "image_e2e": "dbvq_jax.train.image_e2e",
     "compare": "dbvq_jax.train.compare",
+    "classifier": "dbvq_jax.train.classifier",
 }
 MODES = ("train", "sample", "eval")
 
@@ -23,3 +26,15 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str):
   if config.get("experiment") not in EXPERIMENTS:
     raise ValueError(f"config.experiment must be one of {sorted(EXPERIMENTS)}, got {config.get('experiment')!r}")
   return importlib.import_module(EXPERIMENTS[config.experiment]).run(config, workdir, mode)
+
+
+def load_config(path: str) -> ml_collections.ConfigDict:
+  """get_config() of a config file configs/<name>.py, from any working directory (notebooks): the
+  directory above configs/ goes on sys.path, as the configs import their siblings as `configs.x`."""
+  path = os.path.abspath(path)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no config file {path!r}")
+  root, name = os.path.dirname(os.path.dirname(path)), os.path.splitext(os.path.basename(path))[0]
+  if root not in sys.path:
+    sys.path.insert(0, root)
+  return importlib.import_module(f"{os.path.basename(os.path.dirname(path))}.{name}").get_config()

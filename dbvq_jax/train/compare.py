@@ -7,6 +7,9 @@ For each trained prior named in `config.priors` (name -> its workdir, all on `co
   - per-position KL (evaluate/codes.py) between eval.num_kl test code maps and as many samples, with
     its heatmap;
   - seconds per sample at batch eval.batch_size, after compilation, median over eval.timing_repeats;
+  - with eval.classifier_workdir, `classifier_fd`: the Fréchet distance (evaluate/frechet.py) between
+    the features of the decoded samples and of the VQ-VAE reconstructions of as many test images (the
+    paper's reference set for FID), in the project's own classifier (train/classifier.py), not FID;
   - sample grids and centre-inpainting grids, decoded.
 For a bridge prior the strided sampler is also swept over eval.bridge_steps (KL, NLL, s/sample).
 Everything lands in WORKDIR/eval: results.json, results.md (tables) and PNGs.
@@ -28,9 +31,11 @@ from absl import logging
 
 from dbvq_jax import quantize
 from dbvq_jax.evaluate import codes as code_metrics
+from dbvq_jax.evaluate import frechet
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.priors import bridge as bridge_prior
 from dbvq_jax.priors import build as priors
+from dbvq_jax.train import classifier as classifier_task
 from dbvq_jax.train import image_prior
 from dbvq_jax.train import vqvae as vqvae_task
 
@@ -102,6 +107,11 @@ def _evaluate_prior(config, prior, params, model, test: dict, key) -> dict:
   }
 
 
+def _features(features_fn, decode, codes: np.ndarray, batch: int) -> np.ndarray:
+  """Classifier features [N, F] of the decoded code maps [N, h, w]."""
+  return np.concatenate([np.asarray(features_fn(decode(jnp.asarray(codes[i : i + batch])))) for i in range(0, len(codes), batch)])
+
+
 def _inpainted(config, prior, params, test: dict, key, n: int = 4) -> np.ndarray:
   """Codes [n * (n + 2), h, w]: per test image a row of the original, the masked input (unknown codes
   shown as code 0) and n centre-inpainted samples."""
@@ -137,7 +147,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
   out = os.path.join(workdir, "eval")
   os.makedirs(out, exist_ok=True)
   decode = jax.jit(model.decode_codes)
-  rows, steps_rows, test = [], [], None
+  rows, steps_rows, test, reference = [], [], None, None
+  features_fn = classifier_task.load(config.eval.classifier_workdir)[1] if config.eval.classifier_workdir else None
   for i, (name, prior_dir) in enumerate(config.priors.items()):
     trained = trained_config(prior_dir)
     if os.path.abspath(trained.vqvae_workdir) != os.path.abspath(config.vqvae_workdir):
@@ -150,6 +161,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     key = jax.random.PRNGKey(config.seed + i)
     result = _evaluate_prior(config, prior, params, model, test, key)
     num_params = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(params))
+    if features_fn is not None:
+      reference = reference or frechet.statistics(_features(features_fn, decode, test["codes"][: config.eval.num_kl], config.eval.batch_size))
+      result["classifier_fd"] = frechet.frechet_distance(*reference, *frechet.statistics(_features(features_fn, decode, result["codes"], config.eval.batch_size)))
     code_metrics.save_heatmap(os.path.join(out, f"kl_{name}.png"), result.pop("kl"), name)
     shown = result.pop("codes")[:32]
     image_eval.save_png(os.path.join(out, f"samples_{name}.png"), image_eval.grid(np.asarray(decode(jnp.asarray(shown))), rows=4), 2)
@@ -171,7 +185,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
   md = "## Priors on the same codes\n\n" + _table(rows, [
       ("prior", "prior", "s"), ("params", "parameters", ","), ("train_steps", "train steps", ","),
       ("nll_nats", "masked NLL (nats/pos)", ".3f"), ("nll_bits", "(bits/pos)", ".3f"), ("nll_nats_std", "std", ".3f"),
-      ("mean_kl", "mean KL", ".3f"), ("seconds_per_sample", "s/sample", ".4f"), ("estimator", "NLL estimator", "s"),
+      ("mean_kl", "mean KL", ".3f"), *([("classifier_fd", "classifier FD", ".2f")] if features_fn else []),
+      ("seconds_per_sample", "s/sample", ".4f"), ("estimator", "NLL estimator", "s"),
   ])
   if steps_rows:
     md += "\n## Bridge sampler steps\n\n" + _table(steps_rows, [
