@@ -1,5 +1,5 @@
-"""The Fashion-MNIST prior comparison in one command: trains the VQ-VAE and the four priors where a
-finished run is missing, then evaluates them all (configs/fashion_mnist_compare.py).
+"""The Fashion-MNIST prior comparison in one command: trains the VQ-VAE, the four priors and the
+feature classifier where a finished run is missing, then evaluates them all (configs/fashion_mnist_compare.py).
 
   python benchmarks/compare_priors.py [--root=runs] [--data_dir=/usr/share/datasets/fashion-mnist]
 
@@ -41,9 +41,11 @@ def main():
   workdirs = {name: os.path.join(root, "fmnist_prior" if name == "bridge" else f"fmnist_{name}") for name in PRIORS}
   for name, config in PRIORS.items():
     stage(name, config, workdirs[name], f"--config.vqvae_workdir={vqvae}")
+  classifier = os.path.join(root, "fmnist_classifier")
+  stage("classifier", "fashion_mnist_classifier", classifier, f"--config.data.dir={args.data_dir}")
   compare = os.path.join(root, "fmnist_compare")
   cmd = [sys.executable, "-m", "dbvq_jax.main", "--config=configs/fashion_mnist_compare.py", f"--workdir={compare}", "--mode=eval", f"--config.vqvae_workdir={vqvae}"]
-  cmd += [f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()]
+  cmd += [f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()] + [f"--config.eval.classifier_workdir={classifier}"]
   print(f"compare: {' '.join(cmd)}", flush=True)
   subprocess.run(cmd, cwd=REPO, check=True)
   print(f"# total {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores\n")
