@@ -2,10 +2,13 @@
 feature classifier where a finished run is missing, then evaluates them all (configs/fashion_mnist_compare.py).
 
   python benchmarks/compare_priors.py [--root=runs] [--data_dir=/usr/share/datasets/fashion-mnist]
+      [--inception_weights=inception_fid.npz] [--smoke]
 
 Each stage is `python -m dbvq_jax.main ...` in its own process, so a killed comparison resumes where it
 stopped (training resumes from checkpoints; a stage with a metrics.json is skipped). Prints the stage
-times and the final table (ROOT/fmnist_compare/eval/results.md).
+times and the final table (ROOT/fmnist_compare/eval/results.md). --smoke shrinks every stage to tiny
+networks and a few steps (the test suite's settings, tests/helpers.py): it checks the pipeline in a
+minute or two and its numbers mean nothing.
 """
 
 import argparse
@@ -15,17 +18,29 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import helpers  # noqa: E402
+
 PRIORS = {"bridge": "fashion_mnist", "pixelcnn": "fashion_mnist_pixelcnn", "vq_diffusion": "fashion_mnist_vq_diffusion", "maskgit": "fashion_mnist_maskgit"}
+SMOKE = {  # config -> flags that shrink it (paths are set by the stages themselves)
+    "fashion_mnist_vqvae": lambda: helpers.override_flags("fashion_mnist_vqvae", helpers.tiny_vqvae(""), skip=("data.dir",)),
+    "fashion_mnist": lambda: helpers.override_flags("fashion_mnist", helpers.tiny_image_prior(""), skip=("vqvae_workdir",)),
+    **{config: (lambda kind=kind, config=config: helpers.override_flags(config, helpers.tiny_baseline("", kind), skip=("vqvae_workdir",)))
+       for kind, config in PRIORS.items() if kind != "bridge"},
+    "fashion_mnist_classifier": lambda: helpers.override_flags("fashion_mnist_classifier", helpers.tiny_classifier(""), skip=("data.dir",)),
+    "fashion_mnist_compare": lambda: helpers.override_flags("fashion_mnist_compare", helpers.tiny_compare()),
+}
 
 
-def stage(name: str, config: str, workdir: str, *overrides: str) -> None:
+def stage(name: str, config: str, workdir: str, overrides: list[str], smoke: bool) -> None:
   if os.path.exists(os.path.join(workdir, "metrics.json")):
     print(f"{name}: done already in {workdir}", flush=True)
     return
   cmd = [sys.executable, "-m", "dbvq_jax.main", f"--config=configs/{config}.py", f"--workdir={workdir}", *overrides]
   print(f"{name}: {' '.join(cmd)}", flush=True)
   t0 = time.perf_counter()
-  subprocess.run(cmd, cwd=REPO, check=True)
+  subprocess.run(cmd + (SMOKE[config]() if smoke else []), cwd=REPO, check=True)
   print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
 
 
@@ -33,21 +48,26 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--root", default="runs")
   parser.add_argument("--data_dir", default="/usr/share/datasets/fashion-mnist")
+  parser.add_argument("--inception_weights", default="", help="converted FID weights (dbvq_jax.evaluate.inception): adds FID")
+  parser.add_argument("--smoke", action="store_true", help="tiny settings: check the pipeline, not the numbers")
   args = parser.parse_args()
+  if not os.path.isdir(args.data_dir):
+    raise SystemExit(f"no Fashion-MNIST at --data_dir={args.data_dir!r} (see the README: Preparing data offline)")
   root = os.path.abspath(args.root)
   vqvae = os.path.join(root, "fmnist_vqvae")
   t0 = time.perf_counter()
-  stage("vqvae", "fashion_mnist_vqvae", vqvae, f"--config.data.dir={args.data_dir}")
+  stage("vqvae", "fashion_mnist_vqvae", vqvae, [f"--config.data.dir={args.data_dir}"], args.smoke)
   workdirs = {name: os.path.join(root, "fmnist_prior" if name == "bridge" else f"fmnist_{name}") for name in PRIORS}
   for name, config in PRIORS.items():
-    stage(name, config, workdirs[name], f"--config.vqvae_workdir={vqvae}")
+    stage(name, config, workdirs[name], [f"--config.vqvae_workdir={vqvae}"], args.smoke)
   classifier = os.path.join(root, "fmnist_classifier")
-  stage("classifier", "fashion_mnist_classifier", classifier, f"--config.data.dir={args.data_dir}")
+  stage("classifier", "fashion_mnist_classifier", classifier, [f"--config.data.dir={args.data_dir}"], args.smoke)
   compare = os.path.join(root, "fmnist_compare")
-  cmd = [sys.executable, "-m", "dbvq_jax.main", "--config=configs/fashion_mnist_compare.py", f"--workdir={compare}", "--mode=eval", f"--config.vqvae_workdir={vqvae}"]
-  cmd += [f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()] + [f"--config.eval.classifier_workdir={classifier}"]
-  print(f"compare: {' '.join(cmd)}", flush=True)
-  subprocess.run(cmd, cwd=REPO, check=True)
+  overrides = ["--mode=eval", f"--config.vqvae_workdir={vqvae}", *[f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()]]
+  overrides.append(f"--config.eval.classifier_workdir={classifier}")
+  if args.inception_weights:
+    overrides.append(f"--config.eval.inception_weights={os.path.abspath(args.inception_weights)}")
+  stage("compare", "fashion_mnist_compare", compare, overrides, args.smoke)
   print(f"# total {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores\n")
   with open(os.path.join(compare, "eval", "results.md")) as f:
     print(f.read())

@@ -1,12 +1,13 @@
 """Parameters, train steps/s and s/sample of every prior on the same latent grid, in one run.
 
-  python benchmarks/prior_table.py [--latents=fmnist|mini] [--repeats=3]
+  python benchmarks/prior_table.py [--latents=fmnist|mini] [--repeats=3] [--smoke]
 
 Builds each Fashion-MNIST prior config (configs/fashion_mnist{,_pixelcnn,_vq_diffusion,_maskgit}.py,
 CPU-sized networks) with random weights on an fmnist (8x8x16, K = 64) or miniImageNet-shaped
 (21x21x32, K = 128) grid. Train: median time of one optimizer step at the config's batch size,
 after compilation. Sampling: median time of one batch of 32 after compilation, per sample. The
 bridge is timed with the ancestral chain over all T = 1000 steps and with the strided sampler.
+--smoke uses the test suite's tiny configs (tests/helpers.py) to check the script, not to time.
 """
 
 import argparse
@@ -30,6 +31,12 @@ LATENTS = {"fmnist": ((8, 8, 16), 64), "mini": ((21, 21, 32), 128)}
 CONFIGS = {"bridge": "fashion_mnist", "pixelcnn": "fashion_mnist_pixelcnn", "vq_diffusion": "fashion_mnist_vq_diffusion", "maskgit": "fashion_mnist_maskgit"}
 
 
+def prior_config(name: str, smoke: bool):
+  if not smoke:
+    return helpers.load_config(CONFIGS[name])
+  return helpers.tiny_image_prior("") if name == "bridge" else helpers.tiny_baseline("", name)
+
+
 def median_time(fn, repeats: int) -> float:
   jax.block_until_ready(fn(0))  # compile
   times = []
@@ -46,6 +53,7 @@ def main():
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--strided_steps", type=int, default=50)
   parser.add_argument("--sample_batch", type=int, default=32)
+  parser.add_argument("--smoke", action="store_true", help="tiny networks: check the script, not the speed")
   args = parser.parse_args()
   shape, k = LATENTS[args.latents]
   rng = np.random.default_rng(0)
@@ -53,8 +61,8 @@ def main():
   z0 = rng.normal(size=(1024,) + shape).astype(np.float32)
   codes = np.argmin(((z0[..., None, :] - codebook) ** 2).sum(-1), -1).astype(np.int32)
   rows = []
-  for name, config_name in CONFIGS.items():
-    config = helpers.load_config(config_name)
+  for name in CONFIGS:
+    config = prior_config(name, args.smoke)
     prior = priors.from_config(config, codebook, shape[-1])
     example = {"z0": shape, "codes": shape[:-1]}[prior.latent_key]
     tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)

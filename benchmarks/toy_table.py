@@ -1,9 +1,10 @@
 """The toy's results table: each variant run as a user would run it, wall time included.
 
-  python benchmarks/toy_table.py [--workdir=/tmp/toy_table] [--variants=default,e2e]
+  python benchmarks/toy_table.py [--workdir=/tmp/toy_table] [--variants=default,e2e] [--smoke]
 
 Runs `python -m dbvq_jax.main --config=configs/... --workdir=...` per variant (train + eval, default
 step counts) one after another, and prints a markdown table of wall-clock time and metrics.json.
+--smoke appends the test suite's tiny settings (tests/helpers.py): it checks the script in seconds.
 """
 
 import argparse
@@ -14,6 +15,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+import helpers  # noqa: E402
 
 VARIANTS = {
     "default": ("configs/toy.py", []),
@@ -27,6 +31,7 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--workdir", default="/tmp/toy_table")
   parser.add_argument("--variants", default=",".join(VARIANTS))
+  parser.add_argument("--smoke", action="store_true", help="tiny settings: check the script, not the numbers")
   args = parser.parse_args()
   rows = []
   for name in args.variants.split(","):
@@ -34,13 +39,16 @@ def main():
     workdir = os.path.join(args.workdir, name)
     subprocess.run(["rm", "-rf", workdir], check=True)
     cmd = [sys.executable, "-m", "dbvq_jax.main", f"--config={config}", f"--workdir={workdir}", *extra]
+    if args.smoke:
+      config_name = os.path.basename(config)[: -len(".py")]
+      cmd += helpers.override_flags(config_name, helpers.tiny_toy(config_name))
     print("running:", " ".join(cmd[1:]), flush=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     with open(os.path.join(workdir, "metrics.json")) as f:
       rows.append((name, wall, json.load(f)))
-  print(f"\n# toy results, {os.cpu_count()} cores, 10,000 samples each")
+  print(f"\n# toy results, {os.cpu_count()} cores, {rows[0][2]['num_samples']:,} samples each")
   print("| variant | wall s (train + eval) | valid | TV | inpaint valid (conditioned) | inpaint valid (App. B replacement) | codebook max err |")
   print("|---|---|---|---|---|---|---|")
   for name, wall, m in rows:

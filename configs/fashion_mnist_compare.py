@@ -22,6 +22,7 @@ def eval_section(num_kl: int, nll_examples: int, mask_size: int) -> ml_collectio
   e.bridge_steps = (1000, 250, 100, 50, 20)  # the strided sampler's quality-versus-steps sweep
   e.ddim_eta = 1.0
   e.classifier_workdir = ""  # a configs/*_classifier.py run: adds classifier_fd (not FID); "" skips it
+  e.inception_weights = ""  # FID InceptionV3 weights converted by dbvq_jax.evaluate.inception: adds FID; "" skips it
   return e
 
 

@@ -3,6 +3,7 @@
 import os
 
 import ml_collections
+import numpy as np
 
 from dbvq_jax import train
 from dbvq_jax.data import images
@@ -110,3 +111,53 @@ def tiny_classifier(data_dir: str) -> ml_collections.ConfigDict:
   c.training.update({"num_steps": 4, "batch_size": 8, "log_every": 2, "checkpoint_every": 4})
   c.optimizer.warmup_steps = 1
   return c
+
+
+def tiny_compare() -> ml_collections.ConfigDict:
+  """configs/fashion_mnist_compare.py evaluating a few code maps and samples (workdirs unchanged)."""
+  c = load_config("fashion_mnist_compare")
+  c.eval.update({"num_kl": 8, "nll_examples": 4, "nll_samples": 2, "batch_size": 4, "timing_repeats": 1, "bridge_steps": (10, 2)})
+  return c
+
+
+def torch_style_inception_state(seed: int) -> dict:
+  """Random FID InceptionV3 weights under pytorch-fid's names and shapes (conv [out, in, kh, kw] and
+  its batch norm per layer), with the entries a converter must skip (fc, num_batches_tracked)."""
+  from dbvq_jax.evaluate import inception
+
+  rng = np.random.default_rng(seed)
+  state = {"fc.weight": rng.normal(size=(1008, 2048)), "fc.bias": np.zeros(1008)}
+  for path, shape in inception.param_shapes().items():
+    if path.endswith("/kernel"):
+      prefix = path[: -len("/conv/kernel")].replace("/", ".")
+      state[f"{prefix}.conv.weight"] = rng.normal(size=(shape[3], shape[2], shape[0], shape[1])) / np.sqrt(np.prod(shape[:3]))
+      state[f"{prefix}.bn.weight"], state[f"{prefix}.bn.bias"], state[f"{prefix}.bn.running_mean"] = rng.normal(0.0, 0.1, (3, shape[3])) + [[1], [0], [0]]
+      state[f"{prefix}.bn.running_var"] = rng.uniform(0.5, 1.5, shape[3])
+      state[f"{prefix}.bn.num_batches_tracked"] = np.array(1)
+  return state
+
+
+def write_random_inception(path: str, seed: int = 0) -> dict:
+  """Converts torch_style_inception_state(seed) into the .npz the comparison reads; returns the state."""
+  from dbvq_jax.evaluate import inception
+
+  state = torch_style_inception_state(seed)
+  inception.save(path, inception.from_torch_state_dict(state))
+  return state
+
+
+def override_flags(name: str, tiny: ml_collections.ConfigDict, skip: tuple[str, ...] = ()) -> list[str]:
+  """`--config.a.b=value` flags that turn configs/<name>.py into `tiny` on the command line
+  (fields whose dotted path starts with one of `skip` are left out)."""
+  flat_full, flat_tiny = _flatten(load_config(name).to_dict()), _flatten(tiny.to_dict())
+  return [f"--config.{k}={v}" for k, v in flat_tiny.items() if flat_full.get(k, object()) != v and not k.startswith(skip)]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out

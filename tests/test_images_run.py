@@ -1,7 +1,10 @@
-"""VQ-VAE then bridge prior on tiny Fashion-MNIST-format files, as a user would run them."""
+"""VQ-VAE, the four priors, the classifier and the comparison on tiny Fashion-MNIST-format files,
+run as a user runs them: `benchmarks/compare_priors.py --smoke` (each stage `python -m dbvq_jax.main`)."""
 
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -20,45 +23,54 @@ from dbvq_jax.train import vqvae as vqvae_task
 import helpers
 
 
+BASELINES = ("pixelcnn", "vq_diffusion", "maskgit")
+
+
+def _metrics(workdir) -> dict:
+  with open(workdir / "metrics.json") as f:
+    return json.load(f)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+  """ROOT with fmnist_{vqvae,prior,pixelcnn,vq_diffusion,maskgit,classifier,compare}, FID from random weights."""
   root = tmp_path_factory.mktemp("images")
-  data = root / "data"
-  os.makedirs(data)
-  helpers.write_fashion_mnist(str(data))
-  vq_metrics = train.run(helpers.tiny_vqvae(str(data)), str(root / "vqvae"), "train")
-  prior_metrics = train.run(helpers.tiny_image_prior(str(root / "vqvae")), str(root / "prior"), "train")
-  return root, vq_metrics, prior_metrics
+  helpers.write_fashion_mnist(str(root / "data"))
+  helpers.write_random_inception(str(root / "inception_fid.npz"))
+  out = subprocess.run([sys.executable, "benchmarks/compare_priors.py", "--smoke", f"--root={root}", f"--data_dir={root / 'data'}",
+                        f"--inception_weights={root / 'inception_fid.npz'}"], cwd=helpers.ROOT, capture_output=True, text=True, timeout=900)
+  assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+  assert "| maskgit |" in out.stdout  # the printed table
+  return root
 
 
 def test_vqvae_run(runs):
-  root, metrics, _ = runs
+  metrics = _metrics(runs / "fmnist_vqvae")
   assert metrics["latent_shape"] == [8, 8] and 0 <= metrics["dead_codes"] <= 8
   assert np.isfinite(metrics["psnr"]) and 1.0 <= metrics["perplexity"] <= 8.0
-  assert os.path.getsize(root / "vqvae" / "figures" / "reconstructions.png") > 500
-  model = vqvae_task.load(str(root / "vqvae"))
+  assert os.path.getsize(runs / "fmnist_vqvae" / "figures" / "reconstructions.png") > 500
+  model = vqvae_task.load(str(runs / "fmnist_vqvae"))
   assert model.codebook.shape == (8, 4)
   assert model.decode_codes(jnp.zeros((2, 8, 8), jnp.int32)).shape == (2, 32, 32, 1)
 
 
 def test_image_prior_run(runs):
-  root, _, metrics = runs
-  with np.load(root / "prior" / "samples" / "codes.npz") as f:
+  prior_dir = runs / "fmnist_prior"
+  with np.load(prior_dir / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 8, 8) and f["codes"].max() < 8
   for name in ("samples", "chain", "inpaint_centre", "inpaint_top_left"):
-    assert os.path.getsize(root / "prior" / "figures" / f"{name}.png") > 500
-  assert metrics["seconds_per_sample"] > 0
-  with open(root / "prior" / "metrics.json") as f:
-    assert json.load(f)["num_samples"] == 4
-  config = helpers.tiny_image_prior(str(root / "vqvae"))
-  restored = loop.load(config, str(root / "prior"), lambda rng: (priors.from_config(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {}))
+    assert os.path.getsize(prior_dir / "figures" / f"{name}.png") > 500
+  metrics = _metrics(prior_dir)
+  assert metrics["seconds_per_sample"] > 0 and metrics["num_samples"] == 4
+  config = helpers.tiny_image_prior(str(runs / "fmnist_vqvae"))
+  restored = loop.load(config, str(prior_dir), lambda rng: (priors.from_config(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {}))
   assert int(restored.step) == 4
 
 
 def test_end_to_end_run(runs):
-  root, _, _ = runs
-  config = helpers.tiny_e2e(str(root / "vqvae"))
-  config.prior_workdir = str(root / "prior")  # the denoiser starts from the trained prior
+  root = runs
+  config = helpers.tiny_e2e(str(root / "fmnist_vqvae"))
+  config.prior_workdir = str(root / "fmnist_prior")  # the denoiser starts from the trained prior
   metrics = train.run(config, str(root / "e2e"), "train")
   assert set(metrics["before"]) == set(metrics["after"]) == {"psnr", "perplexity", "latent_scale"}
   assert 0.5 < metrics["before"]["latent_scale"] < 2.0
@@ -95,49 +107,37 @@ def test_miniimagenet_configs_run_on_pkl_files(tmp_path):
     assert f["codes"].shape == (4, 21, 21)
 
 
-BASELINES = ("pixelcnn", "vq_diffusion", "maskgit")
-
-
-@pytest.fixture(scope="module")
-def baselines(runs):
-  root = runs[0]
-  return {kind: train.run(helpers.tiny_baseline(str(root / "vqvae"), kind), str(root / kind), "train") for kind in BASELINES}
-
-
 @pytest.mark.parametrize("kind", BASELINES)
-def test_baseline_prior_runs(runs, baselines, kind):
+def test_baseline_prior_runs(runs, kind):
   """Each baseline trains and samples through the same loop and evaluation as the bridge prior."""
-  root, metrics = runs[0], baselines[kind]
+  workdir = runs / f"fmnist_{kind}"
+  metrics = _metrics(workdir)
   assert metrics["prior"] == kind and metrics["seconds_per_sample"] > 0 and metrics["mean_kl"] > 0
-  with np.load(root / kind / "samples" / "codes.npz") as f:
+  with np.load(workdir / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 8, 8) and 0 <= f["codes"].min() and f["codes"].max() < 8
   for name in ("samples", "inpaint_centre", "inpaint_top_left"):
-    assert os.path.getsize(root / kind / "figures" / f"{name}.png") > 500
-  assert not os.path.exists(root / kind / "figures" / "chain.png")
+    assert os.path.getsize(workdir / "figures" / f"{name}.png") > 500
+  assert not os.path.exists(workdir / "figures" / "chain.png")
 
 
-def test_compare_writes_the_table_for_every_prior(runs, baselines):
-  root = runs[0]
-  c = helpers.load_config("fashion_mnist_compare")
-  c.vqvae_workdir = str(root / "vqvae")
-  c.priors = {"bridge": str(root / "prior"), **{kind: str(root / kind) for kind in BASELINES}}
-  c.eval.update({"num_kl": 8, "nll_examples": 4, "nll_samples": 2, "batch_size": 4, "timing_repeats": 1, "bridge_steps": (10, 5, 2)})
-  accuracy = train.run(helpers.tiny_classifier(str(root / "data")), str(root / "classifier"), "train")["test_accuracy"]
-  assert 0.0 <= accuracy <= 1.0
-  c.eval.classifier_workdir = str(root / "classifier")
-  results = train.run(c, str(root / "compare"), "eval")
+def test_compare_writes_the_table_for_every_prior(runs):
+  assert 0.0 <= _metrics(runs / "fmnist_classifier")["test_accuracy"] <= 1.0
+  out = runs / "fmnist_compare" / "eval"
+  with open(out / "results.json") as f:
+    results = json.load(f)
   assert sorted(r["prior"] for r in results["priors"]) == sorted(["bridge", *BASELINES])
   for row in results["priors"]:
     assert np.isfinite(row["nll_nats"]) and row["nll_nats"] > 0 and row["mean_kl"] > 0 and row["seconds_per_sample"] > 0
-    assert row["classifier_fd"] > 0
+    assert row["classifier_fd"] > 0 and row["fid"] > 0
     for name in ("samples", "inpaint", "kl"):
-      assert os.path.getsize(root / "compare" / "eval" / f"{name}_{row['prior']}.png") > 500
-  assert [r["steps"] for r in results["bridge_steps"]] == [10, 5, 2]
-  table = (root / "compare" / "eval" / "results.md").read_text()
-  assert "| maskgit |" in table and "Bridge sampler steps" in table and "classifier FD" in table
-  c.vqvae_workdir = str(root / "prior")
+      assert os.path.getsize(out / f"{name}_{row['prior']}.png") > 500
+  assert [r["steps"] for r in results["bridge_steps"]] == [10, 2]
+  table = (out / "results.md").read_text()
+  assert "| maskgit |" in table and "Bridge sampler steps" in table and "classifier FD" in table and "| FID |" in table
+  c = helpers.tiny_compare()
+  c.vqvae_workdir = str(runs / "fmnist_prior")
   with pytest.raises(ValueError, match="not a VQ-VAE"):
-    train.run(c, str(root / "compare2"), "eval")
+    train.run(c, str(runs / "compare2"), "eval")
 
 
 def test_end_to_end_guard_restores_the_latent_scale():
@@ -162,7 +162,7 @@ def test_end_to_end_guard_restores_the_latent_scale():
     p["encoder"]["params"]["Conv_3"] = {"kernel": last["kernel"] * a, "bias": last["bias"] * a}
     return fn(p, {}, x, jax.random.PRNGKey(4))[0]
 
-  slope = jax.grad(loss)
+  slope = jax.jit(jax.grad(loss))
   assert float(slope(0.5)) < 0 < float(slope(2.0))
 
 

@@ -6,13 +6,10 @@ import os
 import subprocess
 import sys
 
+import helpers
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = [
-    "--config.bridge.num_steps=10", "--config.model.hidden=32", "--config.model.depth=1", "--config.training.num_steps=8",
-    "--config.training.batch_size=16", "--config.training.steps_per_call=4", "--config.training.log_every=4",
-    "--config.training.checkpoint_every=4", "--config.optimizer.warmup_steps=2", "--config.sampling.num_samples=64",
-    "--config.sampling.batch_size=32",
-]
+TINY = helpers.override_flags("toy", helpers.tiny_toy())
 
 
 def _run(args, **kw):

@@ -14,7 +14,7 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "parallel_work
 
 
 def _env(devices: int) -> dict:
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+  env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
   return env
 
 

@@ -2,9 +2,9 @@
   d^2 = ||mu_1 - mu_2||^2 + tr(S_1 + S_2 - 2 (S_1^{1/2} S_2 S_1^{1/2})^{1/2}),
 computed in float64 through symmetric eigendecompositions (no complex sqrtm).
 
-With Inception pool features this is FID; this project ships no Inception weights (none are
-available offline), so it reports the distance in the features of its own classifier
-(train/classifier.py), always under the name `classifier_fd`, never as FID.
+With the pool features of the FID InceptionV3 (evaluate/inception.py, weights the user converts)
+this is FID; offline, without them, the distance in the features of the project's own classifier
+(train/classifier.py) is reported under the name `classifier_fd`, never as FID.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class BridgePrior:
     z = jnp.zeros((1,) + tuple(latent_shape))
     cond = jnp.zeros(z.shape[:-1] + (z.shape[-1] + 1,))
     labels = {"labels": jnp.zeros((1,), jnp.int32)} if self.num_labels else {}
-    params = {"denoiser": self.denoiser.init(rng, z, jnp.zeros((1,), jnp.int32), cond, **labels)}
+    params = {"denoiser": jax.jit(self.denoiser.init)(rng, z, jnp.zeros((1,), jnp.int32), cond, **labels)}  # jit: one compile, not one per op
     if codebook is not None:
       params["codebook"] = jnp.asarray(codebook)
     return params

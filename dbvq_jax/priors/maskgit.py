@@ -47,7 +47,7 @@ class MaskGITPrior:
 
   def init(self, rng: jax.Array, shape: tuple[int, int]) -> dict:
     labels = jnp.zeros((1,), jnp.int32) if self.num_labels else None
-    return {"network": self.network.init(rng, jnp.zeros((1,) + tuple(shape), jnp.int32), None, labels)}
+    return {"network": jax.jit(self.network.init)(rng, jnp.zeros((1,) + tuple(shape), jnp.int32), None, labels)}
 
   def log_probs(self, params, tokens, labels=None, dropout_rng=None) -> jax.Array:
     """log p_theta(x_ij = k | visible tokens) [B, H, W, K] for tokens [B, H, W] in {0..K}."""

@@ -36,7 +36,7 @@ class PixelCNNPrior:
     """Parameters for code grids [H, W]."""
     x = jnp.zeros((1,) + tuple(shape) + (self.network.num_codes,))
     labels = jnp.zeros((1,), jnp.int32) if self.num_labels else None
-    return {"network": self.network.init(rng, x, labels)}
+    return {"network": jax.jit(self.network.init)(rng, x, labels)}
 
   def log_probs(self, params: dict, codes: jax.Array, labels: jax.Array | None = None) -> jax.Array:
     """log p(x_ij = k | x_<ij) [B, H, W, K] for codes [B, H, W]."""

@@ -60,7 +60,7 @@ class VQDiffusionPrior:
   def init(self, rng: jax.Array, shape: tuple[int, int]) -> dict:
     x = jnp.zeros((1,) + tuple(shape), jnp.int32)
     labels = jnp.zeros((1,), jnp.int32) if self.num_labels else None
-    return {"network": self.network.init(rng, x, jnp.zeros((1,), jnp.int32), labels)}
+    return {"network": jax.jit(self.network.init)(rng, x, jnp.zeros((1,), jnp.int32), labels)}
 
   def log_x0(self, params, x_t, t, labels=None, dropout_rng=None) -> jax.Array:
     """log p_theta(x_0 | x_t) [B, H, W, K] for x_t [B, H, W] in {0..K}, t [B]."""

@@ -7,9 +7,10 @@ For each trained prior named in `config.priors` (name -> its workdir, all on `co
   - per-position KL (evaluate/codes.py) between eval.num_kl test code maps and as many samples, with
     its heatmap;
   - seconds per sample at batch eval.batch_size, after compilation, median over eval.timing_repeats;
-  - with eval.classifier_workdir, `classifier_fd`: the Fréchet distance (evaluate/frechet.py) between
-    the features of the decoded samples and of the VQ-VAE reconstructions of as many test images (the
-    paper's reference set for FID), in the project's own classifier (train/classifier.py), not FID;
+  - Fréchet distances (evaluate/frechet.py) between the features of the decoded samples and of the
+    VQ-VAE reconstructions of as many test images (the paper's reference set for FID): `fid` in the
+    FID InceptionV3 with eval.inception_weights (evaluate/inception.py), `classifier_fd` in the
+    project's own classifier with eval.classifier_workdir (train/classifier.py; not FID);
   - sample grids and centre-inpainting grids, decoded.
 For a bridge prior the strided sampler is also swept over eval.bridge_steps (KL, NLL, s/sample).
 Everything lands in WORKDIR/eval: results.json, results.md (tables) and PNGs.
@@ -33,6 +34,7 @@ from dbvq_jax import quantize
 from dbvq_jax.evaluate import codes as code_metrics
 from dbvq_jax.evaluate import frechet
 from dbvq_jax.evaluate import images as image_eval
+from dbvq_jax.evaluate import inception
 from dbvq_jax.priors import bridge as bridge_prior
 from dbvq_jax.priors import build as priors
 from dbvq_jax.train import classifier as classifier_task
@@ -147,8 +149,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
   out = os.path.join(workdir, "eval")
   os.makedirs(out, exist_ok=True)
   decode = jax.jit(model.decode_codes)
-  rows, steps_rows, test, reference = [], [], None, None
-  features_fn = classifier_task.load(config.eval.classifier_workdir)[1] if config.eval.classifier_workdir else None
+  rows, steps_rows, test, references = [], [], None, {}
+  extractors = {}  # Fréchet distance name -> features of images
+  if config.eval.classifier_workdir:
+    extractors["classifier_fd"] = classifier_task.load(config.eval.classifier_workdir)[1]
+  if config.eval.inception_weights:
+    extractors["fid"] = inception.features_fn(inception.load(config.eval.inception_weights))
   for i, (name, prior_dir) in enumerate(config.priors.items()):
     trained = trained_config(prior_dir)
     if os.path.abspath(trained.vqvae_workdir) != os.path.abspath(config.vqvae_workdir):
@@ -161,9 +167,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     key = jax.random.PRNGKey(config.seed + i)
     result = _evaluate_prior(config, prior, params, model, test, key)
     num_params = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(params))
-    if features_fn is not None:
-      reference = reference or frechet.statistics(_features(features_fn, decode, test["codes"][: config.eval.num_kl], config.eval.batch_size))
-      result["classifier_fd"] = frechet.frechet_distance(*reference, *frechet.statistics(_features(features_fn, decode, result["codes"], config.eval.batch_size)))
+    for metric, features_fn in extractors.items():
+      if metric not in references:
+        references[metric] = frechet.statistics(_features(features_fn, decode, test["codes"][: config.eval.num_kl], config.eval.batch_size))
+      result[metric] = frechet.frechet_distance(*references[metric], *frechet.statistics(_features(features_fn, decode, result["codes"], config.eval.batch_size)))
     code_metrics.save_heatmap(os.path.join(out, f"kl_{name}.png"), result.pop("kl"), name)
     shown = result.pop("codes")[:32]
     image_eval.save_png(os.path.join(out, f"samples_{name}.png"), image_eval.grid(np.asarray(decode(jnp.asarray(shown))), rows=4), 2)
@@ -185,7 +192,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
   md = "## Priors on the same codes\n\n" + _table(rows, [
       ("prior", "prior", "s"), ("params", "parameters", ","), ("train_steps", "train steps", ","),
       ("nll_nats", "masked NLL (nats/pos)", ".3f"), ("nll_bits", "(bits/pos)", ".3f"), ("nll_nats_std", "std", ".3f"),
-      ("mean_kl", "mean KL", ".3f"), *([("classifier_fd", "classifier FD", ".2f")] if features_fn else []),
+      ("mean_kl", "mean KL", ".3f"), *[(m, {"fid": "FID", "classifier_fd": "classifier FD"}[m], ".2f") for m in extractors],
       ("seconds_per_sample", "s/sample", ".4f"), ("estimator", "NLL estimator", "s"),
   ])
   if steps_rows:
