@@ -1,6 +1,7 @@
 """Shared test helpers: loading the repository's config files and shrinking them."""
 
 import os
+import re
 
 import ml_collections
 import numpy as np
@@ -161,3 +162,18 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     else:
       out[f"{prefix}{k}"] = v
   return out
+
+
+def readme_commands() -> list[str]:
+  """Shell commands of the README: lines of ```bash blocks (continuations joined, comments dropped)
+  and inline code spans that start with `python benchmarks/`."""
+  with open(os.path.join(ROOT, "README.md")) as f:
+    text = f.read()
+  commands = []
+  for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+    for line in block.replace("\\\n", " ").splitlines():
+      line = re.sub(r"\s+#.*$", "", line.strip())
+      if line and not line.startswith("#"):
+        commands.append(" ".join(line.split()))
+  commands += re.findall(r"(?<!`)`(python benchmarks/[^`]+)`", text)
+  return commands

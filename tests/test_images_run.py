@@ -140,6 +140,16 @@ def test_compare_writes_the_table_for_every_prior(runs):
     train.run(c, str(runs / "compare2"), "eval")
 
 
+def test_bridge_nll_command(runs):
+  """The README's NLL sensitivity command on the trained bridge, shrunk."""
+  [command] = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/bridge_nll.py")]
+  args = [sys.executable if a == "python" else a.replace("=runs/", f"={runs}/") for a in command.split()]
+  out = subprocess.run(args + ["--examples=4", "--samples=2", "--taus=0.5,4", "--steps=2"], cwd=helpers.ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+  rows = [line.split("|") for line in out.stdout.splitlines() if line.startswith("| 2 |")]
+  assert [float(r[2]) for r in rows] == [0.5, 4.0] and all(float(r[3]) > 0 for r in rows)
+
+
 def test_end_to_end_guard_restores_the_latent_scale():
   """The guard: with the fixed normalisation, the loss pulls a shrunk or inflated encoder back."""
   from dbvq_jax.train import image_e2e

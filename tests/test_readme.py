@@ -13,7 +13,6 @@ import pytest
 
 import helpers
 
-README = os.path.join(helpers.ROOT, "README.md")
 # Appended to a benchmark command as printed (argparse keeps the last value of a repeated option).
 BENCHMARK_SMOKE = {
     "benchmarks/toy_table.py": ["--smoke", "--workdir={tmp}/toy_table"],
@@ -28,6 +27,7 @@ RUN_BY = {  # README command (regex) -> the test that runs it
     TOY: "test_readme::test_toy_commands",
     r"^python benchmarks/(toy_table|toy_sampling|paper_scale_step|prior_table)\.py": "test_readme::test_benchmark_commands",
     r"^python benchmarks/compare_priors\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
+    r"^python benchmarks/bridge_nll\.py": "test_images_run::test_bridge_nll_command",
     r"--config=configs/fashion_mnist_(vqvae|pixelcnn|vq_diffusion|maskgit)\.py": "test_images_run::test_baseline_prior_runs",
     r"--config=configs/fashion_mnist\.py": "test_images_run::test_image_prior_run",
     r"--config=configs/fashion_mnist_e2e\.py": "test_images_run::test_end_to_end_run",
@@ -36,21 +36,6 @@ RUN_BY = {  # README command (regex) -> the test that runs it
     r"^python launch/local\.py": "test_launch::test_local_launcher_trains_with_two_processes",
     r"^bash launch/(tpu_vm|slurm_gpu)\.sh .*--dry-run$": "test_readme::test_launch_dry_runs",
 }
-
-
-def readme_commands() -> list[str]:
-  """Shell commands of the README: lines of ```bash blocks (continuations joined, comments dropped)
-  and inline code spans that start with `python benchmarks/`."""
-  with open(README) as f:
-    text = f.read()
-  commands = []
-  for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-    for line in block.replace("\\\n", " ").splitlines():
-      line = re.sub(r"\s+#.*$", "", line.strip())
-      if line and not line.startswith("#"):
-        commands.append(" ".join(line.split()))
-  commands += re.findall(r"(?<!`)`(python benchmarks/[^`]+)`", text)
-  return commands
 
 
 def _run(command: str, tmp_path, extra: list[str], relocate: bool = True):
@@ -63,7 +48,7 @@ def _run(command: str, tmp_path, extra: list[str], relocate: bool = True):
 
 
 def test_every_readme_command_is_run():
-  commands = readme_commands()
+  commands = helpers.readme_commands()
   assert len(commands) > 20
   for command in commands:
     runners = [test for pattern, test in RUN_BY.items() if re.search(pattern, command)]
@@ -76,7 +61,7 @@ def test_every_readme_command_is_run():
 def test_toy_commands(tmp_path):
   """The toy commands in README order (train, eval, sample, overrides), each with the tiny toy's
   settings for every field the command does not set itself."""
-  commands = [c for c in readme_commands() if re.search(TOY, c)]
+  commands = [c for c in helpers.readme_commands() if re.search(TOY, c)]
   assert {"--mode=eval", "--mode=sample"} <= {a for c in commands for a in c.split()}
   for command in commands:
     own = {a.split("=")[0] for a in command.split() if a.startswith("--config.")}
@@ -89,7 +74,7 @@ def test_toy_commands(tmp_path):
 
 @pytest.mark.parametrize("script", sorted(BENCHMARK_SMOKE))
 def test_benchmark_commands(script, tmp_path):
-  commands = [c for c in readme_commands() if c.startswith(f"python {script}")]
+  commands = [c for c in helpers.readme_commands() if c.startswith(f"python {script}")]
   assert commands
   for command in commands:
     out = _run(command, tmp_path, BENCHMARK_SMOKE[script])
@@ -97,7 +82,7 @@ def test_benchmark_commands(script, tmp_path):
 
 
 def test_launch_dry_runs(tmp_path):
-  commands = [c for c in readme_commands() if c.startswith("bash launch/")]
+  commands = [c for c in helpers.readme_commands() if c.startswith("bash launch/")]
   assert len(commands) == 2
   for command in commands:
     out = _run(command, tmp_path, [], relocate=False)  # a dry run prints its plan and touches nothing

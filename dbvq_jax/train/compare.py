@@ -79,7 +79,9 @@ def _samples(prior, params, key, n: int, batch: int, example_shape) -> np.ndarra
   return np.concatenate([np.asarray(fn(jax.random.fold_in(key, i))) for i in range(-(-n // batch))])[:n]
 
 
-def _masked_nll(config, prior, params, key, batch: dict, mask: np.ndarray) -> dict:
+def masked_nll(config, prior, params, key, batch: dict, mask: np.ndarray) -> dict:
+  """-log p(masked codes | observed) per masked position, over batch {'codes': [N, h, w], 'z0': [N, h, w, d]}
+  with mask [N, h, w] True where observed: mean, std over examples, bits; the bridge's S and tau."""
   e = config.eval
   extra = {"num_samples": e.nll_samples, "tau": e.nll_tau} if isinstance(prior, bridge_prior.BridgePrior) else {}
   fn = jax.jit(lambda k, b, m: prior.conditional_nll(params, k, b, m, **extra))
@@ -104,7 +106,7 @@ def _evaluate_prior(config, prior, params, model, test: dict, key) -> dict:
       "kl": kl,
       "codes": codes,
       "mean_kl": float(kl.mean()),
-      **_masked_nll(config, prior, params, r_nll, {"codes": test["codes"][:n], "z0": test["z0"][:n]}, mask),
+      **masked_nll(config, prior, params, r_nll, {"codes": test["codes"][:n], "z0": test["z0"][:n]}, mask),
       "seconds_per_sample": _median_seconds(sample_fn, r_time, e.timing_repeats) / e.batch_size,
   }
 
@@ -126,7 +128,9 @@ def _inpainted(config, prior, params, test: dict, key, n: int = 4) -> np.ndarray
   return np.concatenate([original[:, None], np.where(region, original, 0)[:, None], filled], axis=1).reshape(-1, side, side)
 
 
-def _test_latents(config, model, stats) -> dict:
+def held_out_latents(config, model, stats) -> dict:
+  """The first max(eval.num_kl, eval.nll_examples) test images encoded: normalised z0 [N, h, w, d],
+  nearest codes [N, h, w] and labels [N]."""
   n = max(config.eval.num_kl, config.eval.nll_examples)
   z_e, labels = image_prior.encode_split(model, "test", config.eval.batch_size, limit=n)
   z0 = ((z_e - stats["mu"]) / stats["scale"]).astype(np.float32)
@@ -160,7 +164,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     if os.path.abspath(trained.vqvae_workdir) != os.path.abspath(config.vqvae_workdir):
       raise ValueError(f"prior {name!r} ({prior_dir}) was trained on {trained.vqvae_workdir!r}, not {config.vqvae_workdir!r}")
     stats = image_prior.latents(trained, prior_dir, model)
-    test = test or _test_latents(config, model, stats)
+    test = test or held_out_latents(config, model, stats)
     prior = priors.from_config(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
     params = image_prior.load(trained, prior_dir, prior, stats)
     t0 = time.perf_counter()
