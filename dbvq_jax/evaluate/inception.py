@@ -15,6 +15,7 @@ bilinearly resized (half-pixel centres, no antialiasing) to 299 x 299, 2048-d av
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import zipfile
 from collections.abc import Callable, Mapping
@@ -94,16 +95,16 @@ def load(path: str) -> dict:
 
 
 def features_fn(params) -> Callable[[jax.Array], jax.Array]:
-  """Jitted images [B, H, W, C] in [-1, 1], C = 1 or 3 -> pool features [B, 2048]."""
-  net = InceptionV3()
+  """Images [B, H, W, C] in [-1, 1], C = 1 or 3 -> pool features [B, 2048] (jitted; the weights are an
+  argument of the compiled function, not constants baked into it)."""
+  return functools.partial(_features, params)
 
-  @jax.jit
-  def fn(images):
-    x = jnp.broadcast_to(images, images.shape[:3] + (3,)) if images.shape[-1] == 1 else images
-    x = jax.image.resize(x.astype(jnp.float32), (x.shape[0], SIZE, SIZE, 3), "bilinear", antialias=False)
-    return net.apply({"params": params}, x)
 
-  return fn
+@jax.jit
+def _features(params, images: jax.Array) -> jax.Array:
+  x = jnp.broadcast_to(images, images.shape[:3] + (3,)) if images.shape[-1] == 1 else images
+  x = jax.image.resize(x.astype(jnp.float32), (x.shape[0], SIZE, SIZE, 3), "bilinear", antialias=False)
+  return InceptionV3().apply({"params": params}, x)
 
 
 def main() -> None:
