@@ -1,12 +1,14 @@
 """Parameters, train steps/s and s/sample of every prior on the same latent grid, in one run.
 
-  python benchmarks/prior_table.py [--latents=fmnist|mini] [--repeats=3] [--smoke]
+  python benchmarks/prior_table.py [--latents=fmnist|mini] [--repeats=3] [--priors=bridge,pixelcnn,...]
+      [--strided_steps=50,12] [--no_ancestral] [--smoke]
 
 Builds each Fashion-MNIST prior config (configs/fashion_mnist{,_pixelcnn,_vq_diffusion,_maskgit}.py,
 CPU-sized networks) with random weights on an fmnist (8x8x16, K = 64) or miniImageNet-shaped
 (21x21x32, K = 128) grid. Train: median time of one optimizer step at the config's batch size,
 after compilation. Sampling: median time of one batch of 32 after compilation, per sample. The
-bridge is timed with the ancestral chain over all T = 1000 steps and with the strided sampler.
+bridge is timed with the ancestral chain over all T = 1000 steps (unless --no_ancestral) and with
+the strided sampler at each of --strided_steps. The last column needs pixelcnn among --priors.
 --smoke uses the test suite's tiny configs (tests/helpers.py) to check the script, not to time.
 """
 
@@ -51,17 +53,22 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--latents", default="fmnist", choices=sorted(LATENTS))
   parser.add_argument("--repeats", type=int, default=3)
-  parser.add_argument("--strided_steps", type=int, default=50)
+  parser.add_argument("--priors", default=",".join(CONFIGS), help="which of " + ",".join(CONFIGS))
+  parser.add_argument("--strided_steps", default="50", help="comma-separated step counts of the bridge's strided sampler")
+  parser.add_argument("--no_ancestral", action="store_true", help="skip the bridge's T-step ancestral chain (the slow one)")
   parser.add_argument("--sample_batch", type=int, default=32)
   parser.add_argument("--smoke", action="store_true", help="tiny networks: check the script, not the speed")
   args = parser.parse_args()
+  names = args.priors.split(",")
+  if "pixelcnn" not in names or not set(names) <= set(CONFIGS):
+    parser.error(f"--priors must list pixelcnn and only names from {sorted(CONFIGS)}")
   shape, k = LATENTS[args.latents]
   rng = np.random.default_rng(0)
   codebook = rng.normal(size=(k, shape[-1])).astype(np.float32)
   z0 = rng.normal(size=(1024,) + shape).astype(np.float32)
   codes = np.argmin(((z0[..., None, :] - codebook) ** 2).sum(-1), -1).astype(np.int32)
   rows = []
-  for name in CONFIGS:
+  for name in names:
     config = prior_config(name, args.smoke)
     prior = priors.from_config(config, codebook, shape[-1])
     example = {"z0": shape, "codes": shape[:-1]}[prior.latent_key]
@@ -84,9 +91,9 @@ def main():
 
     step_s = median_time(train_once, args.repeats)
     params = holder["state"].params
-    variants = [(name, prior)]
+    variants = [] if name == "bridge" and args.no_ancestral else [(name, prior)]
     if name == "bridge":
-      variants.append((f"bridge, {args.strided_steps} strided steps", dataclasses.replace(prior, sample_steps=args.strided_steps)))
+      variants += [(f"bridge, {n} strided steps", dataclasses.replace(prior, sample_steps=int(n))) for n in args.strided_steps.split(",")]
     for label, p in variants:
       sample = jax.jit(lambda key, p=p: p.sample(params, key, (args.sample_batch,) + example))  # noqa: B023
       per_sample = median_time(lambda i, sample=sample: sample(jax.random.PRNGKey(i)), args.repeats) / args.sample_batch

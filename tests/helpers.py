@@ -1,4 +1,5 @@
-"""Shared test helpers: loading the repository's config files and shrinking them."""
+"""Shared by the tests, the benchmarks' --smoke runs and test_readme: the repository's configs and their tiny
+versions (also as command-line flags), random FID Inception weights, and the README's commands."""
 
 import os
 import re
