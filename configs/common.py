@@ -12,6 +12,7 @@ def training(num_steps: int, batch_size: int, steps_per_call: int, log_every: in
   t.checkpoint_every = checkpoint_every
   t.keep_checkpoints = 2
   t.ema_decay = 0.999  # EMA of the parameters
+  t.ema_warmup = True  # decay min(ema_decay, (1 + step) / (10 + step)); False: ema_decay from step 0
   return t
 
 

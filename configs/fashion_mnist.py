@@ -15,14 +15,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.experiment = "image_prior"
   c.seed = 0
   c.vqvae_workdir = "runs/fmnist_vqvae"  # a trained VQ-VAE run; its config names the dataset
+  c.validation_size = 2000  # the last N training maps, held out (not trained on) for choosing settings
 
   c.bridge = ml_collections.ConfigDict()
   c.bridge.num_steps = 1000  # T
   c.bridge.theta = 1.0
   c.bridge.eta = float(np.sqrt(2.0))  # sigma = 1, matching the normalised latents
   c.bridge.z_star = 0.0
-  c.bridge.schedule = "ddpm_linear"  # constant | ddpm_linear | cosine
+  c.bridge.schedule = "ddpm_linear"  # constant | ddpm_linear | cosine | shifted_cosine
   c.bridge.delta = 0.0  # only for "constant"
+  c.bridge.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
 
   c.model = ml_collections.ConfigDict()
   c.model.channels = 32
@@ -36,6 +38,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.prior.loss = "simple"  # simple | eq4
   c.prior.data_std = 1.0  # latents are normalised to unit scale
   c.prior.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)
+  c.prior.diffuse = "z_e"  # z_e: diffuse the normalised z_e | codes: the normalised embedding of its code (CDCD, Plaid)
+  c.prior.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
+  c.prior.bayes_skip = False  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
+  c.prior.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
+  c.prior.iwae_samples = 4  # likelihoods (dbvq_jax/likelihood.py): S paths of the IWAE estimate ...
+  c.prior.nll_t_samples = 50  # ... strata of t in the bound (0: all T) ...
+  c.prior.paper_mc_samples = 4  # ... and the paper's Monte Carlo estimate: S inpainted samples, tau
+  c.prior.paper_mc_tau = 1.0
 
   c.training = common.training(3_000, batch_size=64, steps_per_call=1, log_every=250, checkpoint_every=1_000)
   c.optimizer = common.optimizer(1e-3, warmup_steps=200, end_lr_factor=0.1)
@@ -46,6 +56,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.sampling.batch_size = 32
   c.sampling.variance = "posterior"  # posterior | beta (the ancestral chain)
   c.sampling.steps = 0  # 0: all T steps (ancestral); else the strided sampler with this many steps
+  c.sampling.end = "decoder"  # decoder: draw the codes from p(z_q | z^t0) | nearest: nearest codes of z^0
   c.sampling.ddim_eta = 1.0  # strided: 1 = exact bridge posteriors, 0 = deterministic
   c.sampling.use_ema = True
   c.sampling.num_chains = 4  # rows of the decoded denoising chain

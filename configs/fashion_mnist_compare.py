@@ -11,12 +11,18 @@ import ml_collections
 
 def eval_section(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.ConfigDict:
   e = ml_collections.ConfigDict()
-  e.num_kl = num_kl  # M test code maps and M samples for the per-position KL
+  e.num_kl = num_kl  # M test code maps and M samples for the per-position KL (the floor uses the next M)
   e.kl_alpha = 1.0  # add-alpha smoothing of the code histograms
-  e.nll_examples = nll_examples  # test code maps scored by the masked NLL
+  e.kl_bootstrap = 200  # resamples of the KL's bootstrap interval
+  e.nll_examples = nll_examples  # test code maps scored by the likelihoods (whole map and masked centre)
   e.mask_size = mask_size  # side of the masked centred square
-  e.nll_samples = 4  # S, bridge only: inpainted samples per example in the Monte Carlo NLL
-  e.nll_tau = 1.0  # bridge only: p(z_q | z_e^0) = softmax(-||z_e^0 - e_k||^2 / tau) on normalised latents
+  e.estimators = ml_collections.ConfigDict({  # sample counts, applied to every prior with such a field
+      "iwae_samples": 4,  # bridge: S forward paths of the IWAE estimate
+      "nll_t_samples": 50,  # bridge: strata of t in the bound's diffusion term (0: all T)
+      "paper_mc_samples": 4,  # bridge: S inpainted samples of the paper's Monte Carlo estimate ...
+      "paper_mc_tau": 1.0,  # ... and its quantiser temperature on normalised latents
+      "nll_m_samples": 16,  # maskgit: strata of the masking probability in MD4's bound
+  })
   e.batch_size = 32  # sampling batch (and the batch of the s/sample timing)
   e.timing_repeats = 3
   e.bridge_steps = (1000, 250, 100, 50, 20)  # the strided sampler's quality-versus-steps sweep
@@ -37,6 +43,6 @@ def get_config() -> ml_collections.ConfigDict:
       "vq_diffusion": "runs/fmnist_vq_diffusion",
       "maskgit": "runs/fmnist_maskgit",
   })
-  c.eval = eval_section(num_kl=500, nll_examples=100, mask_size=4)
+  c.eval = eval_section(num_kl=1000, nll_examples=100, mask_size=4)
   c.eval.classifier_workdir = "runs/fmnist_classifier"
   return c

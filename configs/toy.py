@@ -24,7 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.bridge.theta = 2.0
   c.bridge.eta = 0.1  # sigma = eta / sqrt(2 theta) = 0.05
   c.bridge.z_star = 0.0
-  c.bridge.schedule = "constant"  # constant | ddpm_linear | cosine
+  c.bridge.schedule = "constant"  # constant | ddpm_linear | cosine | shifted_cosine
+  c.bridge.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
   c.bridge.delta = 0.06  # delta_t for "constant": abar_T = exp(-2 theta T delta)
 
   c.model = ml_collections.ConfigDict()
@@ -38,6 +39,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.prior.loss = "simple"  # simple | eq4 (eps only)
   c.prior.data_std = 0.7  # per-coordinate scale of z_e^0, for input normalisation
   c.prior.cond_prob = 0.5  # fraction of training examples with a random conditioning mask
+  c.prior.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
+  c.prior.diffuse = "z_e"  # z_e: diffuse x itself | codes: the centroid of its code (fixed codebook only)
+  c.prior.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
+  c.prior.bayes_skip = False  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
 
   c.quantize = ml_collections.ConfigDict()
   c.quantize.learn_codebook = False  # True: end-to-end (configs/toy_e2e.py)
@@ -58,5 +63,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.sampling.batch_size = 10_000
   c.sampling.variance = "posterior"  # posterior | beta
   c.sampling.use_ema = True
-  c.sampling.inpaint_codes = (0, -1, -1, -1, 4)  # -1 marks an unknown position
+  c.sampling.inpaint_codes = (0, -1, -1, -1, 4)  # -1 marks an unknown position (also the conditional NLL's mask)
+  c.sampling.end = "decoder"  # decoder: draw the codes from p(z_q | z^t0) | nearest: nearest codes of z^0
+
+  c.eval = ml_collections.ConfigDict()  # likelihoods of held-out sequences (metrics.json "nll")
+  c.eval.nll_sequences = 1000
+  c.eval.iwae_samples = 256  # S forward paths of the importance-weighted estimate
+  c.eval.nll_t_samples = 0  # strata of t in the bound (0: every t)
+  c.eval.paper_mc_samples = 4  # the paper's Monte Carlo estimate (conditional): S inpainted samples ...
+  c.eval.paper_mc_tau = 1.0  # ... and the quantiser temperature
   return c

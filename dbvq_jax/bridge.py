@@ -33,6 +33,7 @@ class OUBridge:
   z_star: jax.Array  # scalar or broadcastable to one latent, e.g. [N, d]
   beta: jax.Array  # [T + 1], beta_0 = 0
   abar: jax.Array  # [T + 1], abar_0 = 1
+  abar_c: jax.Array  # [T + 1], 1 - abar_t computed in float64 (exact near t = 0, where 1 - abar_t in float32 is not)
 
   @classmethod
   def create(cls, theta, eta, deltas, z_star=0.0) -> "OUBridge":
@@ -43,14 +44,15 @@ class OUBridge:
     if theta <= 0 or eta <= 0:
       raise ValueError(f"theta and eta must be positive, got theta={theta}, eta={eta}")
     beta = -np.expm1(-2.0 * theta * deltas)
-    abar = np.exp(np.cumsum(-2.0 * theta * deltas))
+    log_abar = np.cumsum(-2.0 * theta * deltas)
     dtype = jnp.result_type(float)
     return cls(
         theta=jnp.asarray(theta, dtype),
         eta=jnp.asarray(eta, dtype),
         z_star=jnp.asarray(z_star, dtype),
         beta=jnp.asarray(np.concatenate([[0.0], beta]), dtype),
-        abar=jnp.asarray(np.concatenate([[1.0], abar]), dtype),
+        abar=jnp.asarray(np.concatenate([[1.0], np.exp(log_abar)]), dtype),
+        abar_c=jnp.asarray(np.concatenate([[0.0], -np.expm1(log_abar)]), dtype),
     )
 
   @property
@@ -91,6 +93,18 @@ def cosine_betas(num_steps: int, s: float = 0.008, max_beta: float = 0.999) -> n
   return np.minimum(1.0 - f[1:] / f[:-1], max_beta)
 
 
+def shifted_cosine_betas(num_steps: int, shift: float = 0.0, max_beta: float = 0.999) -> np.ndarray:
+  """beta_t of the cosine schedule with its log-SNR shifted ("simple diffusion", Hoogeboom et al. 2023):
+  abar_t = sigmoid(-2 log tan(pi t / (2 T)) + shift), t = 1..T, log-SNR clipped to [-20, 20];
+  shift < 0 adds noise at every t (the paper's advice for larger inputs), shift = 0 is plain cosine."""
+  u = np.arange(num_steps + 1, dtype=np.float64) / num_steps
+  with np.errstate(divide="ignore"):
+    log_snr = np.clip(-2.0 * np.log(np.tan(0.5 * np.pi * u)) + shift, -20.0, 20.0)
+  abar = 1.0 / (1.0 + np.exp(-log_snr))
+  abar[0] = 1.0
+  return np.minimum(1.0 - abar[1:] / abar[:-1], max_beta)
+
+
 def _at(values: jax.Array, t, like: jax.Array) -> jax.Array:
   """values[t] reshaped to broadcast against `like` of shape t.shape + event."""
   v = jnp.take(values, jnp.asarray(t))
@@ -99,9 +113,9 @@ def _at(values: jax.Array, t, like: jax.Array) -> jax.Array:
 
 def marginal(b: OUBridge, z0: jax.Array, t) -> tuple[jax.Array, jax.Array]:
   """Mean and std of q(z^t | z^0), 0 <= t <= T: z* + sqrt(abar_t)(z^0 - z*), sigma sqrt(1 - abar_t)."""
-  abar = _at(b.abar, t, z0)
+  abar, abar_c = _at(b.abar, t, z0), _at(b.abar_c, t, z0)
   mean = b.z_star + jnp.sqrt(abar) * (z0 - b.z_star)
-  std = b.sigma * jnp.sqrt(1.0 - abar)
+  std = b.sigma * jnp.sqrt(abar_c)
   return mean, jnp.broadcast_to(std, mean.shape)
 
 
@@ -113,11 +127,12 @@ def q_sample(b: OUBridge, z0: jax.Array, t, eps: jax.Array) -> jax.Array:
 
 def posterior(b: OUBridge, z0: jax.Array, zt: jax.Array, t) -> tuple[jax.Array, jax.Array]:
   """Mean and std of the bridge q(z^{t-1} | z^t, z^0), 1 <= t <= T (std is 0 at t = 1)."""
-  beta, abar, abar_prev = _at(b.beta, t, zt), _at(b.abar, t, zt), _at(b.abar, jnp.asarray(t) - 1, zt)
-  c0 = jnp.sqrt(abar_prev) * beta / (1.0 - abar)
-  ct = jnp.sqrt(1.0 - beta) * (1.0 - abar_prev) / (1.0 - abar)
+  beta, abar_prev = _at(b.beta, t, zt), _at(b.abar, jnp.asarray(t) - 1, zt)
+  abar_c, abar_c_prev = _at(b.abar_c, t, zt), _at(b.abar_c, jnp.asarray(t) - 1, zt)
+  c0 = jnp.sqrt(abar_prev) * beta / abar_c
+  ct = jnp.sqrt(1.0 - beta) * abar_c_prev / abar_c
   mean = b.z_star + c0 * (z0 - b.z_star) + ct * (zt - b.z_star)
-  var = b.sigma**2 * beta * (1.0 - abar_prev) / (1.0 - abar)
+  var = b.sigma**2 * beta * abar_c_prev / abar_c
   return mean, jnp.broadcast_to(jnp.sqrt(var), mean.shape)
 
 
@@ -126,31 +141,31 @@ def skip_posterior(b: OUBridge, z0: jax.Array, zt: jax.Array, s, t) -> tuple[jax
 
   From s to t the bridge is one OU step with abar_{s->t} = abar_t / abar_s, so this is `posterior`
   with beta_t replaced by beta_{s->t} = 1 - abar_t / abar_s and abar_{t-1} by abar_s."""
-  abar, abar_s = _at(b.abar, t, zt), _at(b.abar, s, zt)
-  beta = 1.0 - abar / abar_s
-  c0 = jnp.sqrt(abar_s) * beta / (1.0 - abar)
-  ct = jnp.sqrt(1.0 - beta) * (1.0 - abar_s) / (1.0 - abar)
+  abar_s, abar_c, abar_c_s = _at(b.abar, s, zt), _at(b.abar_c, t, zt), _at(b.abar_c, s, zt)
+  beta = (abar_c - abar_c_s) / abar_s
+  c0 = jnp.sqrt(abar_s) * beta / abar_c
+  ct = jnp.sqrt(1.0 - beta) * abar_c_s / abar_c
   mean = b.z_star + c0 * (z0 - b.z_star) + ct * (zt - b.z_star)
-  var = b.sigma**2 * beta * (1.0 - abar_s) / (1.0 - abar)
+  var = b.sigma**2 * beta * abar_c_s / abar_c
   return mean, jnp.broadcast_to(jnp.sqrt(var), mean.shape)
 
 
 def eps_to_mean(b: OUBridge, zt: jax.Array, t, eps: jax.Array) -> jax.Array:
   """mu_theta(z^t, t) = z* + ((z^t - z*) - sigma beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t)."""
-  beta, abar = _at(b.beta, t, zt), _at(b.abar, t, zt)
-  return b.z_star + ((zt - b.z_star) - b.sigma * beta / jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(1.0 - beta)
+  beta, abar_c = _at(b.beta, t, zt), _at(b.abar_c, t, zt)
+  return b.z_star + ((zt - b.z_star) - b.sigma * beta / jnp.sqrt(abar_c) * eps) / jnp.sqrt(1.0 - beta)
 
 
 def x0_from_eps(b: OUBridge, zt: jax.Array, t, eps: jax.Array) -> jax.Array:
   """The z^0 for which z^t = h_e^t(z^0, eps): z* + ((z^t - z*) - sigma sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-  abar = _at(b.abar, t, zt)
-  return b.z_star + ((zt - b.z_star) - b.sigma * jnp.sqrt(1.0 - abar) * eps) / jnp.sqrt(abar)
+  abar, abar_c = _at(b.abar, t, zt), _at(b.abar_c, t, zt)
+  return b.z_star + ((zt - b.z_star) - b.sigma * jnp.sqrt(abar_c) * eps) / jnp.sqrt(abar)
 
 
 def eps_from_x0(b: OUBridge, zt: jax.Array, t, z0: jax.Array) -> jax.Array:
   """The eps for which z^t = h_e^t(z^0, eps), 1 <= t <= T."""
-  abar = _at(b.abar, t, zt)
-  return ((zt - b.z_star) - jnp.sqrt(abar) * (z0 - b.z_star)) / (b.sigma * jnp.sqrt(1.0 - abar))
+  abar, abar_c = _at(b.abar, t, zt), _at(b.abar_c, t, zt)
+  return ((zt - b.z_star) - jnp.sqrt(abar) * (z0 - b.z_star)) / (b.sigma * jnp.sqrt(abar_c))
 
 
 def prior_sample(b: OUBridge, rng: jax.Array, shape) -> jax.Array:
@@ -167,9 +182,9 @@ def loss_weight(b: OUBridge, t) -> jax.Array:
   up to a constant.
   """
   t = jnp.asarray(t)
-  beta, abar_prev = jnp.take(b.beta, t), jnp.take(b.abar, t - 1)
+  beta, abar_c_prev = jnp.take(b.beta, t), jnp.take(b.abar_c, t - 1)
   alpha = 1.0 - beta
-  return jnp.where(t >= 2, beta / (2.0 * alpha * jnp.maximum(1.0 - abar_prev, 1e-20)), 1.0 / (2.0 * alpha))
+  return jnp.where(t >= 2, beta / (2.0 * alpha * jnp.maximum(abar_c_prev, 1e-20)), 1.0 / (2.0 * alpha))
 
 
 def eps_loss(b: OUBridge, eps: jax.Array, eps_hat: jax.Array, t, weighting: str = "simple") -> jax.Array:

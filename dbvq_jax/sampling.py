@@ -54,11 +54,13 @@ def ancestral(
     mask: jax.Array | None = None,
     variance: str = "posterior",
     keep_every: int = 0,
+    t_end: int = 0,
 ) -> tuple[jax.Array, jax.Array | None]:
-  """Samples z^0 of shape [B, ...] = `shape` by the reverse chain t = T..1.
+  """Samples z^{t_end} of shape [B, ...] = `shape` by the reverse chain t = T..t_end+1 (z^0 by default;
+  t_end >= 1 stops where a decoder p(z_q | z^{t_end}) takes over, see likelihood.py).
 
-  Returns (z^0, chain): chain is None when keep_every == 0, else the states z^t for
-  t = T, T - k, ..., k, stacked as [T / k, B, ...] (k = keep_every must divide T).
+  Returns (z^{t_end}, chain): chain is None when keep_every == 0, else the states z^t for
+  t = T, T - k, ..., t_end + k, stacked as [(T - t_end) / k, B, ...] (k = keep_every must divide T - t_end).
   `mask` broadcasts against `shape` (e.g. [B, N, 1] for latents [B, N, d]).
   """
   if variance not in VARIANCES:
@@ -66,8 +68,8 @@ def ancestral(
   if (known is None) != (mask is None):
     raise ValueError("pass both `known` and `mask` for inpainting, or neither")
   num_steps = b.num_steps
-  if keep_every and num_steps % keep_every:
-    raise ValueError(f"keep_every={keep_every} must divide T={num_steps}")
+  if keep_every and (num_steps - t_end) % keep_every:
+    raise ValueError(f"keep_every={keep_every} must divide T - t_end = {num_steps - t_end}")
   batch = shape[0]
   rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
 
@@ -86,7 +88,7 @@ def ancestral(
     return impose_known(z, t - 1, key_known)
 
   z = impose_known(bridge_lib.prior_sample(b, rng_init, shape), num_steps, rng_known)
-  ts = jnp.arange(num_steps, 0, -1)
+  ts = jnp.arange(num_steps, t_end, -1)
   if not keep_every:
     z, _ = jax.lax.scan(lambda z, t: (step(z, t), None), z, ts)
     return z, None
@@ -100,9 +102,9 @@ def ancestral(
   return z, chain
 
 
-def time_grid(num_steps: int, sample_steps: int) -> jax.Array:
-  """sample_steps + 1 evenly spread integer times T = t_0 > ... > t_S = 0 (fewer if they coincide)."""
-  return jnp.asarray(np.unique(np.round(np.linspace(0, num_steps, sample_steps + 1)).astype(np.int32))[::-1].copy())
+def time_grid(num_steps: int, sample_steps: int, t_end: int = 0) -> jax.Array:
+  """sample_steps + 1 evenly spread integer times T = t_0 > ... > t_S = t_end (fewer if they coincide)."""
+  return jnp.asarray(np.unique(np.round(np.linspace(t_end, num_steps, sample_steps + 1)).astype(np.int32))[::-1].copy())
 
 
 def strided(
@@ -137,7 +139,7 @@ def strided(
     z0_hat = bridge_lib.x0_from_eps(b, z, t_vec, eps)
     abar_s = b.abar[s]
     var = (ddim_eta * bridge_lib.skip_posterior(b, z0_hat, z, jnp.full((batch,), s), t_vec)[1]) ** 2
-    direction = jnp.sqrt(jnp.maximum(b.sigma**2 * (1.0 - abar_s) - var, 0.0))
+    direction = jnp.sqrt(jnp.maximum(b.sigma**2 * b.abar_c[s] - var, 0.0))
     noise = jax.random.normal(key_noise, z.shape, z.dtype)
     z = b.z_star + jnp.sqrt(abar_s) * (z0_hat - b.z_star) + direction * eps + jnp.sqrt(var) * noise
     return impose_known(z, s, key_known), None

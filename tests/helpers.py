@@ -33,6 +33,8 @@ def tiny_toy(name: str = "toy") -> ml_collections.ConfigDict:
   c.optimizer.warmup_steps = 2
   c.sampling.num_samples = 64
   c.sampling.batch_size = 32
+  c.eval.nll_sequences = 16
+  c.eval.iwae_samples = 4
   return c
 
 
@@ -60,6 +62,7 @@ def tiny_vqvae(data_dir: str) -> ml_collections.ConfigDict:
 def tiny_image_prior(vqvae_workdir: str) -> ml_collections.ConfigDict:
   c = load_config("fashion_mnist")
   c.vqvae_workdir = str(vqvae_workdir)
+  c.validation_size = 8
   c.bridge.num_steps = 10
   c.model.channels = 8
   c.model.channel_mult = (1, 2)
@@ -94,6 +97,7 @@ def tiny_baseline(vqvae_workdir: str, kind: str, num_labels: int = 0) -> ml_coll
   for section in ("training", "optimizer", "sampling"):
     c[section].update(tiny[section])
   c.vqvae_workdir = str(vqvae_workdir)
+  c.validation_size = tiny.validation_size
   c.prior.num_labels = num_labels
   if kind == "pixelcnn":
     c.model.update({"channels": 8, "num_layers": 3})
@@ -118,7 +122,8 @@ def tiny_classifier(data_dir: str) -> ml_collections.ConfigDict:
 def tiny_compare() -> ml_collections.ConfigDict:
   """configs/fashion_mnist_compare.py evaluating a few code maps and samples (workdirs unchanged)."""
   c = load_config("fashion_mnist_compare")
-  c.eval.update({"num_kl": 8, "nll_examples": 4, "nll_samples": 2, "batch_size": 4, "timing_repeats": 1, "bridge_steps": (10, 2)})
+  c.eval.update({"num_kl": 8, "nll_examples": 4, "kl_bootstrap": 10, "batch_size": 4, "timing_repeats": 1, "bridge_steps": (10, 2)})
+  c.eval.estimators.update({"iwae_samples": 2, "paper_mc_samples": 2, "nll_t_samples": 4, "nll_m_samples": 2})
   return c
 
 

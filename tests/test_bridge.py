@@ -159,3 +159,18 @@ class BridgeTest(chex.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
   absltest.main()
+
+
+def test_shifted_cosine_schedule_shifts_the_log_snr():
+  """logit(abar_t), read back from the betas, moves by exactly the shift at every interior t."""
+  logit = lambda betas: np.log(np.cumprod(1 - betas)) - np.log1p(-np.cumprod(1 - betas))  # noqa: E731
+  base, shifted = bl.shifted_cosine_betas(100, 0.0), bl.shifted_cosine_betas(100, -2.0)
+  np.testing.assert_allclose((logit(shifted) - logit(base))[5:95], -2.0, atol=1e-6)
+  assert np.cumprod(1 - base)[-1] < 1e-6 and np.all((base > 0) & (base <= 0.999))
+
+
+def test_one_minus_abar_is_exact_where_float32_is_not():
+  b = bl.OUBridge.create(1.0, np.sqrt(2.0), bl.deltas_from_betas(bl.ddpm_linear_betas(1000)))
+  np.testing.assert_allclose(float(b.abar_c[1]), 1e-4, rtol=1e-6)  # 1 - float32(0.9999) is off by ~1e-3 relative
+  mean, _ = bl.posterior(b, jnp.full((1, 3), 0.7), jnp.full((1, 3), -0.2), 1)
+  np.testing.assert_allclose(mean, 0.7, rtol=1e-6)  # at t = 1 the posterior mean is z^0

@@ -102,6 +102,7 @@ def test_miniimagenet_configs_run_on_pkl_files(tmp_path):
   prior.model.update(small.model)
   prior.model.attn_resolutions = (11,)
   prior.vqvae_workdir = str(tmp_path / "vqvae")
+  prior.validation_size = small.validation_size
   train.run(prior, str(tmp_path / "prior"), "train")
   with np.load(tmp_path / "prior" / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 21, 21)
@@ -127,13 +128,18 @@ def test_compare_writes_the_table_for_every_prior(runs):
     results = json.load(f)
   assert sorted(r["prior"] for r in results["priors"]) == sorted(["bridge", *BASELINES])
   for row in results["priors"]:
-    assert np.isfinite(row["nll_nats"]) and row["nll_nats"] > 0 and row["mean_kl"] > 0 and row["seconds_per_sample"] > 0
+    for part in ("nll_unconditional", "nll_masked"):
+      assert all(np.isfinite(v["nats"]) and v["nats"] > 0 and v["kind"] in ("exact", "bound", "estimate") for v in row[part].values())
+    assert row["kl"]["lo"] <= row["kl"]["hi"] and row["kl"]["mean"] > 0 and row["seconds_per_sample"] > 0
     assert row["classifier_fd"] > 0 and row["fid"] > 0
     for name in ("samples", "inpaint", "kl"):
       assert os.path.getsize(out / f"{name}_{row['prior']}.png") > 500
+  assert set(results["priors"][0]["nll_masked"]) == {"bound", "iwae", "paper_mc"}  # the bridge
+  assert results["floor"]["kl"]["mean"] > 0 and results["floor"]["classifier_fd"] >= 0
   assert [r["steps"] for r in results["bridge_steps"]] == [10, 2]
   table = (out / "results.md").read_text()
-  assert "| maskgit |" in table and "Bridge sampler steps" in table and "classifier FD" in table and "| FID |" in table
+  assert "| maskgit | md4_bound | bound |" in table and "| data (floor) |" in table and "Bridge sampler steps" in table
+  assert "classifier FD" in table and "| FID |" in table
   c = helpers.tiny_compare()
   c.vqvae_workdir = str(runs / "fmnist_prior")
   with pytest.raises(ValueError, match="not a VQ-VAE"):
@@ -144,10 +150,22 @@ def test_bridge_nll_command(runs):
   """The README's NLL sensitivity command on the trained bridge, shrunk."""
   [command] = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/bridge_nll.py")]
   args = [sys.executable if a == "python" else a.replace("=runs/", f"={runs}/") for a in command.split()]
-  out = subprocess.run(args + ["--examples=4", "--samples=2", "--taus=0.5,4", "--steps=2"], cwd=helpers.ROOT, capture_output=True, text=True, timeout=300)
+  out = subprocess.run(args + ["--examples=4", "--iwae_samples=1,2", "--mc_samples=2", "--taus=0.5,4", "--steps=2"], cwd=helpers.ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-  rows = [line.split("|") for line in out.stdout.splitlines() if line.startswith("| 2 |")]
-  assert [float(r[2]) for r in rows] == [0.5, 4.0] and all(float(r[3]) > 0 for r in rows)
+  rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.stdout.splitlines() if line.startswith(("| bound", "| iwae", "| paper_mc"))]
+  assert [r[0] for r in rows] == ["bound", "iwae", "iwae", "paper_mc", "paper_mc"]
+  assert all(float(r[3].split(" ± ")[0]) > 0 for r in rows)
+
+
+def test_bridge_ablation_command(runs):
+  """The README's ablation command on the trained bridge, shrunk (its validation maps are 8)."""
+  [command] = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/bridge_ablation.py")]
+  args = [sys.executable if a == "python" else a for a in command.split()]
+  flags = [f"--workdirs={runs}/fmnist_prior,{runs}/fmnist_prior", "--num_kl=4", "--examples=4", "--steps=2"]
+  out = subprocess.run(args + flags, cwd=helpers.ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+  rows = [line for line in out.stdout.splitlines() if line.startswith("| fmnist_prior |")]
+  assert len(rows) == 2 and " ± " in rows[0]
 
 
 def test_end_to_end_guard_restores_the_latent_scale():

@@ -1,6 +1,7 @@
 """The baseline priors' mechanics: PixelCNN causality and exact NLL, VQ-Diffusion's process against
 brute-force matrices, MaskGIT decoding, inpainting and guidance for every prior."""
 
+import dataclasses
 import functools
 import itertools
 
@@ -13,6 +14,7 @@ from dbvq_jax import discrete_diffusion as dd
 from dbvq_jax.models import pixelcnn as pixelcnn_model
 from dbvq_jax.priors import build as priors
 from dbvq_jax.priors import common
+from dbvq_jax.priors import maskgit
 from dbvq_jax.priors import vq_diffusion
 
 import helpers
@@ -45,7 +47,7 @@ def _tiny(kind, num_labels=0):
   return prior, prior.init(jax.random.PRNGKey(0), (3, 4))
 
 
-def test_pixelcnn_conditional_nll_is_exact():
+def test_pixelcnn_nll_is_exact():
   """Masked = the last row: -log p(x_M | x_O) by enumerating every completion of the row."""
   prior, params = _tiny("pixelcnn")
   codes = jax.random.randint(jax.random.PRNGKey(1), (1, 3, 4), 0, K)
@@ -58,7 +60,7 @@ def test_pixelcnn_conditional_nll_is_exact():
   joint = np.sum(np.take_along_axis(np.asarray(log_p, np.float64), grids[..., None], -1), axis=(1, 2, 3))
   index = int(np.flatnonzero(np.all(completions == np.asarray(codes)[0, 2], axis=1))[0])
   exact = -(joint[index] - np.logaddexp.reduce(joint))
-  np.testing.assert_allclose(float(prior.conditional_nll(params, None, {"codes": codes}, jnp.asarray(mask))[0]), exact, rtol=1e-4)
+  np.testing.assert_allclose(float(prior.nll(params, None, {"codes": codes}, jnp.asarray(mask))["exact"][0]), exact, rtol=1e-4)
 
 
 # --- VQ-Diffusion's mask-and-replace process --------------------------------------------------------
@@ -199,14 +201,35 @@ def test_guidance_weight_zero_is_the_unconditional_model(kind):
 # --- conditional NLL estimators ----------------------------------------------------------------------
 
 
-def test_maskgit_nll_of_one_masked_position_is_its_conditional():
+def test_md4_bound_with_exact_conditionals_is_the_exact_nll():
+  """A random joint law over 3 positions with K = 3 codes and a 'network' giving its exact conditionals
+  p(x_i | visible) by enumeration: MD4's bound is then -log p(x) (every order's chain rule is exact),
+  for the whole sequence and for two positions given the third."""
+  k, n = 3, 3
+  joint = np.random.default_rng(0).dirichlet(np.ones(k**n) * 0.7).reshape((k,) * n)
+  every = np.array(list(itertools.product(range(k), repeat=n)))
+
+  def exact_log_probs(tokens):  # tokens [B, 3] in {0..K}, K = mask -> log p(x_i = c | visible) [B, 3, K]
+    agree = np.all((every[None] == tokens[:, None]) | (tokens[:, None] == k), axis=-1)  # [B, K^n]
+    weight = agree * joint.reshape(-1)[None]
+    per_code = np.stack([np.stack([(weight * (every[None, :, i] == c)).sum(-1) for c in range(k)], -1) for i in range(n)], 1)
+    with np.errstate(divide="ignore"):  # codes a visible position does not hold
+      return np.log(per_code / per_code.sum(-1, keepdims=True))
+
+  fn = lambda tokens: jax.pure_callback(exact_log_probs, jax.ShapeDtypeStruct(tokens.shape + (k,), jnp.float32), tokens)  # noqa: E731
+  codes = jnp.asarray(np.repeat(np.array([[2, 0, 1]]), 20_000, axis=0))
+  for free, exact in ((np.ones(n, bool), -np.log(joint[2, 0, 1])), (np.array([True, False, True]), -np.log(joint[2, 0, 1] / joint[:, 0, :].sum()))):
+    est = np.asarray(jax.jit(lambda key: maskgit.md4_bound(key, codes, jnp.broadcast_to(free, codes.shape), fn, k, 8))(jax.random.PRNGKey(1)))  # noqa: B023
+    np.testing.assert_allclose(est.mean(), exact, atol=4 * est.std() / np.sqrt(len(est)))
+
+
+def test_maskgit_nll_scores_only_free_positions():
   prior, params = _tiny("maskgit")
   codes = jax.random.randint(jax.random.PRNGKey(1), (2, 3, 4), 0, K)
-  mask = jnp.ones((2, 3, 4), bool).at[:, 1, 2].set(False)
-  nll = prior.conditional_nll(params, jax.random.PRNGKey(2), {"codes": codes}, mask)
-  log_p = prior.log_probs(params, jnp.where(mask, codes, prior.mask_token))
-  np.testing.assert_allclose(nll, -log_p[jnp.arange(2), 1, 2, codes[:, 1, 2]], rtol=1e-5)
-  np.testing.assert_array_equal(prior.conditional_nll(params, jax.random.PRNGKey(2), {"codes": codes}, jnp.ones_like(mask)), 0.0)
+  full = jnp.ones((2, 3, 4), bool)
+  np.testing.assert_array_equal(prior.nll(params, jax.random.PRNGKey(2), {"codes": codes}, full)["md4_bound"], 0.0)
+  whole = prior.nll(params, jax.random.PRNGKey(2), {"codes": codes})["md4_bound"]
+  assert np.all(np.isfinite(whole)) and np.all(whole > 0)
 
 
 def test_vq_diffusion_nll_bounds_the_exact_likelihood():
@@ -249,19 +272,45 @@ def test_vq_diffusion_nll_bounds_the_exact_likelihood():
       continue
     log_p = np.log(prob_T[states[T]]) + sum(np.log(step_probs(states[t], t)[states[t - 1]]) for t in range(1, T + 1))
     elbo += q * (np.log(q) - log_p)
-  estimates = np.asarray(jax.jit(jax.vmap(lambda key: prior.conditional_nll(params, key, {"codes": codes}, mask)[0]))(jax.random.split(jax.random.PRNGKey(3), 2000)))
+  estimates = np.asarray(jax.jit(jax.vmap(lambda key: prior.nll(params, key, {"codes": codes}, mask)["bound"][0]))(jax.random.split(jax.random.PRNGKey(3), 2000)))
   np.testing.assert_allclose(estimates.mean(), elbo, atol=4 * estimates.std() / np.sqrt(len(estimates)))
   assert elbo >= exact
 
 
-def test_bridge_nll_is_zero_when_nothing_is_masked_and_finite_otherwise():
+def test_bridge_nll_is_zero_when_nothing_is_scored_and_finite_otherwise():
   c = helpers.tiny_image_prior("unused")
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = priors.from_config(c, codebook, 3)
+  prior = dataclasses.replace(priors.from_config(c, codebook, 3), iwae_samples=2, paper_mc_samples=2)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
   z0 = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 3))
   batch = {"z0": z0, "codes": jnp.argmin(jnp.sum((z0[..., None, :] - codebook) ** 2, -1), -1)}
   full = jnp.ones((2, 4, 4), bool)
-  np.testing.assert_array_equal(prior.conditional_nll(params, jax.random.PRNGKey(2), batch, full, num_samples=2), 0.0)
-  nll = prior.conditional_nll(params, jax.random.PRNGKey(2), batch, full.at[:, 1:3, 1:3].set(False), num_samples=2)
-  assert np.all(np.isfinite(nll)) and np.all(nll > 0)
+  nll = jax.jit(prior.nll)
+  for name, value in nll(params, jax.random.PRNGKey(2), batch, full).items():
+    np.testing.assert_array_equal(value, 0.0, err_msg=name)
+  for mask in (full.at[:, 1:3, 1:3].set(False), None):
+    result = nll(params, jax.random.PRNGKey(2), batch, mask)
+    assert set(result) == set(prior.NLL_KINDS) - ({"paper_mc"} if mask is None else set())
+    assert all(np.all(np.isfinite(v)) and np.all(v > 0) for v in result.values())
+
+
+def test_bridge_self_conditioning_and_code_embeddings_train_sample_and_score():
+  """diffuse='codes' starts the forward process at e_{z_q}; self-conditioning doubles the passes.
+  Both give finite losses with gradients, codes of the right shape, and finite likelihoods."""
+  c = helpers.tiny_image_prior("unused")
+  c.prior.diffuse, c.prior.self_condition, c.prior.iwae_samples = "codes", True, 2
+  codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
+  prior = priors.from_config(c, codebook, 3)
+  params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
+  codes = jax.random.randint(jax.random.PRNGKey(1), (2, 4, 4), 0, K)
+  batch = {"z0": jnp.asarray(codebook)[codes] + 0.3, "codes": codes}
+  np.testing.assert_allclose(prior.start(params, batch), codebook[np.asarray(codes)])
+  (loss, _), grads = jax.jit(jax.value_and_grad(prior.loss, has_aux=True))(params, batch, jax.random.PRNGKey(2))
+  assert np.isfinite(loss) and float(optax_norm(grads)) > 0
+  assert jax.jit(prior.sample, static_argnums=2)(params, jax.random.PRNGKey(3), (2, 4, 4, 3)).shape == (2, 4, 4)
+  result = jax.jit(prior.nll)(params, jax.random.PRNGKey(4), batch)
+  assert all(np.all(np.isfinite(v)) for v in result.values())
+
+
+def optax_norm(tree):
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))

@@ -28,6 +28,7 @@ RUN_BY = {  # README command (regex) -> the test that runs it
     r"^python benchmarks/(toy_table|toy_sampling|paper_scale_step|prior_table)\.py": "test_readme::test_benchmark_commands",
     r"^python benchmarks/compare_priors\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
     r"^python benchmarks/bridge_nll\.py": "test_images_run::test_bridge_nll_command",
+    r"^python benchmarks/bridge_ablation\.py": "test_images_run::test_bridge_ablation_command",
     r"--config=configs/fashion_mnist_(vqvae|pixelcnn|vq_diffusion|maskgit)\.py": "test_images_run::test_baseline_prior_runs",
     r"--config=configs/fashion_mnist\.py": "test_images_run::test_image_prior_run",
     r"--config=configs/fashion_mnist_e2e\.py": "test_images_run::test_end_to_end_run",

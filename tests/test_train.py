@@ -100,3 +100,22 @@ def test_cli_rejects_unknown_config_key_and_missing_checkpoint(tmp_path):
   no_ckpt = _main("--config=configs/toy.py", f"--workdir={tmp_path / 'empty'}", "--mode=eval")
   assert no_ckpt.returncode != 0
   assert "no checkpoint in" in no_ckpt.stderr
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_ema_keeps_the_initialisation_weight_its_decays_say(warmup):
+  """Parameters jump from 0 to 1 at the first step and stay there, so after n steps the EMA is
+  1 - prod_s decay_s: with warm-up decay_s = min(0.999, (1 + s) / (10 + s)), else 0.999."""
+  import jax.numpy as jnp
+  import numpy as np
+  import optax
+
+  from dbvq_jax.train import state as state_lib
+
+  jump = optax.GradientTransformation(lambda p: optax.EmptyState(), lambda g, s, p: (jax.tree.map(lambda x: 1.0 - x, p), s))
+  step = jax.jit(state_lib.make_train_step(lambda p, ms, b, r: (jnp.sum(p["w"]) * 0.0, ({}, ms)), jump, 0.999, warmup))
+  state = state_lib.create(({"w": jnp.zeros(())}, {}), jump, jax.random.PRNGKey(0))
+  state, _ = step(state, {"x": jnp.zeros((300, 1))})
+  s = np.arange(300, dtype=np.float64)
+  decays = np.minimum(0.999, (1 + s) / (10 + s)) if warmup else np.full(300, 0.999)
+  np.testing.assert_allclose(float(state.ema_params["w"]), 1.0 - np.prod(decays), rtol=1e-4)

@@ -31,6 +31,15 @@ def tv_to_uniform_valid(codes: np.ndarray, num_codes: int) -> float:
   return float(0.5 * np.abs(p_hat - u).sum())
 
 
+def exact_nll(codes: np.ndarray, known: np.ndarray, num_codes: int) -> np.ndarray:
+  """-log p_data(codes at unknown positions | codes at known positions) [M] under the toy's law (uniform on
+  the K 2^(N-1) valid sequences), by enumeration: log #(valid sequences agreeing on the known positions)
+  - log #(those agreeing on all). codes [M, N] valid sequences, known [N] bool."""
+  valid = toy_data.valid_sequences(codes.shape[1], num_codes)
+  agree = lambda cols: np.all(valid[None, :, cols] == np.asarray(codes)[:, None, cols], axis=-1).sum(-1)  # noqa: E731
+  return np.log(agree(np.flatnonzero(known))) - np.log(agree(np.arange(codes.shape[1])))
+
+
 def match_codebook(learned: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Best one-to-one matching of learned codes [K, d] to true centroids [K, d] (Hungarian on distances).
 

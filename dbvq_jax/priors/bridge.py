@@ -15,6 +15,14 @@ The network sees (z_e^t - z*) c_in(t), c_in(t) = (abar_t s^2 + sigma^2 (1 - abar
 [m, m (z_e^0 - z*) / s] (m = 1 where z_e^0 is known, else 0). Training draws such masks with
 probability `cond_prob`, which lets one network sample unconditionally (m = 0) and inpaint.
 
+Bayes skip (beyond the paper, `bayes_skip`, "codes" only). Given the codes, the forward process is
+independent across positions, so the exact posterior of one position's code factorises as
+  p(z_q,i = k | z^t) ∝ q(z^t_i | y_i = e_k) p(z_q,i = k | z^t_{-i}),
+and log q(z^t_i | e_k) = -||z^t_i - z* - sqrt(abar_t)(e_k - z*)||^2 / (2 sigma^2 (1 - abar_t)) + const is known in
+closed form. Adding it to the network's logits leaves the network only the context term; without it a
+small network stays unsure at small t, where the exact posterior is one-hot, and the bound's
+(SNR_{t-1} - SNR_t)-weighted terms there dominate it.
+
 Class conditioning (beyond the paper, `num_labels` > 0 with a denoiser that takes `labels`): the
 label enters the denoiser, training swaps in the null label with probability `label_drop`, and
 sampling with guidance weight w uses eps_w = eps(. | null) + w (eps(. | y) - eps(. | null)) ("eps")
@@ -37,6 +45,7 @@ import numpy as np
 import optax
 
 from dbvq_jax import bridge as bridge_lib
+from dbvq_jax import likelihood
 from dbvq_jax import quantize
 from dbvq_jax import sampling
 from dbvq_jax.priors import common
@@ -44,6 +53,8 @@ from dbvq_jax.priors import common
 PARAMETERIZATIONS = ("eps", "codes")
 REG_FORMS = ("kl", "surrogate")
 LOSSES = ("simple", "eq4")
+SAMPLE_ENDS = ("decoder", "nearest")
+DIFFUSE = ("z_e", "codes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +77,18 @@ class BridgePrior:
   label_drop: float = 0.0
   sample_steps: int = 0  # 0: the ancestral chain over all T steps; else sampling.strided over this many
   ddim_eta: float = 1.0  # strided sampler: 1 = exact bridge posteriors, 0 = deterministic
+  sample_end: str = "decoder"  # decoder: chain to t0, then z_q ~ p_theta(z_q | z^t0); nearest: chain to z^0, nearest code
+  decoder_t: int = 1  # t0 of the decoder p_theta(z_q | z^t0) (likelihood.py)
+  nll_t_samples: int = 0  # strata of t in the bound's diffusion term (0: every t)
+  iwae_samples: int = 16  # S forward paths of the importance-weighted estimate
+  paper_mc_samples: int = 4  # S inpainted samples of the paper's Monte Carlo estimate (conditional only)
+  paper_mc_tau: float = 1.0  # its quantiser temperature
+  diffuse: str = "z_e"  # z_e: the forward process starts at z_e^0; codes: at the code embedding e_{z_q} (CDCD, Plaid)
+  self_condition: bool = False  # the denoiser also sees its own estimate of z^0 at the same t (two passes)
+  bayes_skip: bool = False  # "codes": the network's logits plus log q(z^t_i | e_k) (see the module docstring)
 
   latent_key = "z0"  # the batch entry the prior models (and `known` holds for inpainting)
+  NLL_KINDS = {"bound": "bound", "iwae": "estimate", "paper_mc": "estimate"}  # paper_mc: of another model (see paper_mc)
 
   def __post_init__(self):
     if self.parameterization not in PARAMETERIZATIONS:
@@ -82,13 +103,23 @@ class BridgePrior:
       raise ValueError("reg_weight > 0 needs the tau_t schedule")
     if self.variance not in sampling.VARIANCES:
       raise ValueError(f"variance must be one of {sampling.VARIANCES}, got {self.variance!r}")
+    if self.sample_end not in SAMPLE_ENDS:
+      raise ValueError(f"sample_end must be one of {SAMPLE_ENDS}, got {self.sample_end!r}")
+    if self.diffuse not in DIFFUSE:
+      raise ValueError(f"diffuse must be one of {DIFFUSE}, got {self.diffuse!r}")
+    if self.diffuse == "codes" and self.fixed_codebook is None:
+      raise ValueError("diffuse='codes' needs a fixed codebook (a prior on a frozen VQ-VAE)")
+    if self.bayes_skip and self.parameterization != "codes":
+      raise ValueError("bayes_skip adds code logits: it needs parameterization='codes'")
+    if not 1 <= self.decoder_t < self.bridge.num_steps:
+      raise ValueError(f"decoder_t must be in 1..T-1 = {self.bridge.num_steps - 1}, got {self.decoder_t}")
 
   def init(self, rng: jax.Array, latent_shape: tuple[int, ...], codebook: jax.Array | None = None) -> dict:
     """Parameters for latents of shape [..., d] (e.g. [N, d] or [H, W, d]); pass `codebook` [K, d] to learn it."""
     if (codebook is None) == (self.fixed_codebook is None):
       raise ValueError("give an initial codebook exactly when the prior has no fixed codebook")
     z = jnp.zeros((1,) + tuple(latent_shape))
-    cond = jnp.zeros(z.shape[:-1] + (z.shape[-1] + 1,))
+    cond = jnp.zeros(z.shape[:-1] + (z.shape[-1] * (2 if self.self_condition else 1) + 1,))
     labels = {"labels": jnp.zeros((1,), jnp.int32)} if self.num_labels else {}
     params = {"denoiser": jax.jit(self.denoiser.init)(rng, z, jnp.zeros((1,), jnp.int32), cond, **labels)}  # jit: one compile, not one per op
     if codebook is not None:
@@ -99,38 +130,78 @@ class BridgePrior:
     """The codebook {e_k}: [K, d]."""
     return params["codebook"] if self.fixed_codebook is None else jnp.asarray(self.fixed_codebook)
 
-  def _network(self, params, zt, t, known, mask, labels=None, dropout_rng=None) -> jax.Array:
+  def _network(self, params, zt, t, known, mask, labels=None, dropout_rng=None, estimate=None) -> jax.Array:
     """Raw denoiser output for z_e^t [B, ..., d], t [B], z_e^0 values `known` where mask [B, ...] is 1,
-    class labels [B] for a class-conditional prior.
+    class labels [B] for a class-conditional prior, and (self-conditioning) an estimate of z^0
+    [B, ..., d] (None: zeros, "no estimate").
 
     Dropout is active when a `dropout_rng` is given (training)."""
     b = self.bridge
     abar = b.abar[t].reshape((-1,) + (1,) * (zt.ndim - 1))
     c_in = jax.lax.rsqrt(abar * self.data_std**2 + b.sigma**2 * (1.0 - abar))
     m = mask[..., None].astype(zt.dtype)
-    cond = jnp.concatenate([m, m * (known - b.z_star) / self.data_std], axis=-1)
+    cond = [m, m * (known - b.z_star) / self.data_std]
+    if self.self_condition:
+      cond.append(jnp.zeros_like(zt) if estimate is None else (estimate - b.z_star) / self.data_std)
+    cond = jnp.concatenate(cond, axis=-1)
     train = dropout_rng is not None
     rngs = {"dropout": dropout_rng} if train else {}
     extra = {"labels": labels} if self.num_labels else {}
-    return self.denoiser.apply(params["denoiser"], (zt - b.z_star) * c_in, t, cond, train=train, rngs=rngs, **extra)
+    out = self.denoiser.apply(params["denoiser"], (zt - b.z_star) * c_in, t, cond, train=train, rngs=rngs, **extra)
+    if self.bayes_skip:
+      out = out + likelihood.bayes_decoder_logits(b, zt, t, self.codebook(params))
+    return out
 
-  def eps_fn(self, params: dict, known=None, mask=None, labels=None, guidance: float = 1.0):
-    """eps_theta(z_e^t, t) as a function for the samplers, conditioned on `known` where `mask` and,
-    for a class-conditional prior, guided towards `labels` [B] with weight `guidance`."""
+  def _output_fn(self, params: dict, known=None, mask=None, labels=None, guidance: float = 1.0):
+    """fn(z_e^t, t) -> the guided network output: eps_theta [B, ..., d] ("eps") or code log-probabilities
+    log p_theta(z_q^0 | z_e^t) [B, ..., K] ("codes"), conditioned on `known` where `mask` and, for a
+    class-conditional prior, guided towards `labels` [B] with weight `guidance`. With self-conditioning
+    the network runs twice at the same t, the second time seeing the first pass's z0_hat."""
 
-    def fn(zt, t):
+    def once(zt, t, estimate):
       k = jnp.zeros_like(zt) if known is None else known
       m = jnp.zeros(zt.shape[:-1], bool) if mask is None else mask
-      net = lambda y: self._network(params, zt, t, k, m, labels=y)  # noqa: E731
-      if self.parameterization == "eps":
-        if not self.num_labels or guidance == 1.0:
-          return net(labels)
-        uncond = net(common.null_labels(zt.shape[0], self.num_labels))
-        return uncond + guidance * (net(labels) - uncond)
-      log_p = common.guided_log_probs(lambda y: jax.nn.log_softmax(net(y), axis=-1), labels, self.num_labels, guidance)
-      return bridge_lib.eps_from_x0(self.bridge, zt, t, jnp.exp(log_p) @ self.codebook(params))
+      net = lambda y: self._network(params, zt, t, k, m, labels=y, estimate=estimate)  # noqa: E731
+      if self.parameterization == "codes":
+        return common.guided_log_probs(lambda y: jax.nn.log_softmax(net(y), axis=-1), labels, self.num_labels, guidance)
+      if not self.num_labels or guidance == 1.0:
+        return net(labels)
+      uncond = net(common.null_labels(zt.shape[0], self.num_labels))
+      return uncond + guidance * (net(labels) - uncond)
+
+    def fn(zt, t):
+      out = once(zt, t, None)
+      if self.self_condition:
+        out = once(zt, t, jax.lax.stop_gradient(self._to_x0(params, zt, t, out)))
+      return out
 
     return fn
+
+  def _to_x0(self, params: dict, zt, t, out) -> jax.Array:
+    """z0_hat [B, ..., d] from a network output: Softmax(logits) @ codebook or x0_from_eps."""
+    if self.parameterization == "codes":
+      return jax.nn.softmax(out, axis=-1) @ self.codebook(params)
+    return bridge_lib.x0_from_eps(self.bridge, zt, t, out)
+
+  def eps_fn(self, params: dict, known=None, mask=None, labels=None, guidance: float = 1.0):
+    """eps_theta(z_e^t, t) as a function for the samplers (arguments as in _output_fn)."""
+    out = self._output_fn(params, known, mask, labels, guidance)
+    if self.parameterization == "eps":
+      return out
+    return lambda zt, t: bridge_lib.eps_from_x0(self.bridge, zt, t, jnp.exp(out(zt, t)) @ self.codebook(params))
+
+  def x0_fn(self, params: dict, known=None, mask=None, labels=None, guidance: float = 1.0):
+    """z0_hat_theta(z_e^t, t) [B, ..., d] as a function (arguments as in _output_fn)."""
+    out = self._output_fn(params, known, mask, labels, guidance)
+    return lambda zt, t: self._to_x0(params, zt, t, out(zt, t))
+
+  def decoder_log_probs(self, params: dict, zt: jax.Array, known=None, mask=None, labels=None, guidance: float = 1.0) -> jax.Array:
+    """log p_theta(z_q | z^{t0}) [B, ..., K] at t0 = decoder_t: the network's own code distribution
+    ("codes") or the Bayes decoder under a uniform code prior ("eps", likelihood.bayes_decoder_logits)."""
+    t = jnp.full((zt.shape[0],), self.decoder_t, jnp.int32)
+    if self.parameterization == "codes":
+      return self._output_fn(params, known, mask, labels, guidance)(zt, t)
+    return jax.nn.log_softmax(likelihood.bayes_decoder_logits(self.bridge, zt, t, self.codebook(params)), axis=-1)
 
   def _random_mask(self, rng: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Conditioning masks [B, ...] (True = known), drawn for a fraction cond_prob of the examples.
@@ -152,17 +223,33 @@ class BridgePrior:
     box = (rows >= lo_r[:, None, None]) & (rows < hi_r[:, None, None]) & (cols >= lo_c[:, None, None]) & (cols < hi_c[:, None, None])
     return use & jnp.where(jax.random.bernoulli(k_kind, 0.5, expand), ~box, scattered)
 
+  def start(self, params: dict, batch: dict) -> jax.Array:
+    """Where the forward process starts, [B, ..., d]: batch['z0'] (z_e^0) or the embedding e_{z_q}
+    of batch['codes'] (diffuse="codes")."""
+    return self.codebook(params)[batch["codes"]] if self.diffuse == "codes" else batch["z0"]
+
+  def _self_condition_estimate(self, params, rng, zt, t, z0, mask, labels, dropout_rng) -> jax.Array | None:
+    """Training input of self-conditioning: sg(z0_hat) of a first pass for half the examples, zeros
+    for the rest (None without self-conditioning)."""
+    if not self.self_condition:
+      return None
+    first = self._network(params, zt, t, z0, mask, labels=labels, dropout_rng=dropout_rng)
+    estimate = jax.lax.stop_gradient(self._to_x0(params, zt, t, first))
+    use = jax.random.bernoulli(rng, 0.5, (zt.shape[0],) + (1,) * (zt.ndim - 1))
+    return jnp.where(use, estimate, 0.0)
+
   def loss(self, params: dict, batch: dict, rng: jax.Array) -> tuple[jax.Array, dict]:
-    """Diffusion loss at t ~ U{1..T} (+ regulariser) on batch['z0'] = z_e^0 [B, ..., d]."""
-    z0 = batch["z0"]
+    """Diffusion loss at t ~ U{1..T} (+ regulariser) from z^0 = self.start(batch) [B, ..., d]."""
+    z0 = self.start(params, batch)
     b = self.bridge
-    k_t, k_eps, k_mask, k_reg, k_drop = jax.random.split(rng, 5)
+    k_t, k_eps, k_mask, k_reg, k_drop, k_sc = jax.random.split(rng, 6)
     t = jax.random.randint(k_t, (z0.shape[0],), 1, b.num_steps + 1)
     eps = jax.random.normal(k_eps, z0.shape, z0.dtype)
     zt = bridge_lib.q_sample(b, z0, t, eps)
     mask = self._random_mask(k_mask, z0.shape[:-1]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:-1], bool)
     labels = common.drop_labels(jax.random.fold_in(rng, 1), batch["label"], self.num_labels, self.label_drop) if self.num_labels else None
-    out = self._network(params, zt, t, z0, mask, labels=labels, dropout_rng=k_drop)
+    estimate = self._self_condition_estimate(params, k_sc, zt, t, z0, mask, labels, jax.random.fold_in(k_drop, 1))
+    out = self._network(params, zt, t, z0, mask, labels=labels, dropout_rng=k_drop, estimate=estimate)
     if self.parameterization == "eps":
       per_position = bridge_lib.eps_loss(b, eps, out, t, self.loss_type)
     else:
@@ -200,56 +287,95 @@ class BridgePrior:
       labels: jax.Array | None = None,
       guidance: float = 1.0,
   ) -> tuple[jax.Array, jax.Array | None]:
-    """z_e^0 [B, ..., d] by the reverse chain (and the chain, see sampling.ancestral).
+    """z_e^{t_end} [B, ..., d] by the reverse chain (and the chain, see sampling.ancestral): t_end = t0
+    when the sampler ends with the decoder, else 0; a chain asked for (keep_every > 0) runs to z^0.
 
-    Inpainting when `known` [B, ..., d] and `mask` [B, ...] are given: known positions are re-noised by
+    Inpainting when `known` [B, ..., d] and `mask` [B, ...] are given (with diffuse="codes", replaced by
+    the embeddings of their nearest codes): known positions are re-noised by
     the forward process at every step (App. B); with `conditioned` the denoiser also sees them,
-    otherwise App. B's replacement method is used alone. `labels`, `guidance`: see eps_fn.
+    otherwise App. B's replacement method is used alone. `labels`, `guidance`: see _output_fn.
     With sample_steps > 0 (and no chain asked for) the strided sampler runs instead of all T steps.
     """
+    if known is not None and self.diffuse == "codes":
+      known = self.codebook(params)[quantize.nearest_code(known, self.codebook(params))]
     eps_fn = self.eps_fn(params, known, mask, labels, guidance) if conditioned else self.eps_fn(params, labels=labels, guidance=guidance)
     event_mask = None if mask is None else mask[..., None]
+    t_end = self.decoder_t if self.sample_end == "decoder" and not keep_every else 0
     if self.sample_steps and not keep_every:
-      times = sampling.time_grid(self.bridge.num_steps, self.sample_steps)
+      times = sampling.time_grid(self.bridge.num_steps, self.sample_steps, t_end)
       return sampling.strided(eps_fn, self.bridge, rng, shape, times, ddim_eta=self.ddim_eta, known=known, mask=event_mask), None
     return sampling.ancestral(
-        eps_fn, self.bridge, rng, shape, known=known, mask=event_mask, variance=self.variance, keep_every=keep_every
+        eps_fn, self.bridge, rng, shape, known=known, mask=event_mask, variance=self.variance, keep_every=keep_every, t_end=t_end
     )
 
-  def conditional_nll(self, params, rng, batch: dict, mask, labels=None, num_samples: int = 8, tau: float = 1.0) -> jax.Array:
-    """Per-example Monte Carlo estimate of -log p(masked codes | observed z_e^0) [B] (nats), Sec. 4.3:
-    S = num_samples inpainted z_e^0 ~ p_theta(z_e^0 | observed), then
-      -log (1/S) sum_s prod_{masked ij} p(z_q,ij | z_e,ij^0),  p(z_q = k | z_e) = softmax_k(-||z_e - e_k||^2 / tau).
-    batch: {'z0': [B, ..., d], 'codes': [B, ...]}; mask [B, ...] True where observed."""
+  def sample(self, params: dict, rng: jax.Array, shape, *, known=None, mask=None, labels=None, guidance: float = 1.0, conditioned: bool = True) -> jax.Array:
+    """Codes z_q [B, ...]: drawn from the decoder p_theta(z_q | z^t0) (sample_end="decoder") or the
+    nearest codes of z_e^0 ("nearest"); inpainting when `mask` [B, ...] is given, known positions keeping
+    the nearest codes of `known` [B, ..., d]."""
+    k_chain, k_code = jax.random.split(rng)
+    z, _ = self.sample_latents(params, k_chain, shape, known=known, mask=mask, labels=labels, guidance=guidance, conditioned=conditioned)
+    codebook = self.codebook(params)
+    if self.sample_end == "nearest":
+      return quantize.nearest_code(z, codebook)
+    kn, mk = (known, mask) if conditioned else (None, None)
+    codes = jax.random.categorical(k_code, self.decoder_log_probs(params, z, kn, mk, labels, guidance)).astype(jnp.int32)
+    return codes if mask is None else jnp.where(mask, quantize.nearest_code(known, codebook), codes)
+
+  def nll(self, params: dict, rng: jax.Array, batch: dict, mask=None, labels=None) -> dict:
+    """Per-example -log P(z_q of the scored positions | observed codes) [B] (nats) by each estimator of
+    NLL_KINDS: 'bound' and 'iwae' (likelihood.py, from y = e_{z_q}) and, given a mask, 'paper_mc'.
+
+    batch: {'codes': [B, ...], 'z0': [B, ..., d] (paper_mc only)}; mask [B, ...] True where observed
+    (None: the whole map is scored). The observed codes condition the denoiser as in inpainting."""
+    codes = batch["codes"]
+    y = self.codebook(params)[codes]
+    free = jnp.ones(codes.shape, bool) if mask is None else ~mask
+    x0_fn = self.x0_fn(params, y, mask, labels)
+    decoder_nll = lambda z: -jnp.take_along_axis(self.decoder_log_probs(params, z, y, mask, labels), codes[..., None], axis=-1)[..., 0]  # noqa: E731
+    k_bound, k_iwae, k_mc = jax.random.split(rng, 3)
+    terms = likelihood.bound(self.bridge, k_bound, y, free, x0_fn, decoder_nll, self.decoder_t, self.nll_t_samples)
+    out = {
+        "bound": terms["prior"] + terms["diffusion"] + terms["decoder"],
+        "iwae": likelihood.iwae(self.bridge, k_iwae, y, free, x0_fn, decoder_nll, self.decoder_t, self.iwae_samples),
+    }
+    if mask is not None:
+      out["paper_mc"] = self.paper_mc(params, k_mc, batch, mask, labels)
+    return out
+
+  def paper_mc(self, params, rng, batch: dict, mask, labels=None) -> jax.Array:
+    """The paper's Monte Carlo estimate (Sec. 4.3) [B] (nats): S = paper_mc_samples inpainted
+    z_e^0 ~ p_theta(z_e^0 | observed z_e^0), then
+      -log (1/S) sum_s prod_{masked ij} softmax_k(-||z_e,ij^0 - e_k||^2 / tau)[z_q,ij],  tau = paper_mc_tau.
+    It is the likelihood of another model (the chain plus an untrained tau-softmax decoder), set more by
+    tau than by the prior. batch: {'z0': [B, ..., d], 'codes': [B, ...]}; mask [B, ...] True where observed."""
     z0, codes = batch["z0"], batch["codes"]
     codebook = self.codebook(params)
+    chain = dataclasses.replace(self, sample_end="nearest")
 
     def log_lik(key):
-      sample, _ = self.sample_latents(params, key, z0.shape, known=z0, mask=mask, labels=labels)
-      log_q = jax.nn.log_softmax(quantize.code_logits(sample, codebook, tau), axis=-1)
+      sample, _ = chain.sample_latents(params, key, z0.shape, known=z0, mask=mask, labels=labels)
+      log_q = jax.nn.log_softmax(quantize.code_logits(sample, codebook, self.paper_mc_tau), axis=-1)
       per_position = jnp.take_along_axis(log_q, codes[..., None], axis=-1)[..., 0]
       return jnp.sum(jnp.where(mask, 0.0, per_position).reshape(z0.shape[0], -1), axis=-1)
 
-    samples = jax.lax.map(log_lik, jax.random.split(rng, num_samples))  # [S, B]
-    return -(jax.nn.logsumexp(samples, axis=0) - jnp.log(num_samples))
-
-  def sample(self, params: dict, rng: jax.Array, shape, *, known=None, mask=None, labels=None, guidance: float = 1.0) -> jax.Array:
-    """Codes z_q^0 [B, ...] = nearest codes of sampled z_e^0; inpainting when `mask` [B, ...] is given."""
-    z0, _ = self.sample_latents(params, rng, shape, known=known, mask=mask, labels=labels, guidance=guidance)
-    return quantize.nearest_code(z0, self.codebook(params))
+    samples = jax.lax.map(log_lik, jax.random.split(rng, self.paper_mc_samples))  # [S, B]
+    return -(jax.nn.logsumexp(samples, axis=0) - jnp.log(self.paper_mc_samples))
 
 
-SCHEDULES = ("constant", "ddpm_linear", "cosine")
+SCHEDULES = ("constant", "ddpm_linear", "cosine", "shifted_cosine")
 
 
 def bridge_from_config(cfg) -> bridge_lib.OUBridge:
-  """The OU bridge of a config's `bridge` section (num_steps, theta, eta, z_star, schedule, delta)."""
+  """The OU bridge of a config's `bridge` section (num_steps, theta, eta, z_star, schedule, delta,
+  logsnr_shift)."""
   if cfg.schedule == "constant":
     deltas = bridge_lib.constant_deltas(cfg.num_steps, cfg.delta)
   elif cfg.schedule == "ddpm_linear":
     deltas = bridge_lib.deltas_from_betas(bridge_lib.ddpm_linear_betas(cfg.num_steps), cfg.theta)
   elif cfg.schedule == "cosine":
     deltas = bridge_lib.deltas_from_betas(bridge_lib.cosine_betas(cfg.num_steps), cfg.theta)
+  elif cfg.schedule == "shifted_cosine":
+    deltas = bridge_lib.deltas_from_betas(bridge_lib.shifted_cosine_betas(cfg.num_steps, cfg.logsnr_shift), cfg.theta)
   else:
     raise ValueError(f"bridge.schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
   return bridge_lib.OUBridge.create(cfg.theta, cfg.eta, deltas, cfg.z_star)

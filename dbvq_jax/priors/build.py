@@ -48,6 +48,15 @@ def _bridge(config, codebook, latent_dim, labels):
       label_drop=p.label_drop,
       sample_steps=config.sampling.steps,
       ddim_eta=config.sampling.ddim_eta,
+      sample_end=config.sampling.end,
+      decoder_t=p.decoder_t,
+      nll_t_samples=p.nll_t_samples,
+      iwae_samples=p.iwae_samples,
+      paper_mc_samples=p.paper_mc_samples,
+      paper_mc_tau=p.paper_mc_tau,
+      diffuse=p.diffuse,
+      self_condition=p.self_condition,
+      bayes_skip=p.bayes_skip,
   )
 
 

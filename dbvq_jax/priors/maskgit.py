@@ -7,9 +7,14 @@ Decoding (`num_iterations` steps): sample every masked position from p_theta (te
 each sampled code by log p + c (1 - (i + 1) / I) g, g ~ Gumbel (c = `choice_temperature`, annealed
 to 0), keep the best and re-mask the floor(gamma((i + 1) / I) n) least confident, n = the number
 masked at the start; known codes are never masked.
-conditional_nll has no exact form for MaskGIT; it estimates -log p(masked | known) by the chain rule
-in a random order of the masked positions (one network evaluation per masked position): its
-expectation over orders is an upper bound (the any-order autoregressive bound).
+Likelihood: MaskGIT's loss is a masked-diffusion loss with another time weighting; under MD4's (Shi et
+al. 2024) it is the continuous-time bound, in the masking probability m ~ U(0, 1) (any schedule gives the
+same integral):
+
+  -log p(x_free | x_observed) <= E_{m ~ U(0,1)} E_{x_m} [ (1/m) sum_{free ij masked in x_m} -log p_theta(x_ij | x_m) ],
+
+x_m masking each free position independently with probability m (observed ones never). With exact
+conditionals it equals -log p: it is the any-order autoregressive loss averaged over orders.
 """
 
 from __future__ import annotations
@@ -28,14 +33,34 @@ def mask_schedule(r: jax.Array) -> jax.Array:
   return jnp.cos(0.5 * jnp.pi * r)
 
 
+def md4_bound(rng: jax.Array, codes: jax.Array, free: jax.Array, log_probs_fn, mask_token: int, num_m: int = 16) -> jax.Array:
+  """MD4's bound above [B] (nats) for codes [B, ...], scored positions `free` [B, ...], and
+  log_probs_fn(tokens [B, ...] in {0..K}) -> log p_theta [B, ..., K]: one x_m per each of num_m strata of
+  m (m_j uniform in [j / n, (j + 1) / n)), averaged."""
+  batch = codes.shape[0]
+
+  def stratum(total, j):
+    k_m, k_mask = jax.random.split(jax.random.fold_in(rng, j))
+    m = (j + jax.random.uniform(k_m, (batch,))) / num_m
+    masked = free & (jax.random.uniform(k_mask, codes.shape) < m.reshape((-1,) + (1,) * (codes.ndim - 1)))
+    log_p = log_probs_fn(jnp.where(masked, mask_token, codes))
+    ce = -jnp.take_along_axis(log_p, codes[..., None], axis=-1)[..., 0]
+    return total + jnp.sum(jnp.where(masked, ce, 0.0).reshape(batch, -1), axis=-1) / m, None
+
+  total, _ = jax.lax.scan(stratum, jnp.zeros((batch,)), jnp.arange(num_m))
+  return total / num_m
+
+
 @dataclasses.dataclass(frozen=True)
 class MaskGITPrior:
   network: transformer.Transformer  # vocab_size K + 1, out_features K
   num_iterations: int = 12
   choice_temperature: float = 4.5
   label_drop: float = 0.0
+  nll_m_samples: int = 16  # strata of the masking probability m in md4_bound
 
   latent_key = "codes"
+  NLL_KINDS = {"md4_bound": "bound"}
 
   @property
   def num_labels(self) -> int:
@@ -99,27 +124,9 @@ class MaskGITPrior:
     tokens, _ = jax.lax.scan(step, tokens, (jnp.arange(self.num_iterations), keys))
     return tokens
 
-  def conditional_nll(self, params, rng, batch: dict, mask, labels=None, max_masked: int | None = None) -> jax.Array:
-    """Per-example random-order chain-rule estimate of -log p(masked | known) [B] (nats).
-
-    Runs max_masked steps (default H W; pass the largest number of masked positions to save work)."""
+  def nll(self, params, rng, batch: dict, mask=None, labels=None) -> dict:
+    """{'md4_bound': [B]}: MD4's bound on -log p(codes of the unobserved positions | observed ones) for
+    batch['codes'] [B, H, W], mask [B, H, W] True where observed (None: the whole map)."""
     codes = batch["codes"]
-    b, h, w = codes.shape
-    n = h * w
-    steps = n if max_masked is None else int(max_masked)
-    priority = jnp.where(mask.reshape(b, n), 2.0, jax.random.uniform(rng, (b, n)))  # masked first, random order
-    order = jnp.argsort(priority, axis=-1)
-    flat_codes = codes.reshape(b, n)
-    rows = jnp.arange(b)
-
-    def step(carry, m):
-      tokens, total = carry
-      pos = order[:, m]
-      log_p = self.log_probs(params, tokens.reshape(b, h, w), labels).reshape(b, n, -1)
-      free = ~mask.reshape(b, n)[rows, pos]
-      total = total - jnp.where(free, log_p[rows, pos, flat_codes[rows, pos]], 0.0)
-      return (tokens.at[rows, pos].set(flat_codes[rows, pos]), total), None
-
-    tokens = jnp.where(mask.reshape(b, n), flat_codes, self.mask_token)
-    (_, total), _ = jax.lax.scan(step, (tokens, jnp.zeros((b,))), jnp.arange(steps))
-    return total
+    free = jnp.ones(codes.shape, bool) if mask is None else ~mask
+    return {"md4_bound": md4_bound(rng, codes, free, lambda tokens: self.log_probs(params, tokens, labels), self.mask_token, self.nll_m_samples)}

@@ -4,9 +4,9 @@ p(x) = prod_{ij} p(x_ij | x_<ij) in raster order, trained by teacher-forced cros
 Sampling draws one position per step of a jitted lax.fori_loop (H W network evaluations).
 Inpainting keeps the known codes and samples the others in raster order; a sampled code sees every
 code before it (known or sampled) but none after it, which a PixelCNN cannot condition on.
-conditional_nll is exact for what the model defines: -sum over masked positions of
-log p(x_ij | x_<ij), i.e. -log p(masked | the codes before each of them) — for a masked centre the
-known codes after the square do not enter.
+nll is exact for what the model defines: -sum over scored positions of log p(x_ij | x_<ij), i.e.
+-log p(scored | the codes before each of them); for the whole map that is -log p(x), and for a masked
+centre the known codes after the square do not enter.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class PixelCNNPrior:
   label_drop: float = 0.0  # probability of the null label in training (for guidance)
 
   latent_key = "codes"  # the batch entry the prior models (and `known` holds for inpainting)
+  NLL_KINDS = {"exact": "exact"}
 
   @property
   def num_labels(self) -> int:
@@ -65,11 +66,11 @@ class PixelCNNPrior:
 
     return jax.lax.fori_loop(0, h * w, step, codes)
 
-  def conditional_nll(self, params, rng, batch: dict, mask, labels=None) -> jax.Array:
-    """Per-example -sum_{masked ij} log p(x_ij | x_<ij) [B] (exact, one pass) of batch['codes'];
-    mask True = known."""
+  def nll(self, params, rng, batch: dict, mask=None, labels=None) -> dict:
+    """{'exact': [B]}: -sum_{scored ij} log p(x_ij | x_<ij) (one pass) of batch['codes'] [B, H, W];
+    mask True = observed (not scored), None = the whole map."""
     del rng
     codes = batch["codes"]
     log_p = self.log_probs(params, codes, labels)
     nll = -jnp.take_along_axis(log_p, codes[..., None], axis=-1)[..., 0]
-    return jnp.sum(jnp.where(mask, 0.0, nll), axis=(1, 2))
+    return {"exact": jnp.sum(nll if mask is None else jnp.where(mask, 0.0, nll), axis=(1, 2))}

@@ -10,7 +10,7 @@ Sampling starts from all [MASK] (q(x_T) puts 0.99999 on it) and steps t -> s ove
 {T, ..., 0} (`sample_steps`; the process composes exactly, see discrete_diffusion.transition).
 Truncation keeps the smallest set of x_0 classes with mass >= `truncation` per position. Inpainting
 holds the known codes in x_t at every step. Classifier-free guidance: common.py.
-conditional_nll is the variational bound on the masked positions, the known ones fixed in x_t:
+nll is the variational bound on the scored positions, the observed ones fixed in x_t:
 KL(q(x_T | x_0) || p(x_T)) + sum_{t=2..T} KL_t + (-log p(x_0 | x_1)), every t evaluated (x_t sampled once).
 """
 
@@ -48,6 +48,7 @@ class VQDiffusionPrior:
   label_drop: float = 0.0
 
   latent_key = "codes"
+  NLL_KINDS = {"bound": "bound"}
 
   @property
   def num_labels(self) -> int:
@@ -103,9 +104,11 @@ class VQDiffusionPrior:
     x0, _ = jax.lax.scan(step, hold(x_t), (times[:-1], times[1:], keys))
     return jnp.minimum(x0, self.num_codes - 1)  # [MASK] has probability ~e^-70 at s = 0
 
-  def conditional_nll(self, params, rng, batch: dict, mask, labels=None) -> jax.Array:
-    """Per-example variational bound on -log p(masked codes | known codes) [B] (nats), batch['codes']."""
+  def nll(self, params, rng, batch: dict, mask=None, labels=None) -> dict:
+    """{'bound': [B]}: the variational bound on -log p(unobserved codes | observed codes) (nats) of
+    batch['codes'] [B, H, W]; mask True = observed, None = the whole map."""
     codes = batch["codes"]
+    mask = jnp.zeros(codes.shape, bool) if mask is None else mask
     p, free = self.process, ~mask
     T = p.num_steps
     q_T = dd.log_q_forward(p, dd.log_one_hot(codes, self.num_codes + 1), jnp.zeros(codes.shape[:1], jnp.int32), jnp.full(codes.shape[:1], T))
@@ -122,4 +125,4 @@ class VQDiffusionPrior:
 
     keys = jax.random.split(rng, T)
     total, _ = jax.lax.scan(term, prior_term, (jnp.arange(1, T + 1), keys))
-    return total
+    return {"bound": total}

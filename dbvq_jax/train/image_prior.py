@@ -70,6 +70,16 @@ def latents(config: ml_collections.ConfigDict, workdir: str, model: vqvae_task.V
   return out
 
 
+def split_validation(stats: dict, size: int) -> tuple[dict, dict]:
+  """(training, validation) parts of the cached latents: the last `size` maps are held out for choosing
+  settings, never trained on (the test split is only for the final numbers)."""
+  if not 0 <= size < len(stats["z"]):
+    raise ValueError(f"validation_size={size} must be in [0, {len(stats['z'])})")
+  cut = len(stats["z"]) - size
+  per_map = ("z", "codes", "label")
+  return {k: (v[:cut] if k in per_map else v) for k, v in stats.items()}, {k: (v[cut:] if k in per_map else v) for k, v in stats.items()}
+
+
 class _LatentSource:
   """grain source over the cached latents: record i = {'z0': z[i], 'codes': codes[i], 'label': label[i]}."""
 
@@ -224,7 +234,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
 
   if mode == "train":
     data_iter = pipeline.train_chunks(
-        _LatentSource(stats), seed=config.seed, global_batch=config.training.batch_size,
+        _LatentSource(split_validation(stats, config.validation_size)[0]), seed=config.seed, global_batch=config.training.batch_size,
         steps_per_call=config.training.steps_per_call, transform=lambda r: r,
     )
     loop.fit(config, workdir, init_variables=init_fn(prior, stats), loss_fn=loss_fn, data_iter=data_iter)

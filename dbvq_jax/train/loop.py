@@ -3,6 +3,7 @@ checkpoints that resume, console and TensorBoard logging, and a stop on a non-fi
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, Callable
@@ -23,6 +24,21 @@ def _check_schedule(cfg: ml_collections.ConfigDict) -> None:
   for name in ("num_steps", "checkpoint_every", "log_every"):
     if cfg[name] <= 0 or cfg[name] % k:
       raise ValueError(f"training.{name}={cfg[name]} must be a positive multiple of training.steps_per_call={k}")
+
+
+def train_seconds(workdir: str) -> float:
+  """Training wall-clock so far in WORKDIR, summed over resumed runs (0 if none recorded)."""
+  path = os.path.join(workdir, "train_time.json")
+  if not os.path.exists(path):
+    return 0.0
+  with open(path) as f:
+    return float(json.load(f)["seconds"])
+
+
+def _record_seconds(workdir: str, step: int, seconds: float) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "train_time.json"), "w") as f:
+      json.dump({"step": step, "seconds": seconds}, f)
 
 
 def _state_fn(config: ml_collections.ConfigDict, init_variables: Callable, tx) -> Callable[[], state_lib.TrainState]:
@@ -78,13 +94,14 @@ def fit(
 
   batch_sharding = parallel.batch_sharding(mesh, batch_axis=1)
   train_step = jax.jit(
-      state_lib.make_train_step(loss_fn, tx, cfg.ema_decay),
+      state_lib.make_train_step(loss_fn, tx, cfg.ema_decay, cfg.ema_warmup),
       in_shardings=(replicated, batch_sharding),
       out_shardings=(replicated, replicated),
       donate_argnums=0,
   )
   writer = SummaryWriter(os.path.join(workdir, "tb")) if jax.process_index() == 0 else None
   step, t_last, steps_last = start, time.perf_counter(), start
+  t_start, seconds_before = t_last, train_seconds(workdir)
   try:
     while step < cfg.num_steps:
       chunk = parallel.global_batch(next(data_iter), batch_sharding)
@@ -112,6 +129,7 @@ def fit(
         t_last, steps_last = now, step
       if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
         checkpoint.save(mgr, state, data_iter)
+        _record_seconds(workdir, step, seconds_before + time.perf_counter() - t_start)
   finally:
     mgr.wait_until_finished()
     if writer is not None:

@@ -49,11 +49,21 @@ def create(variables: tuple[Any, Any], tx: optax.GradientTransformation, rng: ja
   )
 
 
-def make_train_step(loss_fn, tx: optax.GradientTransformation, ema_decay: float):
+def ema_decay_at(step: jax.Array, decay: float, warmup: bool) -> jax.Array:
+  """The EMA decay after optimizer step `step` (0-based): `decay`, or with warm-up
+  min(decay, (1 + step) / (10 + step)), so early averages forget the random initialisation
+  (without it, 0.999^n of it remains after n steps: 5% at n = 3000)."""
+  if not warmup:
+    return jnp.asarray(decay, jnp.float32)
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def make_train_step(loss_fn, tx: optax.GradientTransformation, ema_decay: float, ema_warmup: bool = True):
   """(state, chunk) -> (state, metrics): lax.scan of single steps over the chunk's leading axis.
 
   loss_fn(params, model_state, batch, rng) -> (loss, (metrics, new_model_state)); metrics come back
-  stacked, one row per step.
+  stacked, one row per step. The EMA decay follows ema_decay_at.
   """
 
   def one_step(state: TrainState, batch):
@@ -62,7 +72,7 @@ def make_train_step(loss_fn, tx: optax.GradientTransformation, ema_decay: float)
     (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    ema = optax.incremental_update(params, state.ema_params, 1.0 - ema_decay)
+    ema = optax.incremental_update(params, state.ema_params, 1.0 - ema_decay_at(state.step, ema_decay, ema_warmup))
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
     new = state.replace(step=state.step + 1, params=params, ema_params=ema, opt_state=opt_state, model_state=model_state)
     return new, metrics

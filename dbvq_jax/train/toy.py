@@ -49,6 +49,15 @@ def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
       reg_weight=q.reg_weight,
       reg_form=q.reg_form,
       variance=config.sampling.variance,
+      sample_end=config.sampling.end,
+      decoder_t=p.decoder_t,
+      diffuse=p.diffuse,
+      self_condition=p.self_condition,
+      bayes_skip=p.bayes_skip,
+      nll_t_samples=config.eval.nll_t_samples,
+      iwae_samples=config.eval.iwae_samples,
+      paper_mc_samples=config.eval.paper_mc_samples,
+      paper_mc_tau=config.eval.paper_mc_tau,
   )
 
 
@@ -71,7 +80,7 @@ def loss_fn(prior: bridge_prior.BridgePrior, config: ml_collections.ConfigDict):
   def fn(params, model_state, batch, rng):
     rng_prior, rng_rec = jax.random.split(rng)
     x = batch["x"]
-    loss, metrics = prior.loss(params, {"z0": x}, rng_prior)
+    loss, metrics = prior.loss(params, {"z0": x, "codes": batch["codes"]}, rng_prior)
     if q.rec_weight > 0:
       codebook = prior.codebook(params)
       one_hot = quantize.gumbel_softmax(rng_rec, quantize.code_logits(x, codebook, q.tau), hard=True)
@@ -102,8 +111,7 @@ def _sample_codes(prior, params, rng, config, true_index, known=None, mask=None,
 
   @jax.jit
   def draw(key, kn, mk):
-    z0, _ = prior.sample_latents(params, key, (s.batch_size, length, 2), known=kn, mask=mk, conditioned=conditioned)
-    return quantize.nearest_code(z0, prior.codebook(params))
+    return prior.sample(params, key, (s.batch_size, length, 2), known=kn, mask=mk, conditioned=conditioned)
 
   out = []
   for i in range(n // s.batch_size):
@@ -114,13 +122,41 @@ def _sample_codes(prior, params, rng, config, true_index, known=None, mask=None,
   return true_index[np.concatenate(out)]
 
 
+def _mean_se(x) -> tuple[float, float]:
+  x = np.asarray(x, np.float64)
+  return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
+
+
+def likelihoods(config: ml_collections.ConfigDict, prior: bridge_prior.BridgePrior, params: dict, true_index: np.ndarray, rng) -> dict:
+  """Nats per sequence on eval.nll_sequences held-out sequences, unconditional and with the unknown
+  positions of sampling.inpaint_codes scored given the others: each estimator's mean and standard
+  error, beside the data law's exact value on the same sequences (evaluate/toy.exact_nll)."""
+  e, d = config.eval, config.data
+  true_codes = toy_data.sample_codes(np.random.default_rng([config.seed, 3]), e.nll_sequences, d.length, d.num_codes)
+  codes = np.argsort(true_index)[true_codes]  # the prior's own code indices
+  known = np.asarray(config.sampling.inpaint_codes) >= 0
+  y = np.asarray(prior.codebook(params))[codes]
+  nll = jax.jit(lambda key, batch, mask: prior.nll(params, key, batch, mask))
+  out = {"num_sequences": int(e.nll_sequences), "iwae_samples": int(prior.iwae_samples), "unit": "nats per sequence"}
+  for i, (name, mask) in enumerate((("unconditional", None), ("conditional", np.broadcast_to(known, codes.shape)))):
+    t0 = time.perf_counter()
+    batch = {"codes": jnp.asarray(codes), "z0": jnp.asarray(y)}
+    result = jax.device_get(nll(jax.random.fold_in(rng, i), batch, None if mask is None else jnp.asarray(mask)))
+    row = {"data_law": float(toy_eval.exact_nll(true_codes, known if mask is not None else np.zeros_like(known), d.num_codes).mean())}
+    for estimator, values in result.items():
+      row[estimator], row[f"{estimator}_se"] = _mean_se(values)
+    out[name] = row
+    logging.info("toy %s NLL (nats/sequence, %.0f s): %s", name, time.perf_counter() - t0, json.dumps(row))
+  return out
+
+
 def evaluate(config: ml_collections.ConfigDict, workdir: str, params: dict, write_figures: bool = True) -> dict:
   """Writes samples/toy.npz and metrics.json (and the figures), logs Table 4; returns the metrics."""
   prior = build_prior(config)
   k = config.data.num_codes
   codebook = np.asarray(prior.codebook(params))
   true_index, errors = toy_eval.match_codebook(codebook, toy_data.centroids(k))
-  r_uncond, r_inpaint, r_replace, r_chain = jax.random.split(jax.random.PRNGKey(config.seed + 1), 4)
+  r_uncond, r_inpaint, r_replace, r_chain, r_nll = jax.random.split(jax.random.PRNGKey(config.seed + 1), 5)
 
   t0 = time.perf_counter()
   codes = _sample_codes(prior, params, r_uncond, config, true_index)
@@ -140,6 +176,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, params: dict, writ
       "inpaint_replacement_valid_rate": toy_eval.valid_rate(replaced, k),
       "inpaint_replacement_keeps_known": keeps_known(replaced),
       "sampling_seconds_incl_compile": seconds,
+      "nll": likelihoods(config, prior, params, true_index, r_nll),
   }
   if config.quantize.learn_codebook:
     metrics["codebook_max_error"] = float(errors.max())

@@ -1,0 +1,83 @@
+"""The bridge prior's training options, each measured on the validation maps (the last
+config.validation_size training maps, which the priors do not train on), never on the test split.
+
+  python benchmarks/bridge_ablation.py --workdirs=runs/ablation/base,runs/ablation/codes,... [--steps=100]
+      [--num_kl=1000] [--examples=200] [--mask_size=4]
+
+For each trained bridge run: the variational bound (nats per position, whole map and a masked centre,
+likelihood.py with 50 strata of t) on `examples` validation maps, and the per-position KL of num_kl
+samples (strided sampler with `steps` steps, ending with the decoder) against num_kl validation maps,
+beside the floor (the next num_kl validation maps against the first). Prints a markdown table.
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs import fashion_mnist  # noqa: E402
+from dbvq_jax.evaluate import codes as code_metrics  # noqa: E402
+from dbvq_jax.priors import build as priors  # noqa: E402
+from dbvq_jax.train import compare, image_prior, loop  # noqa: E402
+from dbvq_jax.train import vqvae as vqvae_task  # noqa: E402
+
+
+def _changes(config, base) -> str:
+  """The config fields (prior, bridge, training) where a run differs from configs/fashion_mnist.py."""
+  out = []
+  for section in ("prior", "bridge", "training"):
+    for k, v in config[section].items():
+      if base[section].get(k) != v and not isinstance(v, dict):
+        out.append(f"{section}.{k}={v}")
+  return ", ".join(out) or "defaults"
+
+
+def evaluate(workdir: str, args, model, base) -> dict:
+  trained = compare.trained_config(workdir)
+  stats = image_prior.latents(trained, workdir, model)
+  val = image_prior.split_validation(stats, trained.validation_size)[1]
+  if len(val["codes"]) < 2 * args.num_kl:
+    raise SystemExit(f"{workdir}: {len(val['codes'])} validation maps; --num_kl needs twice as many")
+  prior = priors.from_config(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
+  params = image_prior.load(trained, workdir, prior, stats)
+  prior = dataclasses.replace(prior, nll_t_samples=50, iwae_samples=1, sample_steps=args.steps)
+  maps = {"codes": val["codes"][: args.examples], "z0": val["z"][: args.examples]}
+  side = maps["codes"].shape[1]
+  mask = np.broadcast_to(image_prior.centred_square(side, args.mask_size), maps["codes"].shape)
+  bound = {name: compare.likelihoods(prior, params, jax.random.PRNGKey(0), maps, m, 100)["bound"] for name, m in (("whole", None), ("masked", mask))}
+  t0 = time.perf_counter()
+  codes = compare._samples(prior, params, jax.random.PRNGKey(1), args.num_kl, 100, val["z"].shape[1:])
+  num_codes = model.codebook.shape[0]
+  kl = code_metrics.mean_kl_interval(val["codes"][: args.num_kl], codes, num_codes, 1.0, np.random.default_rng(0))
+  floor = code_metrics.mean_kl_interval(val["codes"][: args.num_kl], val["codes"][args.num_kl : 2 * args.num_kl], num_codes, 1.0, np.random.default_rng(0))
+  return {"run": os.path.basename(workdir), "changes": _changes(trained, base), "train_s": loop.train_seconds(workdir), "bound": bound,
+          "kl": kl, "floor": floor, "sample_s": time.perf_counter() - t0}
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--workdirs", required=True, help="comma-separated bridge prior runs on one VQ-VAE")
+  parser.add_argument("--steps", type=int, default=100)
+  parser.add_argument("--num_kl", type=int, default=1000)
+  parser.add_argument("--examples", type=int, default=200)
+  parser.add_argument("--mask_size", type=int, default=4)
+  args = parser.parse_args()
+  workdirs = args.workdirs.split(",")
+  model = vqvae_task.load(compare.trained_config(workdirs[0]).vqvae_workdir)
+  base = fashion_mnist.get_config()
+  fmt = lambda v: f"{v['nats']:.3f} ± {v['se']:.3f}"  # noqa: E731
+  print(f"| run | changes | train s | bound, whole map (nats/pos) | bound, masked centre | KL ({args.steps} steps) [95%] | floor [95%] |\n|---|---|---|---|---|---|---|")
+  for w in workdirs:
+    r = evaluate(w, args, model, base)
+    print(f"| {r['run']} | {r['changes']} | {r['train_s']:.0f} | {fmt(r['bound']['whole'])} | {fmt(r['bound']['masked'])} | "
+          f"{r['kl']['mean']:.3f} [{r['kl']['lo']:.3f}, {r['kl']['hi']:.3f}] | {r['floor']['mean']:.3f} [{r['floor']['lo']:.3f}, {r['floor']['hi']:.3f}] |", flush=True)
+
+
+if __name__ == "__main__":
+  main()
