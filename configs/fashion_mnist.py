@@ -38,9 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.prior.loss = "simple"  # simple | eq4
   c.prior.data_std = 1.0  # latents are normalised to unit scale
   c.prior.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)
-  c.prior.diffuse = "z_e"  # z_e: diffuse the normalised z_e | codes: the normalised embedding of its code (CDCD, Plaid)
+  c.prior.diffuse = "codes"  # codes: diffuse the normalised embedding of each code (CDCD, Plaid) | z_e: the normalised z_e
   c.prior.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
-  c.prior.bayes_skip = False  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
+  c.prior.bayes_skip = True  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
   c.prior.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
   c.prior.iwae_samples = 4  # likelihoods (dbvq_jax/likelihood.py): S paths of the IWAE estimate ...
   c.prior.nll_t_samples = 50  # ... strata of t in the bound (0: all T) ...

@@ -80,8 +80,8 @@ class BridgePrior:
   sample_end: str = "decoder"  # decoder: chain to t0, then z_q ~ p_theta(z_q | z^t0); nearest: chain to z^0, nearest code
   decoder_t: int = 1  # t0 of the decoder p_theta(z_q | z^t0) (likelihood.py)
   nll_t_samples: int = 0  # strata of t in the bound's diffusion term (0: every t)
-  iwae_samples: int = 16  # S forward paths of the importance-weighted estimate
-  paper_mc_samples: int = 4  # S inpainted samples of the paper's Monte Carlo estimate (conditional only)
+  iwae_samples: int = 16  # S forward paths of the importance-weighted estimate (0: not computed)
+  paper_mc_samples: int = 4  # S inpainted samples of the paper's Monte Carlo estimate (conditional only; 0: not computed)
   paper_mc_tau: float = 1.0  # its quantiser temperature
   diffuse: str = "z_e"  # z_e: the forward process starts at z_e^0; codes: at the code embedding e_{z_q} (CDCD, Plaid)
   self_condition: bool = False  # the denoiser also sees its own estimate of z^0 at the same t (two passes)
@@ -323,7 +323,8 @@ class BridgePrior:
 
   def nll(self, params: dict, rng: jax.Array, batch: dict, mask=None, labels=None) -> dict:
     """Per-example -log P(z_q of the scored positions | observed codes) [B] (nats) by each estimator of
-    NLL_KINDS: 'bound' and 'iwae' (likelihood.py, from y = e_{z_q}) and, given a mask, 'paper_mc'.
+    NLL_KINDS: 'bound' and 'iwae' (likelihood.py, from y = e_{z_q}) and, given a mask, 'paper_mc'
+    (each of the last two only when its sample count is > 0).
 
     batch: {'codes': [B, ...], 'z0': [B, ..., d] (paper_mc only)}; mask [B, ...] True where observed
     (None: the whole map is scored). The observed codes condition the denoiser as in inpainting."""
@@ -334,11 +335,10 @@ class BridgePrior:
     decoder_nll = lambda z: -jnp.take_along_axis(self.decoder_log_probs(params, z, y, mask, labels), codes[..., None], axis=-1)[..., 0]  # noqa: E731
     k_bound, k_iwae, k_mc = jax.random.split(rng, 3)
     terms = likelihood.bound(self.bridge, k_bound, y, free, x0_fn, decoder_nll, self.decoder_t, self.nll_t_samples)
-    out = {
-        "bound": terms["prior"] + terms["diffusion"] + terms["decoder"],
-        "iwae": likelihood.iwae(self.bridge, k_iwae, y, free, x0_fn, decoder_nll, self.decoder_t, self.iwae_samples),
-    }
-    if mask is not None:
+    out = {"bound": terms["prior"] + terms["diffusion"] + terms["decoder"]}
+    if self.iwae_samples:
+      out["iwae"] = likelihood.iwae(self.bridge, k_iwae, y, free, x0_fn, decoder_nll, self.decoder_t, self.iwae_samples)
+    if mask is not None and self.paper_mc_samples:
       out["paper_mc"] = self.paper_mc(params, k_mc, batch, mask, labels)
     return out
 

@@ -73,7 +73,8 @@ def _median_seconds(fn, key, repeats: int) -> float:
   return statistics.median(times)
 
 
-def _samples(prior, params, key, n: int, batch: int, example_shape) -> np.ndarray:
+def samples(prior, params, key, n: int, batch: int, example_shape) -> np.ndarray:
+  """n code maps [n, ...] from the prior in jitted batches of `batch`."""
   fn = jax.jit(lambda k: prior.sample(params, k, (batch,) + example_shape))
   return np.concatenate([np.asarray(fn(jax.random.fold_in(key, i))) for i in range(-(-n // batch))])[:n]
 
@@ -113,7 +114,7 @@ def _evaluate_prior(config, prior, params, test: dict, key, sample_metrics) -> d
   e = config.eval
   example_shape = test[prior.latent_key].shape[1:]
   r_kl, r_nll, r_time = jax.random.split(key, 3)
-  codes = _samples(prior, params, r_kl, e.num_kl, e.batch_size, example_shape)
+  codes = samples(prior, params, r_kl, e.num_kl, e.batch_size, example_shape)
   n = e.nll_examples
   maps = {"codes": test["codes"][:n], "z0": test["z0"][:n]}
   mask = np.broadcast_to(image_prior.centred_square(test["codes"].shape[1], e.mask_size), (n,) + test["codes"].shape[1:])
@@ -189,7 +190,7 @@ def _steps_sweep(config, name: str, prior, params, test: dict, key, sample_metri
   example_shape = test[prior.latent_key].shape[1:]
   for steps in e.bridge_steps:
     swept = dataclasses.replace(prior, sample_steps=0 if steps == prior.bridge.num_steps else steps, ddim_eta=e.ddim_eta)
-    codes = _samples(swept, params, key, e.num_kl, e.batch_size, example_shape)
+    codes = samples(swept, params, key, e.num_kl, e.batch_size, example_shape)
     sample_fn = jax.jit(lambda k, p=swept: p.sample(params, k, (e.batch_size,) + example_shape))
     rows.append({"prior": name, "steps": steps, "kl": sample_metrics(codes)["kl"], "seconds_per_sample": _median_seconds(sample_fn, key, e.timing_repeats) / e.batch_size})
     logging.info("%s at %d steps: %s", name, steps, json.dumps(rows[-1]))

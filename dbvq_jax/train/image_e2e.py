@@ -38,7 +38,8 @@ from dbvq_jax.train import vqvae as vqvae_task
 
 
 def build_prior(config: ml_collections.ConfigDict, latent_dim: int, num_codes: int) -> bridge_prior.BridgePrior:
-  """The bridge prior of the image-prior config with a learned codebook and the KL regulariser."""
+  """The bridge prior of the image-prior config with a learned codebook and the KL regulariser; the
+  forward process starts at z_e (Algorithm 1), whatever prior.diffuse says, as the codebook moves."""
   if config.prior.type != "bridge":
     raise ValueError(f"end-to-end training needs prior.type='bridge', got {config.prior.type!r}")
   q = config.quantize
@@ -46,6 +47,7 @@ def build_prior(config: ml_collections.ConfigDict, latent_dim: int, num_codes: i
   return dataclasses.replace(
       fixed,
       fixed_codebook=None,
+      diffuse="z_e",
       tau=q.tau,
       tau_t=quantize.tau_schedule(fixed.bridge.num_steps, q.tau_0, q.tau_T),
       reg_weight=q.reg_weight,
