@@ -11,6 +11,8 @@ def get_config():
   c = fashion_mnist.get_config()
   c.vqvae_workdir = "runs/cifar10_vqvae"
   c.prior.parameterization = "eps"  # the paper's
+  c.prior.diffuse = "z_e"  # the paper's (configs/fashion_mnist.py's codes + Bayes skip are untested at this scale)
+  c.prior.bayes_skip = False  # needs parameterization="codes"
   c.model.channels = 192
   c.model.channel_mult = (1, 2, 2)
   c.model.num_res_blocks = 2

@@ -44,6 +44,14 @@ def _step_std(b: bridge_lib.OUBridge, zt: jax.Array, t, variance: str) -> jax.Ar
   raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
 
 
+def _impose_known(b: bridge_lib.OUBridge, known, mask, z: jax.Array, t, key) -> jax.Array:
+  """z with the coordinates where `mask` replaced by a fresh draw of q(z^t | z^0 = known) (App. B)."""
+  if mask is None:
+    return z
+  mean, std = bridge_lib.marginal(b, known, t)
+  return jnp.where(mask, mean + std * jax.random.normal(key, z.shape, z.dtype), z)
+
+
 def ancestral(
     eps_fn: EpsFn,
     b: bridge_lib.OUBridge,
@@ -67,17 +75,11 @@ def ancestral(
     raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
   if (known is None) != (mask is None):
     raise ValueError("pass both `known` and `mask` for inpainting, or neither")
-  num_steps = b.num_steps
-  if keep_every and (num_steps - t_end) % keep_every:
-    raise ValueError(f"keep_every={keep_every} must divide T - t_end = {num_steps - t_end}")
+  if keep_every and (b.num_steps - t_end) % keep_every:
+    raise ValueError(f"keep_every={keep_every} must divide T - t_end = {b.num_steps - t_end}")
   batch = shape[0]
   rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
-
-  def impose_known(z, t, key):
-    if mask is None:
-      return z
-    mean, std = bridge_lib.marginal(b, known, t)
-    return jnp.where(mask, mean + std * jax.random.normal(key, z.shape, z.dtype), z)
+  impose_known = lambda z, t, key: _impose_known(b, known, mask, z, t, key)  # noqa: E731
 
   def step(z, t):
     key_noise, key_known = jax.random.split(jax.random.fold_in(rng_loop, t))
@@ -87,8 +89,8 @@ def ancestral(
     z = mean + jnp.where(t > 1, _step_std(b, z, t, variance), 0.0) * noise
     return impose_known(z, t - 1, key_known)
 
-  z = impose_known(bridge_lib.prior_sample(b, rng_init, shape), num_steps, rng_known)
-  ts = jnp.arange(num_steps, t_end, -1)
+  z = impose_known(bridge_lib.prior_sample(b, rng_init, shape), b.num_steps, rng_known)
+  ts = jnp.arange(b.num_steps, t_end, -1)
   if not keep_every:
     z, _ = jax.lax.scan(lambda z, t: (step(z, t), None), z, ts)
     return z, None
@@ -124,12 +126,7 @@ def strided(
     raise ValueError("pass both `known` and `mask` for inpainting, or neither")
   batch = shape[0]
   rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
-
-  def impose_known(z, t, key):
-    if mask is None:
-      return z
-    mean, std = bridge_lib.marginal(b, known, t)
-    return jnp.where(mask, mean + std * jax.random.normal(key, z.shape, z.dtype), z)
+  impose_known = lambda z, t, key: _impose_known(b, known, mask, z, t, key)  # noqa: E731
 
   def step(z, ts):
     t, s = ts

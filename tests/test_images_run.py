@@ -204,7 +204,7 @@ def test_prior_on_grids_keeps_known_codes():
   codes = prior.sample(params, jax.random.PRNGKey(1), known.shape, known=known, mask=mask)
   expected = quantize.nearest_code(known, jnp.asarray(codebook))
   np.testing.assert_array_equal(np.asarray(codes)[np.asarray(mask)], np.asarray(expected)[np.asarray(mask)])
-  loss, _ = prior.loss(params, {"z0": known}, jax.random.PRNGKey(2))
+  loss, _ = prior.loss(params, {"z0": known, "codes": expected}, jax.random.PRNGKey(2))
   assert np.isfinite(float(loss))
 
 

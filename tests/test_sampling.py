@@ -38,6 +38,14 @@ class SamplingTest(chex.TestCase):
       np.testing.assert_allclose(chain[i].mean(0), mean, atol=4 * float(std.max()) / np.sqrt(n) + 1e-6)
       np.testing.assert_allclose(chain[i].std(0), std, rtol=0.03)
 
+  def test_chain_stopped_at_t_end_has_the_forward_marginal_there(self):
+    """t_end = 7: the chain runs T..8 and returns z^7 ~ q(z^7 | z^0 = C), where a decoder takes over."""
+    n = 20_000
+    z, _ = jax.jit(lambda key: sampling.ancestral(point_mass_eps(self.b), self.b, key, (n, 3, 2), t_end=7))(jax.random.PRNGKey(3))
+    mean, std = bl.marginal(self.b, C, 7)
+    np.testing.assert_allclose(z.mean(0), mean, atol=4 * float(std.max()) / np.sqrt(n) + 1e-6)
+    np.testing.assert_allclose(z.std(0), std, rtol=0.03)
+
   @chex.variants(with_jit=True, without_jit=True)
   def test_strided_sampler_reproduces_the_forward_marginals(self):
     """Skipping steps with the exact eps: z^s has the law q(z^s | z^0 = C) at every grid time, for the

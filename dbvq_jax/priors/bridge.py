@@ -296,8 +296,7 @@ class BridgePrior:
     otherwise App. B's replacement method is used alone. `labels`, `guidance`: see _output_fn.
     With sample_steps > 0 (and no chain asked for) the strided sampler runs instead of all T steps.
     """
-    if known is not None and self.diffuse == "codes":
-      known = self.codebook(params)[quantize.nearest_code(known, self.codebook(params))]
+    known = self._conditioning(params, known)
     eps_fn = self.eps_fn(params, known, mask, labels, guidance) if conditioned else self.eps_fn(params, labels=labels, guidance=guidance)
     event_mask = None if mask is None else mask[..., None]
     t_end = self.decoder_t if self.sample_end == "decoder" and not keep_every else 0
@@ -308,6 +307,13 @@ class BridgePrior:
         eps_fn, self.bridge, rng, shape, known=known, mask=event_mask, variance=self.variance, keep_every=keep_every, t_end=t_end
     )
 
+  def _conditioning(self, params: dict, known):
+    """What the denoiser sees of known latents [B, ..., d]: themselves, or with diffuse="codes" the
+    embeddings of their nearest codes (None stays None)."""
+    if known is None or self.diffuse != "codes":
+      return known
+    return self.codebook(params)[quantize.nearest_code(known, self.codebook(params))]
+
   def sample(self, params: dict, rng: jax.Array, shape, *, known=None, mask=None, labels=None, guidance: float = 1.0, conditioned: bool = True) -> jax.Array:
     """Codes z_q [B, ...]: drawn from the decoder p_theta(z_q | z^t0) (sample_end="decoder") or the
     nearest codes of z_e^0 ("nearest"); inpainting when `mask` [B, ...] is given, known positions keeping
@@ -317,7 +323,7 @@ class BridgePrior:
     codebook = self.codebook(params)
     if self.sample_end == "nearest":
       return quantize.nearest_code(z, codebook)
-    kn, mk = (known, mask) if conditioned else (None, None)
+    kn, mk = (self._conditioning(params, known), mask) if conditioned else (None, None)
     codes = jax.random.categorical(k_code, self.decoder_log_probs(params, z, kn, mk, labels, guidance)).astype(jnp.int32)
     return codes if mask is None else jnp.where(mask, quantize.nearest_code(known, codebook), codes)
 

@@ -182,13 +182,17 @@ def _figures(config, out: str, name: str, result: dict, decode, prior, params, t
   image_eval.save_png(os.path.join(out, f"inpaint_{name}.png"), image_eval.grid(np.asarray(decode(jnp.asarray(inpainted))), rows=4), 2)
 
 
-def _steps_sweep(config, name: str, prior, params, test: dict, key, sample_metrics) -> list[dict]:
-  """KL and s/sample of a bridge prior's strided sampler at each of eval.bridge_steps (T: ancestral)."""
+def _steps_sweep(config, name: str, prior, params, test: dict, key, sample_metrics, result: dict) -> list[dict]:
+  """KL and s/sample of a bridge prior's strided sampler at each of eval.bridge_steps (T: the ancestral
+  chain, whose numbers `result` already holds when the prior samples with it)."""
   if not hasattr(prior, "bridge"):  # only the bridge has a continuous-time grid to stride over
     return []
   e, rows = config.eval, []
   example_shape = test[prior.latent_key].shape[1:]
   for steps in e.bridge_steps:
+    if steps == prior.bridge.num_steps and not prior.sample_steps:
+      rows.append({"prior": name, "steps": steps, "kl": result["kl"], "seconds_per_sample": result["seconds_per_sample"]})
+      continue
     swept = dataclasses.replace(prior, sample_steps=0 if steps == prior.bridge.num_steps else steps, ddim_eta=e.ddim_eta)
     codes = samples(swept, params, key, e.num_kl, e.batch_size, example_shape)
     sample_fn = jax.jit(lambda k, p=swept: p.sample(params, k, (e.batch_size,) + example_shape))
@@ -226,7 +230,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     num_params = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(params))
     rows.append({"prior": name, "type": trained.prior.type, "params": num_params, "train_steps": int(trained.training.num_steps), "train_seconds": loop.train_seconds(prior_dir), **result})
     logging.info("%s: %s (%.0f s)", name, json.dumps(rows[-1]), time.perf_counter() - t0)
-    steps_rows += _steps_sweep(config, name, prior, params, test, key, sample_metrics)
+    steps_rows += _steps_sweep(config, name, prior, params, test, key, sample_metrics, result)
   results = {"vqvae_workdir": config.vqvae_workdir, "eval": config.eval.to_dict(), "floor": floor, "priors": rows, "bridge_steps": steps_rows}
   with open(os.path.join(out, "results.json"), "w") as f:
     json.dump(results, f, indent=2)
@@ -270,7 +274,7 @@ def results_markdown(results: dict, frechet_metrics: list[str]) -> str:
   columns = [
       ("prior", lambda r: r["prior"]), ("parameters", lambda r: f"{r['params']:,}" if "params" in r else "—"),
       ("train steps", lambda r: f"{r['train_steps']:,}" if "train_steps" in r else "—"),
-      ("train s", lambda r: f"{r['train_seconds']:.0f}" if "train_seconds" in r else "—"),
+      ("train s", lambda r: f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "—"),  # 0: not recorded
       ("mean KL [95%]", lambda r: _interval(r["kl"])), ("at floor", lambda r: at_floor(r) if "params" in r else "—"),
       *[(names[m], lambda r, m=m: f"{r[m]:.2f}") for m in frechet_metrics],
       ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}" if "seconds_per_sample" in r else "—"),
