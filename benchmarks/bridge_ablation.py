@@ -39,7 +39,8 @@ def _changes(config, base) -> str:
   return ", ".join(out) or "defaults"
 
 
-def evaluate(workdir: str, args, model, base, decoder_t: int) -> dict:
+def load_run(workdir: str, args, model) -> dict:
+  """A trained bridge run, loaded once: its config, prior, parameters and validation maps."""
   trained = compare.trained_config(workdir)
   stats = image_prior.latents(trained, workdir, model)
   val = image_prior.split_validation(stats, trained.validation_size)[1]
@@ -47,17 +48,21 @@ def evaluate(workdir: str, args, model, base, decoder_t: int) -> dict:
     raise SystemExit(f"{workdir}: {len(val['codes'])} validation maps; --num_kl needs twice as many")
   prior = priors.from_config(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
   params = image_prior.load(trained, workdir, prior, stats)
-  prior = dataclasses.replace(prior, nll_t_samples=50, iwae_samples=0, paper_mc_samples=0, sample_steps=args.steps, decoder_t=decoder_t)
+  prior = dataclasses.replace(prior, nll_t_samples=50, iwae_samples=0, paper_mc_samples=0, sample_steps=args.steps)
+  return {"workdir": workdir, "trained": trained, "prior": prior, "params": params, "val": val}
+
+
+def evaluate(run: dict, args, num_codes: int, decoder_t: int) -> dict:
+  """Bounds and KL (with the floor) on the validation maps of a loaded run ending its chain at decoder_t."""
+  prior, params, val = dataclasses.replace(run["prior"], decoder_t=decoder_t), run["params"], run["val"]
   maps = {"codes": val["codes"][: args.examples], "z0": val["z"][: args.examples]}
-  side = maps["codes"].shape[1]
-  mask = np.broadcast_to(image_prior.centred_square(side, args.mask_size), maps["codes"].shape)
+  mask = np.broadcast_to(image_prior.centred_square(maps["codes"].shape[1], args.mask_size), maps["codes"].shape)
   bound = {name: compare.likelihoods(prior, params, jax.random.PRNGKey(0), maps, m, 100)["bound"] for name, m in (("whole", None), ("masked", mask))}
   codes = compare.samples(prior, params, jax.random.PRNGKey(1), args.num_kl, 100, val["z"].shape[1:])
-  num_codes = model.codebook.shape[0]
-  kl = code_metrics.mean_kl_interval(val["codes"][: args.num_kl], codes, num_codes, 1.0, np.random.default_rng(0))
-  floor = code_metrics.mean_kl_interval(val["codes"][: args.num_kl], val["codes"][args.num_kl : 2 * args.num_kl], num_codes, 1.0, np.random.default_rng(0))
-  return {"run": os.path.basename(workdir), "t0": decoder_t, "changes": _changes(trained, base), "train_s": loop.train_seconds(workdir), "bound": bound,
-          "kl": kl, "floor": floor}
+  data = val["codes"][: args.num_kl]
+  kl = code_metrics.mean_kl_interval(data, codes, num_codes, 1.0, np.random.default_rng(0))
+  floor = code_metrics.mean_kl_interval(data, val["codes"][args.num_kl : 2 * args.num_kl], num_codes, 1.0, np.random.default_rng(0))
+  return {"bound": bound, "kl": kl, "floor": floor}
 
 
 def main():
@@ -75,9 +80,10 @@ def main():
   fmt = lambda v: f"{v['nats']:.3f} ± {v['se']:.3f}"  # noqa: E731
   print(f"| run | t0 | changes | train s | bound, whole map (nats/pos) | bound, masked centre | KL ({args.steps} steps) [95%] | floor [95%] |\n|---|---|---|---|---|---|---|---|", flush=True)
   for w in workdirs:
+    run = load_run(w, args, model)
     for t0 in (int(v) for v in args.decoder_ts.split(",")):
-      r = evaluate(w, args, model, base, t0)
-      print(f"| {r['run']} | {r['t0']} | {r['changes']} | {r['train_s']:.0f} | {fmt(r['bound']['whole'])} | {fmt(r['bound']['masked'])} | "
+      r = evaluate(run, args, model.codebook.shape[0], t0)
+      print(f"| {os.path.basename(w)} | {t0} | {_changes(run['trained'], base)} | {loop.train_seconds(w):.0f} | {fmt(r['bound']['whole'])} | {fmt(r['bound']['masked'])} | "
             f"{r['kl']['mean']:.3f} [{r['kl']['lo']:.3f}, {r['kl']['hi']:.3f}] | {r['floor']['mean']:.3f} [{r['floor']['lo']:.3f}, {r['floor']['hi']:.3f}] |", flush=True)
 
 

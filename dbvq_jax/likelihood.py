@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dbvq_jax import bridge as bridge_lib
+from dbvq_jax import sampling
 
 X0Fn = Callable[[jax.Array, jax.Array], jax.Array]
 DecoderNLL = Callable[[jax.Array], jax.Array]
@@ -73,12 +74,6 @@ def strata(t0: int, num_steps: int, num_t: int) -> np.ndarray:
 def _masked_sum(x: jax.Array, free: jax.Array) -> jax.Array:
   """sum over free positions: x [B, ...] -> [B]."""
   return jnp.sum(jnp.where(free, x, 0.0).reshape(x.shape[0], -1), axis=-1)
-
-
-def _fresh_observed(b, y, z, t, free, key) -> jax.Array:
-  """z with its observed positions replaced by a fresh draw of q(z^t | y)."""
-  obs = bridge_lib.q_sample(b, y, t, jax.random.normal(key, y.shape, y.dtype))
-  return jnp.where(free[..., None], z, obs)
 
 
 def bound(b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_nll: DecoderNLL, t0: int = 1, num_t: int = 0) -> dict:
@@ -135,7 +130,7 @@ def path_log_weight(b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_n
     k_fwd, k_obs = jax.random.split(jax.random.fold_in(k_loop, t))
     alpha = 1.0 - b.beta[t]
     zt = b.z_star + jnp.sqrt(alpha) * (z_prev - b.z_star) + b.sigma * jnp.sqrt(b.beta[t]) * jax.random.normal(k_fwd, y.shape, y.dtype)
-    zt = _fresh_observed(b, y, zt, t, free, k_obs)
+    zt = sampling.impose_known(b, y, ~free[..., None], zt, t, k_obs)  # observed: fresh q(z^t | y)
     t_vec = jnp.full((batch,), t, jnp.int32)
     ratio = _step_log_ratio(b, y, z_prev, zt, x0_fn(zt, t_vec), t_vec)
     return (zt, log_w + _masked_sum(ratio, free)), None

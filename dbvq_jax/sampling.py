@@ -44,7 +44,7 @@ def _step_std(b: bridge_lib.OUBridge, zt: jax.Array, t, variance: str) -> jax.Ar
   raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
 
 
-def _impose_known(b: bridge_lib.OUBridge, known, mask, z: jax.Array, t, key) -> jax.Array:
+def impose_known(b: bridge_lib.OUBridge, known, mask, z: jax.Array, t, key) -> jax.Array:
   """z with the coordinates where `mask` replaced by a fresh draw of q(z^t | z^0 = known) (App. B)."""
   if mask is None:
     return z
@@ -79,7 +79,7 @@ def ancestral(
     raise ValueError(f"keep_every={keep_every} must divide T - t_end = {b.num_steps - t_end}")
   batch = shape[0]
   rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
-  impose_known = lambda z, t, key: _impose_known(b, known, mask, z, t, key)  # noqa: E731
+  renoise = lambda z, t, key: impose_known(b, known, mask, z, t, key)  # noqa: E731
 
   def step(z, t):
     key_noise, key_known = jax.random.split(jax.random.fold_in(rng_loop, t))
@@ -87,9 +87,9 @@ def ancestral(
     mean = bridge_lib.eps_to_mean(b, z, t_vec, eps_fn(z, t_vec))
     noise = jax.random.normal(key_noise, z.shape, z.dtype)
     z = mean + jnp.where(t > 1, _step_std(b, z, t, variance), 0.0) * noise
-    return impose_known(z, t - 1, key_known)
+    return renoise(z, t - 1, key_known)
 
-  z = impose_known(bridge_lib.prior_sample(b, rng_init, shape), b.num_steps, rng_known)
+  z = renoise(bridge_lib.prior_sample(b, rng_init, shape), b.num_steps, rng_known)
   ts = jnp.arange(b.num_steps, t_end, -1)
   if not keep_every:
     z, _ = jax.lax.scan(lambda z, t: (step(z, t), None), z, ts)
@@ -126,7 +126,7 @@ def strided(
     raise ValueError("pass both `known` and `mask` for inpainting, or neither")
   batch = shape[0]
   rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
-  impose_known = lambda z, t, key: _impose_known(b, known, mask, z, t, key)  # noqa: E731
+  renoise = lambda z, t, key: impose_known(b, known, mask, z, t, key)  # noqa: E731
 
   def step(z, ts):
     t, s = ts
@@ -139,8 +139,8 @@ def strided(
     direction = jnp.sqrt(jnp.maximum(b.sigma**2 * b.abar_c[s] - var, 0.0))
     noise = jax.random.normal(key_noise, z.shape, z.dtype)
     z = b.z_star + jnp.sqrt(abar_s) * (z0_hat - b.z_star) + direction * eps + jnp.sqrt(var) * noise
-    return impose_known(z, s, key_known), None
+    return renoise(z, s, key_known), None
 
-  z = impose_known(bridge_lib.prior_sample(b, rng_init, shape), times[0], rng_known)
+  z = renoise(bridge_lib.prior_sample(b, rng_init, shape), times[0], rng_known)
   z, _ = jax.lax.scan(step, z, (times[:-1], times[1:]))
   return z
