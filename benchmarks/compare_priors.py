@@ -2,7 +2,13 @@
 feature classifier where a finished run is missing, then evaluates them all (configs/fashion_mnist_compare.py).
 
   python benchmarks/compare_priors.py [--root=runs] [--data_dir=/usr/share/datasets/fashion-mnist]
-      [--inception_weights=inception_fid.npz] [--smoke]
+      [--inception_weights=inception_fid.npz] [--minutes=M --vqvae=runs/fmnist_vqvae --classifier=runs/fmnist_classifier] [--bridge_steps=100] [--smoke]
+
+By default every prior trains for its config's steps (equal steps). With --minutes=M each prior first
+trains briefly in ROOT/probes/<prior> (with a cheap evaluation) to measure its steps per second after
+compilation on this machine (train_time.json), then trains for M minutes' worth of steps: the comparison
+at equal training wall-clock. --vqvae and --classifier reuse existing runs, so the rows of another ROOT
+share the codes and the feature classifier of the equal-steps comparison.
 
 Each stage is `python -m dbvq_jax.main ...` in its own process, so a killed comparison resumes where it
 stopped (training resumes from checkpoints; a stage with a metrics.json is skipped). Prints the stage
@@ -21,6 +27,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import helpers  # noqa: E402
+
+sys.path.insert(0, REPO)
+from dbvq_jax.train import loop  # noqa: E402
 
 PRIORS = {"bridge": "fashion_mnist", "pixelcnn": "fashion_mnist_pixelcnn", "vq_diffusion": "fashion_mnist_vq_diffusion", "maskgit": "fashion_mnist_maskgit"}
 SMOKE = {  # config -> flags that shrink it (paths are set by the stages themselves)
@@ -44,27 +53,50 @@ def stage(name: str, config: str, workdir: str, overrides: list[str], smoke: boo
   print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
 
 
+PROBE_STEPS = 150
+CHEAP_EVAL = ["--config.sampling.num_samples=8", "--config.sampling.steps=10", "--config.sampling.num_conditional=1",
+              "--config.sampling.conditional_samples=1", "--config.sampling.num_chains=1"]
+
+
+def equal_time_steps(name: str, config: str, root: str, vqvae: str, minutes: float, smoke: bool) -> int:
+  """Steps that train `config` for `minutes` on this machine, at the throughput of a PROBE_STEPS probe."""
+  probe = os.path.join(root, "probes", name)
+  flags = [f"--config.vqvae_workdir={vqvae}", *(f"--config.training.{k}={PROBE_STEPS}" for k in ("num_steps", "log_every", "checkpoint_every"))]
+  stage(f"{name} probe", config, probe, flags + CHEAP_EVAL, smoke)
+  rate = loop.steps_per_second(probe)
+  steps = max(1, round(minutes * 60 * rate))
+  print(f"{name}: {rate:.2f} steps/s -> {steps} steps in {minutes:g} min", flush=True)
+  return steps
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--root", default="runs")
   parser.add_argument("--data_dir", default="/usr/share/datasets/fashion-mnist")
   parser.add_argument("--inception_weights", default="", help="converted FID weights (dbvq_jax.evaluate.inception): adds FID")
+  parser.add_argument("--minutes", type=float, default=0.0, help="train each prior for this many minutes (0: its config's steps)")
+  parser.add_argument("--vqvae", default="", help="an existing VQ-VAE run (default: ROOT/fmnist_vqvae, trained if missing)")
+  parser.add_argument("--classifier", default="", help="an existing classifier run (default: ROOT/fmnist_classifier)")
+  parser.add_argument("--bridge_steps", default="", help="comma-separated strided-sampler steps for the bridge (default: the config's sweep, 1000 first)")
   parser.add_argument("--smoke", action="store_true", help="tiny settings: check the pipeline, not the numbers")
   args = parser.parse_args()
   if not os.path.isdir(args.data_dir):
     raise SystemExit(f"no Fashion-MNIST at --data_dir={args.data_dir!r} (see the README: Preparing data offline)")
   root = os.path.abspath(args.root)
-  vqvae = os.path.join(root, "fmnist_vqvae")
+  vqvae = os.path.abspath(args.vqvae) if args.vqvae else os.path.join(root, "fmnist_vqvae")
   t0 = time.perf_counter()
   stage("vqvae", "fashion_mnist_vqvae", vqvae, [f"--config.data.dir={args.data_dir}"], args.smoke)
   workdirs = {name: os.path.join(root, "fmnist_prior" if name == "bridge" else f"fmnist_{name}") for name in PRIORS}
   for name, config in PRIORS.items():
-    stage(name, config, workdirs[name], [f"--config.vqvae_workdir={vqvae}"], args.smoke)
-  classifier = os.path.join(root, "fmnist_classifier")
+    steps = [f"--config.training.num_steps={equal_time_steps(name, config, root, vqvae, args.minutes, args.smoke)}"] if args.minutes else []
+    stage(name, config, workdirs[name], [f"--config.vqvae_workdir={vqvae}", *steps], args.smoke)
+  classifier = os.path.abspath(args.classifier) if args.classifier else os.path.join(root, "fmnist_classifier")
   stage("classifier", "fashion_mnist_classifier", classifier, [f"--config.data.dir={args.data_dir}"], args.smoke)
   compare = os.path.join(root, "fmnist_compare")
   overrides = ["--mode=eval", f"--config.vqvae_workdir={vqvae}", *[f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()]]
   overrides.append(f"--config.eval.classifier_workdir={classifier}")
+  if args.bridge_steps:
+    overrides.append(f"--config.eval.bridge_steps=({args.bridge_steps},)")
   if args.inception_weights:
     overrides.append(f"--config.eval.inception_weights={os.path.abspath(args.inception_weights)}")
   stage("compare", "fashion_mnist_compare", compare, overrides, args.smoke)

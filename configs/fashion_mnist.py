@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.bridge.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
 
   c.model = ml_collections.ConfigDict()
-  c.model.channels = 32
+  c.model.channels = 36  # 918k parameters, about the PixelCNN's 901k (configs/fashion_mnist_pixelcnn.py)
   c.model.channel_mult = (1, 2)
   c.model.num_res_blocks = 1
   c.model.attn_resolutions = (4,)
@@ -35,7 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.prior = common.prior("bridge")
   c.prior.parameterization = "codes"  # codes | eps (the paper's; far slower to train here, see README)
-  c.prior.loss = "simple"  # simple | eq4
+  c.prior.loss = "simple"  # simple (cross-entropy, uniform t) | eq4 (the bound itself, likelihood.py; "codes" needs diffuse="codes")
   c.prior.data_std = 1.0  # latents are normalised to unit scale
   c.prior.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)
   c.prior.diffuse = "codes"  # codes: diffuse the normalised embedding of each code (CDCD, Plaid) | z_e: the normalised z_e

@@ -36,7 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.prior = ml_collections.ConfigDict()
   c.prior.parameterization = "codes"  # codes | eps (see dbvq_jax/priors/bridge.py)
-  c.prior.loss = "simple"  # simple | eq4 (eps only)
+  c.prior.loss = "simple"  # simple | eq4 (the bound; with "codes" it needs diffuse="codes")
   c.prior.data_std = 0.7  # per-coordinate scale of z_e^0, for input normalisation
   c.prior.cond_prob = 0.5  # fraction of training examples with a random conditioning mask
   c.prior.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)

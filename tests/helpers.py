@@ -87,6 +87,8 @@ def tiny_e2e(vqvae_workdir: str) -> ml_collections.ConfigDict:
     c[section].update(tiny[section])
   c.vqvae_workdir = str(vqvae_workdir)
   c.eval_images = 16
+  c.classifier_workdir = ""
+  c.fd_samples = 8
   return c
 
 

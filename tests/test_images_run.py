@@ -1,6 +1,7 @@
 """VQ-VAE, the four priors, the classifier and the comparison on tiny Fashion-MNIST-format files,
 run as a user runs them: `benchmarks/compare_priors.py --smoke` (each stage `python -m dbvq_jax.main`)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -69,11 +70,18 @@ def test_image_prior_run(runs):
 
 def test_end_to_end_run(runs):
   root = runs
+  prior_ze = helpers.tiny_image_prior(str(root / "fmnist_vqvae"))
+  prior_ze.prior.diffuse = "z_e"  # Algorithm 1 diffuses z_e; a codes-diffused prior is refused
+  train.run(prior_ze, str(root / "fmnist_prior_ze"), "train")
   config = helpers.tiny_e2e(str(root / "fmnist_vqvae"))
-  config.prior_workdir = str(root / "fmnist_prior")  # the denoiser starts from the trained prior
+  config.prior_workdir = str(root / "fmnist_prior")
+  with pytest.raises(ValueError, match="different config.prior"):
+    train.run(config, str(root / "e2e"), "train")
+  config.prior_workdir, config.classifier_workdir = str(root / "fmnist_prior_ze"), str(root / "fmnist_classifier")
   metrics = train.run(config, str(root / "e2e"), "train")
   assert set(metrics["before"]) == set(metrics["after"]) == {"psnr", "perplexity", "latent_scale"}
   assert 0.5 < metrics["before"]["latent_scale"] < 2.0
+  assert set(metrics["classifier_fd"]) == {"floor", "before", "after"} and all(v >= 0 for v in metrics["classifier_fd"].values())
   with np.load(root / "e2e" / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 8, 8)
   assert os.path.getsize(root / "e2e" / "figures" / "samples.png") > 500
@@ -226,3 +234,16 @@ def test_unet_odd_sizes_and_masks():
 
 def prior_bridge():
   return bridge_prior.bridge_from_config(helpers.load_config("fashion_mnist").bridge)
+
+
+def test_equal_time_steps_come_from_the_probe_throughput(tmp_path):
+  """compare_priors --minutes: a finished probe run is not retrained, and its recorded steps/s after
+  compilation (train_time.json, written by the loop: test_train.py) sets the steps of M minutes."""
+  spec = importlib.util.spec_from_file_location("compare_priors", os.path.join(helpers.ROOT, "benchmarks", "compare_priors.py"))
+  compare_priors = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(compare_priors)
+  probe = tmp_path / "probes" / "pixelcnn"
+  probe.mkdir(parents=True)
+  (probe / "metrics.json").write_text("{}")
+  (probe / "train_time.json").write_text(json.dumps({"step": 150, "seconds": 40.0, "steps_per_second": 4.4}))
+  assert compare_priors.equal_time_steps("pixelcnn", "fashion_mnist_pixelcnn", str(tmp_path), "unused", 15, False) == 3960

@@ -33,6 +33,7 @@ RUN_BY = {  # README command (regex) -> the test that runs it
     r"--config=configs/fashion_mnist\.py": "test_images_run::test_image_prior_run",
     r"--config=configs/fashion_mnist_e2e\.py": "test_images_run::test_end_to_end_run",
     r"--config=configs/fashion_mnist_compare\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
+    r"--config=configs/fashion_mnist_classifier\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
     r"^pip install torch && python -m dbvq_jax\.evaluate\.inception": "test_inception::test_features_match_pytorch_fid",
     r"^python launch/local\.py": "test_launch::test_local_launcher_trains_with_two_processes",
     r"^bash launch/(tpu_vm|slurm_gpu)\.sh .*--dry-run$": "test_readme::test_launch_dry_runs",

@@ -1,5 +1,6 @@
 """The shared training loop: resume is exact, a non-finite loss stops cleanly, bad input is named."""
 
+import json
 import subprocess
 import sys
 
@@ -63,6 +64,9 @@ def test_resume_equals_straight_run(config, tmp_path):
   resumed = _fit(config, str(tmp_path / "resumed"))
   assert int(resumed.step) == 8
   chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
+  with open(tmp_path / "straight" / "train_time.json") as f:
+    record = json.load(f)
+  assert record["step"] == 8 and record["seconds"] > 0 and record["steps_per_second"] == loop.steps_per_second(str(tmp_path / "straight")) > 0
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(config, tmp_path):

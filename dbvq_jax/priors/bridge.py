@@ -5,10 +5,13 @@ Parameterisations of the denoiser output (config `prior.parameterization`):
 
 - "eps": the network is eps_theta(z_e^t, t) [B, ..., d], trained with eq. (4) ("eq4" weights) or
   its unweighted "simple" form, as in the paper.
-- "codes": the network gives code logits l_theta(z_e^t, t) [B, ..., K], trained by cross-entropy
-  against the codes of z_e^0 (-log p_theta(z_q^0 | z_e^t)); the denoised mean is
+- "codes": the network gives code logits l_theta(z_e^t, t) [B, ..., K]; the denoised mean is
   z0_hat = Softmax(l_theta) @ codebook and eps_theta = eps_from_x0(z0_hat) (score interpolation as in
-  Dieleman et al. 2022). It builds the codebook into the denoiser.
+  Dieleman et al. 2022). It builds the codebook into the denoiser. "simple" trains it by cross-entropy
+  against the codes of z_e^0 (-log p_theta(z_q^0 | z_e^t)) at t ~ U{1..T}; "eq4" (diffuse="codes" only)
+  on the bound itself (likelihood.py): at t ~ U{t0..T}, (T - t0 + 1) times the decoder's
+  -log p_theta(z_q | z^t0) when t = t0, else eq. (4)'s L_t = 1/2 (SNR_{t-1} - SNR_t) ||y - z0_hat||^2,
+  an unbiased estimate of the bound's diffusion and decoder terms.
 
 The network sees (z_e^t - z*) c_in(t), c_in(t) = (abar_t s^2 + sigma^2 (1 - abar_t))^(-1/2) with s =
 `data_std`, so its input has about unit scale at every t, and conditioning features per position
@@ -95,8 +98,8 @@ class BridgePrior:
       raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, got {self.parameterization!r}")
     if self.loss_type not in LOSSES:
       raise ValueError(f"loss_type must be one of {LOSSES}, got {self.loss_type!r}")
-    if self.parameterization == "codes" and self.loss_type != "simple":
-      raise ValueError("the 'codes' parameterization is trained by cross-entropy; use loss_type='simple'")
+    if self.parameterization == "codes" and self.loss_type == "eq4" and self.diffuse != "codes":
+      raise ValueError("loss_type='eq4' with parameterization='codes' is the bound on the codes: it needs diffuse='codes'")
     if self.reg_form not in REG_FORMS:
       raise ValueError(f"reg_form must be one of {REG_FORMS}, got {self.reg_form!r}")
     if self.reg_weight > 0 and self.tau_t is None:
@@ -239,11 +242,12 @@ class BridgePrior:
     return jnp.where(use, estimate, 0.0)
 
   def loss(self, params: dict, batch: dict, rng: jax.Array) -> tuple[jax.Array, dict]:
-    """Diffusion loss at t ~ U{1..T} (+ regulariser) from z^0 = self.start(batch) [B, ..., d]."""
+    """Diffusion loss at t ~ U{1..T} (the bound: U{t0..T}) (+ regulariser) from z^0 = self.start(batch) [B, ..., d]."""
     z0 = self.start(params, batch)
     b = self.bridge
     k_t, k_eps, k_mask, k_reg, k_drop, k_sc = jax.random.split(rng, 6)
-    t = jax.random.randint(k_t, (z0.shape[0],), 1, b.num_steps + 1)
+    t_first = self.decoder_t if self._bound_loss else 1
+    t = jax.random.randint(k_t, (z0.shape[0],), t_first, b.num_steps + 1)
     eps = jax.random.normal(k_eps, z0.shape, z0.dtype)
     zt = bridge_lib.q_sample(b, z0, t, eps)
     mask = self._random_mask(k_mask, z0.shape[:-1]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:-1], bool)
@@ -255,6 +259,8 @@ class BridgePrior:
     else:
       target = quantize.nearest_code(z0, jax.lax.stop_gradient(self.codebook(params)))
       per_position = optax.softmax_cross_entropy_with_integer_labels(out, target)
+      if self._bound_loss:
+        per_position = self._bound_terms(params, z0, zt, t, out, per_position)
     free = 1.0 - mask.astype(z0.dtype)
     diffusion = jnp.sum(per_position * free) / jnp.maximum(jnp.sum(free), 1.0)
     metrics = {"diffusion": diffusion}
@@ -264,6 +270,20 @@ class BridgePrior:
       metrics["regulariser"] = reg
       total = total + self.reg_weight * reg
     return total, metrics
+
+  @property
+  def _bound_loss(self) -> bool:
+    return self.parameterization == "codes" and self.loss_type == "eq4"
+
+  def _bound_terms(self, params, y, zt, t, logits, decoder_nll) -> jax.Array:
+    """(T - t0 + 1) times the bound's term at t [B] per position [B, ...]: decoder_nll (-log p_theta(z_q |
+    z^t0)) where t = t0, else 1/2 (SNR_{t-1} - SNR_t) ||y - z0_hat||^2 with z0_hat = Softmax(logits) @ codebook.
+    With t ~ U{t0..T} its mean is the bound's diffusion plus decoder terms."""
+    b, t0 = self.bridge, self.decoder_t
+    sq = jnp.sum(jnp.square(y - self._to_x0(params, zt, t, logits)), axis=-1)
+    weight = 0.5 * likelihood.snr_drop(b, jnp.maximum(t, t0 + 1)).reshape((-1,) + (1,) * (sq.ndim - 1))
+    at_t0 = (t == t0).reshape(weight.shape)
+    return (b.num_steps - t0 + 1) * jnp.where(at_t0, decoder_nll, weight * sq)
 
   def _regulariser(self, params: dict, zt: jax.Array, t: jax.Array, rng: jax.Array) -> jax.Array:
     """-L_t^reg per position, [B, ...], in the configured form."""

@@ -95,7 +95,7 @@ def likelihoods(prior, params, key, maps: dict, mask: np.ndarray | None, batch_s
   return out
 
 
-def _features(features_fn, decode, codes: np.ndarray, batch: int) -> np.ndarray:
+def decoded_features(features_fn, decode, codes: np.ndarray, batch: int) -> np.ndarray:
   """Features [N, F] of the decoded code maps [N, h, w]."""
   return np.concatenate([np.asarray(features_fn(decode(jnp.asarray(codes[i : i + batch])))) for i in range(0, len(codes), batch)])
 
@@ -106,7 +106,7 @@ def _sample_metrics(config, codes: np.ndarray, test: dict, num_codes: int, refer
   data = test["codes"][: e.num_kl]
   out = {"kl": code_metrics.mean_kl_interval(data, codes, num_codes, e.kl_alpha, np.random.default_rng(config.seed), e.kl_bootstrap)}
   for metric, features_fn in extractors.items():
-    out[metric] = frechet.frechet_distance(*references[metric], *frechet.statistics(_features(features_fn, decode, codes, e.batch_size)))
+    out[metric] = frechet.frechet_distance(*references[metric], *frechet.statistics(decoded_features(features_fn, decode, codes, e.batch_size)))
   return out
 
 
@@ -220,7 +220,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     trained, prior, params, stats = _load_prior(config, name, prior_dir, model)
     if test is None:
       test = held_out_latents(config, model, stats)
-      references = {m: frechet.statistics(_features(f, decode, test["codes"][: config.eval.num_kl], config.eval.batch_size)) for m, f in extractors.items()}
+      references = {m: frechet.statistics(decoded_features(f, decode, test["codes"][: config.eval.num_kl], config.eval.batch_size)) for m, f in extractors.items()}
       sample_metrics = lambda codes: _sample_metrics(config, codes, test, num_codes, references, extractors, decode)  # noqa: E731
       floor = floor_row(config, test, num_codes, references, extractors, decode)
     t0, key = time.perf_counter(), jax.random.PRNGKey(config.seed + i)

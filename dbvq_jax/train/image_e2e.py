@@ -13,7 +13,10 @@ stay fixed at the pretrained encoder's training-set statistics (the normalisatio
 the codebook is normalised by the same constants, and the last term holds the batch standard
 deviation of z at 1. Test reconstruction PSNR, code perplexity and latent scale std(z) before and after go to
 metrics.json with the usual prior evaluation (image_prior.evaluate: samples, inpainting, per-position
-KL) of the trained model.
+KL) of the trained model. With a `classifier_workdir` (train/classifier.py) it also writes the classifier
+Fréchet distance (not FID) of `fd_samples` decoded samples against as many real test images: "before"
+(the prior_workdir prior on the pretrained VQ-VAE), "after" (the trained model, its own decoder) and the
+"floor" (the next fd_samples test images against the first).
 """
 
 from __future__ import annotations
@@ -29,25 +32,29 @@ from dbvq_jax import parallel
 from dbvq_jax import quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
+from dbvq_jax.evaluate import frechet
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.priors import bridge as bridge_prior
 from dbvq_jax.priors import build as priors
+from dbvq_jax.train import classifier as classifier_task
+from dbvq_jax.train import compare
 from dbvq_jax.train import image_prior
 from dbvq_jax.train import loop
 from dbvq_jax.train import vqvae as vqvae_task
 
 
 def build_prior(config: ml_collections.ConfigDict, latent_dim: int, num_codes: int) -> bridge_prior.BridgePrior:
-  """The bridge prior of the image-prior config with a learned codebook and the KL regulariser; the
-  forward process starts at z_e (Algorithm 1), whatever prior.diffuse says, as the codebook moves."""
+  """The bridge prior of the image-prior config (prior.diffuse='z_e': the forward process starts at z_e,
+  Algorithm 1) with a learned codebook and the KL regulariser."""
   if config.prior.type != "bridge":
     raise ValueError(f"end-to-end training needs prior.type='bridge', got {config.prior.type!r}")
+  if config.prior.diffuse != "z_e":
+    raise ValueError(f"end-to-end training diffuses z_e (Algorithm 1): set prior.diffuse='z_e', got {config.prior.diffuse!r}")
   q = config.quantize
   fixed = priors.from_config(config, np.zeros((num_codes, latent_dim), np.float32), latent_dim)
   return dataclasses.replace(
       fixed,
       fixed_codebook=None,
-      diffuse="z_e",
       tau=q.tau,
       tau_t=quantize.tau_schedule(fixed.bridge.num_steps, q.tau_0, q.tau_T),
       reg_weight=q.reg_weight,
@@ -102,6 +109,28 @@ def reconstruction_metrics(config, vq_config, params, codebook, stats) -> dict:
   }
 
 
+def _test_images(vq_config, n: int, batch: int) -> np.ndarray:
+  """The first n test images [n, H, W, C], as the VQ-VAE sees them."""
+  test = image_data.source(vq_config.data, "test")
+  if len(test) < n:
+    raise ValueError(f"the test split has {len(test)} images; the classifier FD needs 2 fd_samples = {n}")
+  return np.concatenate([b["image"] for b in pipeline.eval_batches(test, batch_size=batch, transform=vqvae_task.transform(vq_config), limit=n)])
+
+
+def classifier_fds(config, vq_config, models: dict, latent_shape: tuple[int, ...], key: jax.Array) -> dict:
+  """Classifier Fréchet distance of config.fd_samples samples [n, *latent_shape] of each of `models`
+  {name: (frozen-codebook prior, its params, the VQVAE that decodes it)} against the first fd_samples test
+  images, and the floor."""
+  features_fn, n, batch = classifier_task.load(config.classifier_workdir)[1], config.fd_samples, config.sampling.batch_size
+  images = _test_images(vq_config, 2 * n, batch)
+  stats = [frechet.statistics(np.concatenate([np.asarray(features_fn(jnp.asarray(x[i : i + batch]))) for i in range(0, n, batch)])) for x in (images[:n], images[n:])]
+  out = {"floor": frechet.frechet_distance(*stats[0], *stats[1])}
+  for i, (name, (prior, params, model)) in enumerate(models.items()):
+    codes = compare.samples(prior, params, jax.random.fold_in(key, i), n, batch, latent_shape)
+    out[name] = frechet.frechet_distance(*stats[0], *frechet.statistics(compare.decoded_features(features_fn, jax.jit(model.decode_codes), codes, batch)))
+  return out
+
+
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
   """--mode=train: train end to end from the VQ-VAE, then evaluate; sample/eval: evaluate."""
   pretrained = vqvae_task.load(config.vqvae_workdir)
@@ -130,5 +159,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
   params = parallel.local_copy(state.ema_params if config.sampling.use_ema else state.params)
   after = reconstruction_metrics(config, vq_config, params, params["codebook"], stats)
   trained = vqvae_task.VQVAE(vq_config, params, params["codebook"], int(state.step))
-  frozen = dataclasses.replace(prior, fixed_codebook=image_prior.normalised_codebook(trained, stats), reg_weight=0.0)
-  return image_prior.evaluate(config, workdir, frozen, {"denoiser": params["denoiser"]}, trained, full_stats, extra={"before": before, "after": after})
+  frozen = lambda model: dataclasses.replace(prior, fixed_codebook=image_prior.normalised_codebook(model, stats), reg_weight=0.0)  # noqa: E731
+  extra = {"before": before, "after": after}
+  if config.classifier_workdir:
+    models = {"after": (frozen(trained), {"denoiser": params["denoiser"]}, trained)}
+    if denoiser is not None:
+      models["before"] = (frozen(pretrained), {"denoiser": denoiser}, pretrained)
+    extra["classifier_fd"] = classifier_fds(config, vq_config, models, (h, w, d), jax.random.PRNGKey(config.seed))
+  return image_prior.evaluate(config, workdir, frozen(trained), {"denoiser": params["denoiser"]}, trained, full_stats, extra=extra)

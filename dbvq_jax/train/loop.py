@@ -35,10 +35,20 @@ def train_seconds(workdir: str) -> float:
     return float(json.load(f)["seconds"])
 
 
-def _record_seconds(workdir: str, step: int, seconds: float) -> None:
+def steps_per_second(workdir: str) -> float:
+  """Training throughput of the latest (resumed) run in WORKDIR, after its first, compiling call."""
+  path = os.path.join(workdir, "train_time.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no train_time.json in {workdir!r}: train there first")
+  with open(path) as f:
+    return float(json.load(f)["steps_per_second"])
+
+
+def _record_seconds(workdir: str, step: int, seconds: float, rate: float) -> None:
+  """train_time.json: cumulative training seconds at `step`, and the steps/s after compilation."""
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "train_time.json"), "w") as f:
-      json.dump({"step": step, "seconds": seconds}, f)
+      json.dump({"step": step, "seconds": seconds, "steps_per_second": rate}, f)
 
 
 def _state_fn(config: ml_collections.ConfigDict, init_variables: Callable, tx) -> Callable[[], state_lib.TrainState]:
@@ -102,6 +112,7 @@ def fit(
   writer = SummaryWriter(os.path.join(workdir, "tb")) if jax.process_index() == 0 else None
   step, t_last, steps_last = start, time.perf_counter(), start
   t_start, seconds_before = t_last, train_seconds(workdir)
+  compiled = None  # (step, time) after the first call, which compiles
   try:
     while step < cfg.num_steps:
       chunk = parallel.global_batch(next(data_iter), batch_sharding)
@@ -115,6 +126,7 @@ def fit(
             f"(step {mgr.latest_step()}) in {mgr.directory} is untouched."
         )
       step += cfg.steps_per_call
+      compiled = compiled or (step, time.perf_counter())
       if step % cfg.log_every == 0 or step == cfg.num_steps:
         now = time.perf_counter()
         rate = (step - steps_last) / max(now - t_last, 1e-9)
@@ -129,7 +141,8 @@ def fit(
         t_last, steps_last = now, step
       if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
         checkpoint.save(mgr, state, data_iter)
-        _record_seconds(workdir, step, seconds_before + time.perf_counter() - t_start)
+        now = time.perf_counter()
+        _record_seconds(workdir, step, seconds_before + now - t_start, (step - compiled[0]) / max(now - compiled[1], 1e-9))
   finally:
     mgr.wait_until_finished()
     if writer is not None:
