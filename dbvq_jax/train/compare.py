@@ -96,7 +96,8 @@ def likelihoods(prior, params, key, maps: dict, mask: np.ndarray | None, batch_s
 
 
 def decoded_features(features_fn, decode, codes: np.ndarray, batch: int) -> np.ndarray:
-  """Features [N, F] of the decoded code maps [N, h, w]."""
+  """Features [N, F] of decode(x) for x [N, ...] taken `batch` at a time (code maps [N, h, w], or images
+  with `decode` the identity)."""
   return np.concatenate([np.asarray(features_fn(decode(jnp.asarray(codes[i : i + batch])))) for i in range(0, len(codes), batch)])
 
 

@@ -123,7 +123,7 @@ def classifier_fds(config, vq_config, models: dict, latent_shape: tuple[int, ...
   images, and the floor."""
   features_fn, n, batch = classifier_task.load(config.classifier_workdir)[1], config.fd_samples, config.sampling.batch_size
   images = _test_images(vq_config, 2 * n, batch)
-  stats = [frechet.statistics(np.concatenate([np.asarray(features_fn(jnp.asarray(x[i : i + batch]))) for i in range(0, n, batch)])) for x in (images[:n], images[n:])]
+  stats = [frechet.statistics(compare.decoded_features(features_fn, lambda x: x, part, batch)) for part in (images[:n], images[n:])]
   out = {"floor": frechet.frechet_distance(*stats[0], *stats[1])}
   for i, (name, (prior, params, model)) in enumerate(models.items()):
     codes = compare.samples(prior, params, jax.random.fold_in(key, i), n, batch, latent_shape)

@@ -26,22 +26,27 @@ def _check_schedule(cfg: ml_collections.ConfigDict) -> None:
       raise ValueError(f"training.{name}={cfg[name]} must be a positive multiple of training.steps_per_call={k}")
 
 
-def train_seconds(workdir: str) -> float:
-  """Training wall-clock so far in WORKDIR, summed over resumed runs (0 if none recorded)."""
+def _train_time(workdir: str) -> dict | None:
+  """WORKDIR's train_time.json (see _record_seconds), or None if it has none."""
   path = os.path.join(workdir, "train_time.json")
   if not os.path.exists(path):
-    return 0.0
+    return None
   with open(path) as f:
-    return float(json.load(f)["seconds"])
+    return json.load(f)
+
+
+def train_seconds(workdir: str) -> float:
+  """Training wall-clock so far in WORKDIR, summed over resumed runs (0 if none recorded)."""
+  record = _train_time(workdir)
+  return 0.0 if record is None else float(record["seconds"])
 
 
 def steps_per_second(workdir: str) -> float:
   """Training throughput of the latest (resumed) run in WORKDIR, after its first, compiling call."""
-  path = os.path.join(workdir, "train_time.json")
-  if not os.path.exists(path):
+  record = _train_time(workdir)
+  if record is None:
     raise FileNotFoundError(f"no train_time.json in {workdir!r}: train there first")
-  with open(path) as f:
-    return float(json.load(f)["steps_per_second"])
+  return float(record["steps_per_second"])
 
 
 def _record_seconds(workdir: str, step: int, seconds: float, rate: float) -> None:
