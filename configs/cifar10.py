@@ -27,7 +27,7 @@ def get_config():
   c.optimizer.learning_rate = 2e-4
   c.optimizer.warmup_steps = 5_000
   c.optimizer.end_lr_factor = 1.0
-  c.sampling.num_samples = 1_000
+  c.dataset = "cifar10"
   c.sampling.batch_size = 32
-  c.sampling.mask_size = 4  # 4x4 of 8x8
+  c.evals.samples.num = c.evals.kl.num = 1_000  # mask_size stays 4 (4x4 of 8x8)
   return c

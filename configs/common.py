@@ -38,6 +38,22 @@ def prior(kind: str) -> ml_collections.ConfigDict:
   return p
 
 
+def _entry(kind: str, **settings) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({"type": kind, "log_steps": 0, **settings})
+
+
+def prior_evals(num_samples: int, mask_size: int, batch_size: int = 32) -> ml_collections.ConfigDict:
+  """The evaluators of an image-prior run (dbvq_jax/evaluate/evaluators.py); log_steps > 0 also runs one
+  during training."""
+  e = ml_collections.ConfigDict()
+  e.samples = _entry("samples", num=num_samples, timing_repeats=3)  # also the M of the KL below
+  e.chain = _entry("chain", num_chains=4, frames=11)  # the decoded denoising chain (priors that have one)
+  e.inpaint = _entry("inpaint", num_images=4, samples_per_image=6, mask_size=mask_size)
+  e.kl = _entry("code_kl", num=num_samples, alpha=1.0, bootstrap=200)  # per-position KL against M test maps
+  e.nll = _entry("nll", num_examples=100, mask_size=mask_size, batch_size=batch_size)
+  return e
+
+
 def pixelcnn(c: ml_collections.ConfigDict, channels: int, num_layers: int) -> ml_collections.ConfigDict:
   """An image-prior config (bridge) turned into a gated PixelCNN on the same latents."""
   del c.bridge
@@ -57,7 +73,6 @@ def vq_diffusion(c: ml_collections.ConfigDict, width: int, depth: int, heads: in
   c.prior = prior("vq_diffusion")
   c.prior.num_steps = 100  # T, with the official linear mask-and-replace schedules
   c.prior.aux_weight = 5e-4  # weight of the auxiliary x0 cross-entropy (official value)
-  c.prior.sample_steps = 0  # 0: all T steps; else a strided subset of this many steps
   c.prior.truncation = 1.0  # keep the top-mass classes of p(x0 | x_t) summing to this (1 = off)
   return c
 

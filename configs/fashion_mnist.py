@@ -14,7 +14,9 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.experiment = "image_prior"
   c.seed = 0
-  c.vqvae_workdir = "runs/fmnist_vqvae"  # a trained VQ-VAE run; its config names the dataset
+  c.dataset = "fashion_mnist"  # checked against the VQ-VAE run's data.name
+  c.vqvae_workdir = "runs/fmnist_vqvae"  # a trained VQ-VAE run on that dataset
+  c.use_ema = True  # sample and evaluate with the EMA of the parameters
   c.validation_size = 2000  # the last N training maps, held out (not trained on) for choosing settings
 
   c.bridge = ml_collections.ConfigDict()
@@ -51,17 +53,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.optimizer = common.optimizer(1e-3, warmup_steps=200, end_lr_factor=0.1)
 
   c.sampling = ml_collections.ConfigDict()
-  c.sampling.num_samples = 256  # also the M of the per-position KL against as many test images
-  c.sampling.kl_alpha = 1.0  # add-alpha smoothing of the code histograms (evaluate/codes.py)
   c.sampling.batch_size = 32
   c.sampling.variance = "posterior"  # posterior | beta (the ancestral chain)
-  c.sampling.steps = 0  # 0: all T steps (ancestral); else the strided sampler with this many steps
+  c.sampling.steps = 0  # 0: all steps (bridge: ancestral, VQ-Diffusion: all T, MaskGIT: num_iterations); else this many
   c.sampling.end = "decoder"  # decoder: draw the codes from p(z_q | z^t0) | nearest: nearest codes of z^0
   c.sampling.ddim_eta = 1.0  # strided: 1 = exact bridge posteriors, 0 = deterministic
-  c.sampling.use_ema = True
-  c.sampling.num_chains = 4  # rows of the decoded denoising chain
-  c.sampling.num_conditional = 4  # test images for the inpainting figures ...
-  c.sampling.conditional_samples = 6  # ... and samples per image
-  c.sampling.mask_size = 4  # side of the masked square (4 of 8 latents)
   c.sampling.guidance = 1.0  # class-conditional priors: 0 unconditional, 1 conditional, > 1 guided
+  c.evals = common.prior_evals(num_samples=256, mask_size=4)  # mask_size: 4 of 8 latents
   return c

@@ -17,4 +17,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict({"num_classes": 10, "channels": 32, "features": 128})
   c.training = common.training(1_000, batch_size=64, steps_per_call=1, log_every=250, checkpoint_every=1_000)
   c.optimizer = common.optimizer(1e-3, warmup_steps=100, end_lr_factor=0.1)
+  c.use_ema = False
+  c.evals = ml_collections.ConfigDict({"accuracy": {"type": "accuracy", "batch_size": 500}})
   return c

@@ -9,27 +9,24 @@ benchmarks/compare_priors.py trains whatever is missing first.
 import ml_collections
 
 
-def eval_section(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.ConfigDict:
+def evals(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.ConfigDict:
+  """The comparison's evaluators (dbvq_jax/evaluate/evaluators.py), run alike on every prior."""
   e = ml_collections.ConfigDict()
-  e.num_kl = num_kl  # M test code maps and M samples for the per-position KL (the floor uses the next M)
-  e.kl_alpha = 1.0  # add-alpha smoothing of the code histograms
-  e.kl_bootstrap = 200  # resamples of the KL's bootstrap interval
-  e.nll_examples = nll_examples  # test code maps scored by the likelihoods (whole map and masked centre)
-  e.mask_size = mask_size  # side of the masked centred square
-  e.estimators = ml_collections.ConfigDict({  # sample counts, applied to every prior with such a field
+  e.nll = {"type": "nll", "num_examples": nll_examples, "mask_size": mask_size, "estimators": {
       "iwae_samples": 4,  # bridge: S forward paths of the IWAE estimate
       "nll_t_samples": 50,  # bridge: strata of t in the bound's diffusion term (0: all T)
       "paper_mc_samples": 4,  # bridge: S inpainted samples of the paper's Monte Carlo estimate ...
       "paper_mc_tau": 1.0,  # ... and its quantiser temperature on normalised latents
       "nll_m_samples": 16,  # maskgit: strata of the masking probability in MD4's bound
-  })
-  e.batch_size = 32  # sampling batch (and the batch of the s/sample timing)
-  e.timing_repeats = 3
-  e.bridge_steps = (1000, 250, 100, 50, 20)  # the strided sampler's quality-versus-steps sweep
-  e.ddim_eta = 1.0
-  e.classifier_workdir = ""  # a configs/*_classifier.py run: adds classifier_fd (not FID); "" skips it
-  e.inception_weights = ""  # FID InceptionV3 weights converted by dbvq_jax.evaluate.inception: adds FID; "" skips it
-  return e
+  }}  # sample counts, applied to every prior with such a field
+  e.samples = {"type": "samples", "num": num_kl, "timing_repeats": 3}  # s/sample at the comparison's batch_size
+  e.kl = {"type": "code_kl", "num": num_kl, "alpha": 1.0, "bootstrap": 200}  # M test maps and M samples; floor: the next M
+  e.classifier_fd = {"type": "frechet", "features": "classifier", "path": "", "num": num_kl}  # path: a classifier run
+  e.fid = {"type": "frechet", "features": "inception", "path": "", "num": num_kl}  # path: converted InceptionV3 weights
+  e.steps = {"type": "step_sweep", "fractions": (0.25, 0.1, 0.05, 0.02), "num": num_kl, "alpha": 1.0,
+             "bootstrap": 200}  # quality against steps, for priors with a choice of steps
+  e.inpaint = {"type": "inpaint", "num_images": 4, "samples_per_image": 4, "mask_size": mask_size}
+  return ml_collections.ConfigDict(e)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -43,6 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
       "vq_diffusion": "runs/fmnist_vq_diffusion",
       "maskgit": "runs/fmnist_maskgit",
   })
-  c.eval = eval_section(num_kl=1000, nll_examples=100, mask_size=4)
-  c.eval.classifier_workdir = "runs/fmnist_classifier"
+  c.batch_size = 32  # sampling batch (and the batch of the s/sample timing)
+  c.evals = evals(num_kl=1000, nll_examples=100, mask_size=4)
+  c.evals.classifier_fd.path = "runs/fmnist_classifier"
   return c

@@ -14,8 +14,10 @@ def to_e2e(c: ml_collections.ConfigDict, eval_images: int, positions: int) -> ml
   c.experiment = "image_e2e"
   c.prior_workdir = ""  # optional: start the denoiser from this image-prior run (same vqvae_workdir and prior section)
   c.prior.diffuse = "z_e"  # Algorithm 1 diffuses the encoder's output, so a prior_workdir run must too
-  c.classifier_workdir = ""  # a configs/*_classifier.py run: adds the classifier FD before / after; "" skips it
-  c.fd_samples = 1_000  # samples (and test images, twice as many for the floor) of that FD
+  # The classifier Fréchet distance (not FID) of `num` samples against as many test images, before and after,
+  # with its floor; path: a configs/*_classifier.py run ("" skips it).
+  c.evals.fd = ml_collections.ConfigDict(
+      {"type": "frechet", "features": "classifier", "path": "", "num": 1_000, "reference": "images", "log_steps": 0})
   c.eval_images = eval_images  # test images for the before/after reconstruction metrics
   c.quantize = ml_collections.ConfigDict()
   c.quantize.tau = 0.1  # q_phi(z_q | z_e) temperature on normalised latents (App. C uses 1)
@@ -31,7 +33,7 @@ def to_e2e(c: ml_collections.ConfigDict, eval_images: int, positions: int) -> ml
 def get_config():
   c = to_e2e(fashion_mnist.get_config(), eval_images=2_000, positions=8 * 8)
   c.prior_workdir = "runs/fmnist_prior_ze"  # start from a frozen-latent prior on z_e (configs/fashion_mnist.py, prior.diffuse=z_e)
-  c.classifier_workdir = "runs/fmnist_classifier"
+  c.evals.fd.path = "runs/fmnist_classifier"
   c.sampling.steps = 100  # the strided sampler for every evaluation (1,000 steps take ~10x longer)
   c.training.num_steps = 1_000
   c.optimizer.learning_rate = 2e-4

@@ -39,8 +39,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.training = common.training(3_000, batch_size=64, steps_per_call=1, log_every=250, checkpoint_every=1_000)
   c.optimizer = common.optimizer(1e-3, warmup_steps=200, end_lr_factor=0.1)
 
-  c.eval = ml_collections.ConfigDict()
-  c.eval.num_images = 10_000  # test images reconstructed for the metrics
-  c.eval.batch_size = 500
-  c.eval.use_ema = False  # EMA weights would not match the EMA codebook's current assignment
+  c.use_ema = False  # EMA weights would not match the EMA codebook's current assignment
+  c.evals = ml_collections.ConfigDict()
+  c.evals.reconstruction = ml_collections.ConfigDict({"type": "reconstruction", "num_images": 10_000, "batch_size": 500})
   return c

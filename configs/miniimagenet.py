@@ -11,5 +11,6 @@ def get_config():
   c = cifar10.get_config()
   c.vqvae_workdir = "runs/mini_vqvae"
   c.model.attn_resolutions = (11, 6)  # 21 -> 11 -> 6 on the way down
-  c.sampling.mask_size = 9  # 9x9 of 21x21, as in the paper
+  c.dataset = "miniimagenet"
+  c.evals.inpaint.mask_size = c.evals.nll.mask_size = 9  # 9x9 of 21x21, as in the paper
   return c

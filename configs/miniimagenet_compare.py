@@ -17,5 +17,5 @@ def get_config() -> ml_collections.ConfigDict:
       "vq_diffusion": "runs/mini_vq_diffusion",
       "maskgit": "runs/mini_maskgit",
   })
-  c.eval = fashion_mnist_compare.eval_section(num_kl=1_000, nll_examples=1_000, mask_size=9)
+  c.evals = fashion_mnist_compare.evals(num_kl=1_000, nll_examples=1_000, mask_size=9)
   return c

@@ -24,5 +24,5 @@ def get_config():
   c.training.log_every = 500
   c.training.checkpoint_every = 5_000
   c.optimizer.learning_rate = 3e-4
-  c.eval.batch_size = 100
+  c.evals.reconstruction.batch_size = 100
   return c

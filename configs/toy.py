@@ -58,11 +58,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.training = common.training(20_000, batch_size=256, steps_per_call=200, log_every=2_000, checkpoint_every=5_000)
   c.optimizer = common.optimizer(2e-3, warmup_steps=500, end_lr_factor=0.01)
 
+  c.use_ema = True  # evaluate with the EMA of the parameters
+  c.evals = ml_collections.ConfigDict({"toy": {"type": "toy"}})  # dbvq_jax/train/toy.py ToyMetrics
+
   c.sampling = ml_collections.ConfigDict()
   c.sampling.num_samples = 10_000  # M unconditional and M inpainted sequences
   c.sampling.batch_size = 10_000
   c.sampling.variance = "posterior"  # posterior | beta
-  c.sampling.use_ema = True
   c.sampling.inpaint_codes = (0, -1, -1, -1, 4)  # -1 marks an unknown position (also the conditional NLL's mask)
   c.sampling.end = "decoder"  # decoder: draw the codes from p(z_q | z^t0) | nearest: nearest codes of z^0
 

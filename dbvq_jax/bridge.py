@@ -36,7 +36,7 @@ class OUBridge:
   abar_c: jax.Array  # [T + 1], 1 - abar_t computed in float64 (exact near t = 0, where 1 - abar_t in float32 is not)
 
   @classmethod
-  def create(cls, theta, eta, deltas, z_star=0.0) -> "OUBridge":
+  def create(cls, theta, eta, deltas, z_star=0.0) -> OUBridge:
     """Builds the bridge from step sizes delta_t, t = 1..T (any positive schedule)."""
     deltas = np.asarray(deltas, dtype=np.float64)
     if deltas.ndim != 1 or deltas.size == 0 or not np.all(deltas > 0):
@@ -47,12 +47,12 @@ class OUBridge:
     log_abar = np.cumsum(-2.0 * theta * deltas)
     dtype = jnp.result_type(float)
     return cls(
-        theta=jnp.asarray(theta, dtype),
-        eta=jnp.asarray(eta, dtype),
-        z_star=jnp.asarray(z_star, dtype),
-        beta=jnp.asarray(np.concatenate([[0.0], beta]), dtype),
-        abar=jnp.asarray(np.concatenate([[1.0], np.exp(log_abar)]), dtype),
-        abar_c=jnp.asarray(np.concatenate([[0.0], -np.expm1(log_abar)]), dtype),
+      theta=jnp.asarray(theta, dtype),
+      eta=jnp.asarray(eta, dtype),
+      z_star=jnp.asarray(z_star, dtype),
+      beta=jnp.asarray(np.concatenate([[0.0], beta]), dtype),
+      abar=jnp.asarray(np.concatenate([[1.0], np.exp(log_abar)]), dtype),
+      abar_c=jnp.asarray(np.concatenate([[0.0], -np.expm1(log_abar)]), dtype),
     )
 
   @property

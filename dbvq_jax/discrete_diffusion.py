@@ -38,7 +38,9 @@ class MaskReplace:
     return len(self.abar) - 1
 
   @classmethod
-  def linear(cls, num_codes: int, num_steps: int, abar_1=0.99999, abar_T=9e-6, gbar_1=9e-6, gbar_T=0.99999) -> "MaskReplace":
+  def linear(
+    cls, num_codes: int, num_steps: int, abar_1=0.99999, abar_T=9e-6, gbar_1=9e-6, gbar_T=0.99999
+  ) -> MaskReplace:
     """The official linear cumulative schedules (T = 100 in VQ-Diffusion)."""
     abar = np.concatenate([[1.0], np.linspace(abar_1, abar_T, num_steps)])
     gbar = np.concatenate([[0.0], np.linspace(gbar_1, gbar_T, num_steps)])
@@ -102,7 +104,9 @@ def log_q_likelihood(p: MaskReplace, x_t: jax.Array, s: jax.Array, t: jax.Array)
   k = p.num_codes
   one_hot = jax.nn.one_hot(x_t, k + 1)
   is_mask = (x_t == k)[..., None]
-  from_code = jnp.where(is_mask, safe_log(gamma), jnp.where(one_hot[..., :k] > 0, safe_log(alpha + beta), safe_log(beta)))
+  from_code = jnp.where(
+    is_mask, safe_log(gamma), jnp.where(one_hot[..., :k] > 0, safe_log(alpha + beta), safe_log(beta))
+  )
   from_mask = jnp.where(is_mask, 0.0, LOG_ZERO)
   return jnp.concatenate([from_code, from_mask], axis=-1)
 

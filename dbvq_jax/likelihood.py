@@ -31,7 +31,7 @@ estimators remain upper bounds of its -log P(z_q of the free positions | observe
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -76,7 +76,9 @@ def _masked_sum(x: jax.Array, free: jax.Array) -> jax.Array:
   return jnp.sum(jnp.where(free, x, 0.0).reshape(x.shape[0], -1), axis=-1)
 
 
-def bound(b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_nll: DecoderNLL, t0: int = 1, num_t: int = 0) -> dict:
+def bound(
+  b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_nll: DecoderNLL, t0: int = 1, num_t: int = 0
+) -> dict:
   """The three parts of the bound, each [B] nats over the free positions: 'prior' (L_T), 'diffusion'
   (sum_t L_t) and 'decoder' (L_dec). sum_t L_t is estimated with one t per stratum of {t0+1..T} (strata
   of equal size, weighted by their size; num_t = 0 evaluates every t, which is exact in t) and one
@@ -98,7 +100,11 @@ def bound(b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_nll: Decode
 
   diffusion, _ = jax.lax.scan(stratum, jnp.zeros((batch,), y.dtype), jnp.arange(len(edges) - 1))
   z_dec = bridge_lib.q_sample(b, y, t0, jax.random.normal(k_dec, y.shape, y.dtype))
-  return {"prior": _masked_sum(prior_kl(b, y), free), "diffusion": diffusion, "decoder": _masked_sum(decoder_nll(z_dec), free)}
+  return {
+    "prior": _masked_sum(prior_kl(b, y), free),
+    "diffusion": diffusion,
+    "decoder": _masked_sum(decoder_nll(z_dec), free),
+  }
 
 
 def _step_log_ratio(b, y, z_prev, zt, z0_hat, t) -> jax.Array:
@@ -117,7 +123,9 @@ def _end_log_ratio(b, y, zT) -> jax.Array:
   return jnp.sum(per_dim, axis=-1)
 
 
-def path_log_weight(b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_nll: DecoderNLL, t0: int = 1) -> jax.Array:
+def path_log_weight(
+  b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_nll: DecoderNLL, t0: int = 1
+) -> jax.Array:
   """log p_theta(z_q, z^{t0:T}) - log q(z^{t0:T} | y) [B] for one forward path z^{t0} ~ q(. | y),
   z^t = z* + sqrt(alpha_t)(z^{t-1} - z*) + sigma sqrt(beta_t) xi, over the free positions."""
   k_start, k_loop = jax.random.split(rng)
@@ -129,7 +137,11 @@ def path_log_weight(b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_n
     z_prev, log_w = carry
     k_fwd, k_obs = jax.random.split(jax.random.fold_in(k_loop, t))
     alpha = 1.0 - b.beta[t]
-    zt = b.z_star + jnp.sqrt(alpha) * (z_prev - b.z_star) + b.sigma * jnp.sqrt(b.beta[t]) * jax.random.normal(k_fwd, y.shape, y.dtype)
+    zt = (
+      b.z_star
+      + jnp.sqrt(alpha) * (z_prev - b.z_star)
+      + b.sigma * jnp.sqrt(b.beta[t]) * jax.random.normal(k_fwd, y.shape, y.dtype)
+    )
     zt = sampling.impose_known(b, y, ~free[..., None], zt, t, k_obs)  # observed: fresh q(z^t | y)
     t_vec = jnp.full((batch,), t, jnp.int32)
     ratio = _step_log_ratio(b, y, z_prev, zt, x0_fn(zt, t_vec), t_vec)
@@ -139,8 +151,20 @@ def path_log_weight(b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_n
   return log_w + _masked_sum(_end_log_ratio(b, y, zT), free)
 
 
-def iwae(b: bridge_lib.OUBridge, rng, y, free, x0_fn: X0Fn, decoder_nll: DecoderNLL, t0: int = 1, num_samples: int = 16, chunk: int = 16) -> jax.Array:
+def iwae(
+  b: bridge_lib.OUBridge,
+  rng,
+  y,
+  free,
+  x0_fn: X0Fn,
+  decoder_nll: DecoderNLL,
+  t0: int = 1,
+  num_samples: int = 16,
+  chunk: int = 16,
+) -> jax.Array:
   """-log (1/S) sum_s w_s [B] over S = num_samples forward paths, `chunk` paths vectorised at a time."""
   keys = jax.random.split(rng, num_samples)
-  log_w = jax.lax.map(lambda k: path_log_weight(b, k, y, free, x0_fn, decoder_nll, t0), keys, batch_size=min(chunk, num_samples))
+  log_w = jax.lax.map(
+    lambda k: path_log_weight(b, k, y, free, x0_fn, decoder_nll, t0), keys, batch_size=min(chunk, num_samples)
+  )
   return -(jax.nn.logsumexp(log_w, axis=0) - jnp.log(num_samples))

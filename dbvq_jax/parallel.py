@@ -10,16 +10,21 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 DATA_AXIS = "data"
 
 
-def initialize(coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None) -> None:
+def initialize(
+  coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> None:
   """Starts multi-host JAX (jax.distributed.initialize): with no arguments it detects TPU pods and
   SLURM/Open MPI clusters; on CPU the processes talk through gloo collectives."""
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
+  jax.distributed.initialize(
+    coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+  )
 
 
 def local_copy(tree: Any) -> Any:

@@ -23,7 +23,7 @@ also sees the known values, which is what makes the completions consistent (see 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -53,16 +53,16 @@ def impose_known(b: bridge_lib.OUBridge, known, mask, z: jax.Array, t, key) -> j
 
 
 def ancestral(
-    eps_fn: EpsFn,
-    b: bridge_lib.OUBridge,
-    rng: jax.Array,
-    shape: tuple[int, ...],
-    *,
-    known: jax.Array | None = None,
-    mask: jax.Array | None = None,
-    variance: str = "posterior",
-    keep_every: int = 0,
-    t_end: int = 0,
+  eps_fn: EpsFn,
+  b: bridge_lib.OUBridge,
+  rng: jax.Array,
+  shape: tuple[int, ...],
+  *,
+  known: jax.Array | None = None,
+  mask: jax.Array | None = None,
+  variance: str = "posterior",
+  keep_every: int = 0,
+  t_end: int = 0,
 ) -> tuple[jax.Array, jax.Array | None]:
   """Samples z^{t_end} of shape [B, ...] = `shape` by the reverse chain t = T..t_end+1 (z^0 by default;
   t_end >= 1 stops where a decoder p(z_q | z^{t_end}) takes over, see likelihood.py).
@@ -79,7 +79,7 @@ def ancestral(
     raise ValueError(f"keep_every={keep_every} must divide T - t_end = {b.num_steps - t_end}")
   batch = shape[0]
   rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
-  renoise = lambda z, t, key: impose_known(b, known, mask, z, t, key)  # noqa: E731
+  renoise = lambda z, t, key: impose_known(b, known, mask, z, t, key)
 
   def step(z, t):
     key_noise, key_known = jax.random.split(jax.random.fold_in(rng_loop, t))
@@ -110,15 +110,15 @@ def time_grid(num_steps: int, sample_steps: int, t_end: int = 0) -> jax.Array:
 
 
 def strided(
-    eps_fn: EpsFn,
-    b: bridge_lib.OUBridge,
-    rng: jax.Array,
-    shape: tuple[int, ...],
-    times: jax.Array,
-    *,
-    ddim_eta: float = 1.0,
-    known: jax.Array | None = None,
-    mask: jax.Array | None = None,
+  eps_fn: EpsFn,
+  b: bridge_lib.OUBridge,
+  rng: jax.Array,
+  shape: tuple[int, ...],
+  times: jax.Array,
+  *,
+  ddim_eta: float = 1.0,
+  known: jax.Array | None = None,
+  mask: jax.Array | None = None,
 ) -> jax.Array:
   """z^{t_S} of shape `shape` from z^{t_0} ~ N(z*, sigma^2 I) along `times` [S + 1] (decreasing,
   t_0 = T for a sample from the prior); inpainting with `known`/`mask` as in `ancestral`."""
@@ -126,7 +126,7 @@ def strided(
     raise ValueError("pass both `known` and `mask` for inpainting, or neither")
   batch = shape[0]
   rng_init, rng_known, rng_loop = jax.random.split(rng, 3)
-  renoise = lambda z, t, key: impose_known(b, known, mask, z, t, key)  # noqa: E731
+  renoise = lambda z, t, key: impose_known(b, known, mask, z, t, key)
 
   def step(z, ts):
     t, s = ts

@@ -55,7 +55,7 @@ def tiny_vqvae(data_dir: str) -> ml_collections.ConfigDict:
   c.training.log_every = 2
   c.training.checkpoint_every = 4
   c.optimizer.warmup_steps = 1
-  c.eval.batch_size = 8
+  c.evals.reconstruction.batch_size = 8
   return c
 
 
@@ -72,23 +72,24 @@ def tiny_image_prior(vqvae_workdir: str) -> ml_collections.ConfigDict:
   c.training.log_every = 2
   c.training.checkpoint_every = 2
   c.optimizer.warmup_steps = 1
-  c.sampling.num_samples = 4
   c.sampling.batch_size = 4
-  c.sampling.num_chains = 2
-  c.sampling.num_conditional = 2
-  c.sampling.conditional_samples = 2
+  c.evals.samples.num = c.evals.kl.num = 4
+  c.evals.samples.timing_repeats = 1
+  c.evals.kl.bootstrap = 10
+  c.evals.chain.update({"num_chains": 2, "frames": 3})
+  c.evals.inpaint.update({"num_images": 2, "samples_per_image": 2})
+  c.evals.nll.update({"num_examples": 4, "batch_size": 4})
   return c
 
 
 def tiny_e2e(vqvae_workdir: str) -> ml_collections.ConfigDict:
   c = load_config("fashion_mnist_e2e")
   tiny = tiny_image_prior(vqvae_workdir)
-  for section in ("bridge", "model", "training", "optimizer", "sampling"):
+  for section in ("bridge", "model", "training", "optimizer", "sampling", "evals"):
     c[section].update(tiny[section])
   c.vqvae_workdir = str(vqvae_workdir)
   c.eval_images = 16
-  c.classifier_workdir = ""
-  c.fd_samples = 8
+  c.evals.fd.update({"path": "", "num": 8})
   return c
 
 
@@ -96,7 +97,7 @@ def tiny_baseline(vqvae_workdir: str, kind: str, num_labels: int = 0) -> ml_coll
   """configs/fashion_mnist_<kind>.py (pixelcnn | vq_diffusion | maskgit) shrunk like tiny_image_prior."""
   c = load_config(f"fashion_mnist_{kind}")
   tiny = tiny_image_prior(vqvae_workdir)
-  for section in ("training", "optimizer", "sampling"):
+  for section in ("training", "optimizer", "sampling", "evals"):
     c[section].update(tiny[section])
   c.vqvae_workdir = str(vqvae_workdir)
   c.validation_size = tiny.validation_size
@@ -124,8 +125,13 @@ def tiny_classifier(data_dir: str) -> ml_collections.ConfigDict:
 def tiny_compare() -> ml_collections.ConfigDict:
   """configs/fashion_mnist_compare.py evaluating a few code maps and samples (workdirs unchanged)."""
   c = load_config("fashion_mnist_compare")
-  c.eval.update({"num_kl": 8, "nll_examples": 4, "kl_bootstrap": 10, "batch_size": 4, "timing_repeats": 1, "bridge_steps": (10, 2)})
-  c.eval.estimators.update({"iwae_samples": 2, "paper_mc_samples": 2, "nll_t_samples": 4, "nll_m_samples": 2})
+  e, c.batch_size = c.evals, 4
+  e.nll.update({"num_examples": 4, "batch_size": 4})
+  e.nll.estimators.update({"iwae_samples": 2, "paper_mc_samples": 2, "nll_t_samples": 4, "nll_m_samples": 2})
+  e.samples.update({"num": 8, "timing_repeats": 1})
+  e.kl.update({"num": 8, "bootstrap": 10})
+  e.classifier_fd.num = e.fid.num = 8
+  e.steps.update({"num": 8, "bootstrap": 10, "fractions": (0.2,)})
   return c
 
 

@@ -34,7 +34,9 @@ def main(mode, workdir, out, *cluster):
   if mode == "train":
     d, t = config.data, config.training
     local = parallel.local_batch_size(t.batch_size)
-    stream = iter(toy_data.batches(config.seed, local, t.steps_per_call, d.length, d.num_codes, d.noise_std, jax.process_index()))
+    stream = iter(
+      toy_data.batches(config.seed, local, t.steps_per_call, d.length, d.num_codes, d.noise_std, jax.process_index())
+    )
     state = loop.fit(config, workdir, init_variables=init, loss_fn=toy_task.loss_fn(prior, config), data_iter=stream)
   else:
     state = loop.load(config, workdir, init)

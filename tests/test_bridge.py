@@ -29,7 +29,6 @@ def exact_joint(z0, deltas, theta, eta, z_star):
 
 
 class BridgeTest(chex.TestCase, parameterized.TestCase):
-
   def setUp(self):
     super().setUp()
     self.enter_context(jax.enable_x64(True))
@@ -89,7 +88,9 @@ class BridgeTest(chex.TestCase, parameterized.TestCase):
     zt = bl.q_sample(self.b, z0, t, eps)
     np.testing.assert_allclose(bl.x0_from_eps(self.b, zt, t, eps), z0, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(bl.eps_from_x0(self.b, zt, t, z0), eps, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(bl.eps_to_mean(self.b, zt, t, eps), bl.posterior(self.b, z0, zt, t)[0], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+      bl.eps_to_mean(self.b, zt, t, eps), bl.posterior(self.b, z0, zt, t)[0], rtol=1e-9, atol=1e-9
+    )
 
   def test_stationary_law(self):
     b = bl.OUBridge.create(THETA, ETA, bl.constant_deltas(4, 20.0), Z_STAR)
@@ -121,7 +122,9 @@ class BridgeTest(chex.TestCase, parameterized.TestCase):
     np.testing.assert_allclose(pstd**2, betas * (1 - abar_prev) / (1 - abar), rtol=1e-9, atol=1e-15)
     xt, eps = np.linspace(-1, 1, T), np.linspace(2, -2, T)
     np.testing.assert_allclose(
-        bl.eps_to_mean(b, jnp.asarray(xt), t, jnp.asarray(eps)), (xt - betas / np.sqrt(1 - abar) * eps) / np.sqrt(alphas), rtol=1e-9
+      bl.eps_to_mean(b, jnp.asarray(xt), t, jnp.asarray(eps)),
+      (xt - betas / np.sqrt(1 - abar) * eps) / np.sqrt(alphas),
+      rtol=1e-9,
     )
 
   def test_eq4_weights_are_gaussian_kls(self):
@@ -148,7 +151,9 @@ class BridgeTest(chex.TestCase, parameterized.TestCase):
     eps, eps_hat = jnp.ones((3, 4, 3)), jnp.zeros((3, 4, 3))
     np.testing.assert_allclose(bl.eps_loss(self.b, eps, eps_hat, t), np.full((3, 4), 3.0))
     w = np.array([float(bl.loss_weight(self.b, int(s))) for s in t])
-    np.testing.assert_allclose(bl.eps_loss(self.b, eps, eps_hat, t, "eq4"), 3.0 * w[:, None] * np.ones((3, 4)), rtol=1e-12)
+    np.testing.assert_allclose(
+      bl.eps_loss(self.b, eps, eps_hat, t, "eq4"), 3.0 * w[:, None] * np.ones((3, 4)), rtol=1e-12
+    )
 
   def test_invalid_schedule_raises(self):
     with self.assertRaisesRegex(ValueError, "positive"):
@@ -163,7 +168,7 @@ if __name__ == "__main__":
 
 def test_shifted_cosine_schedule_shifts_the_log_snr():
   """logit(abar_t), read back from the betas, moves by exactly the shift at every interior t."""
-  logit = lambda betas: np.log(np.cumprod(1 - betas)) - np.log1p(-np.cumprod(1 - betas))  # noqa: E731
+  logit = lambda betas: np.log(np.cumprod(1 - betas)) - np.log1p(-np.cumprod(1 - betas))
   base, shifted = bl.shifted_cosine_betas(100, 0.0), bl.shifted_cosine_betas(100, -2.0)
   np.testing.assert_allclose((logit(shifted) - logit(base))[5:95], -2.0, atol=1e-6)
   assert np.cumprod(1 - base)[-1] < 1e-6 and np.all((base > 0) & (base <= 0.999))

@@ -118,7 +118,7 @@ def test_miniimagenet_folders(tmp_path):
 
 def test_pipeline_shuffles_deterministically_and_resumes():
   src = image_data.ArraySource(np.arange(20, dtype=np.uint8).reshape(20, 1, 1, 1), np.arange(20))
-  make = lambda: pipeline.train_chunks(src, seed=5, global_batch=4, steps_per_call=2, transform=lambda r: r)  # noqa: E731
+  make = lambda: pipeline.train_chunks(src, seed=5, global_batch=4, steps_per_call=2, transform=lambda r: r)
   it = make()
   chunks = [next(it) for _ in range(6)]  # 48 records: more than two epochs
   assert chunks[0]["label"].shape == (2, 4)

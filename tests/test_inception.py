@@ -2,11 +2,12 @@
 format and its errors, and (where PyTorch, torchvision and pytorch-fid are installed) features
 against pytorch-fid itself."""
 
-import helpers
 import numpy as np
 import pytest
 
 from dbvq_jax.evaluate import inception
+
+import helpers
 
 
 def _conv_bn_reference(x, weight, gamma, beta, mean, var, padding):
@@ -18,7 +19,10 @@ def _conv_bn_reference(x, weight, gamma, beta, mean, var, padding):
   for i in range(h):
     for j in range(w):
       y[:, i, j] = np.tensordot(weight, x[:, i : i + kh, j : j + kw], axes=3)
-  return gamma[:, None, None] * (y - mean[:, None, None]) / np.sqrt(var[:, None, None] + inception.BN_EPS) + beta[:, None, None]
+  return (
+    gamma[:, None, None] * (y - mean[:, None, None]) / np.sqrt(var[:, None, None] + inception.BN_EPS)
+    + beta[:, None, None]
+  )
 
 
 def test_folded_batch_norm_equals_conv_then_batch_norm():
@@ -32,8 +36,16 @@ def test_folded_batch_norm_equals_conv_then_batch_norm():
   x = rng.normal(size=(3, 6, 7))
   kernel, bias = inception.fold_batch_norm(weight, gamma, beta, mean, var)
   conv = nn.Conv(5, (1, 3), padding=((0, 0), (1, 1)))
-  got = conv.apply({"params": {"kernel": jnp.asarray(kernel), "bias": jnp.asarray(bias)}}, jnp.asarray(x.transpose(1, 2, 0)[None], jnp.float32))
-  np.testing.assert_allclose(np.asarray(got[0]).transpose(2, 0, 1), _conv_bn_reference(x, weight, gamma, beta, mean, var, (0, 1)), rtol=1e-4, atol=1e-4)
+  got = conv.apply(
+    {"params": {"kernel": jnp.asarray(kernel), "bias": jnp.asarray(bias)}},
+    jnp.asarray(x.transpose(1, 2, 0)[None], jnp.float32),
+  )
+  np.testing.assert_allclose(
+    np.asarray(got[0]).transpose(2, 0, 1),
+    _conv_bn_reference(x, weight, gamma, beta, mean, var, (0, 1)),
+    rtol=1e-4,
+    atol=1e-4,
+  )
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +58,12 @@ def weights_file(tmp_path_factory):
 def test_converted_weights_load_and_give_pool_features(weights_file):
   path, state = weights_file
   params = inception.load(path)
-  kernel, bias = inception.fold_batch_norm(*(state[f"Mixed_6b.branch7x7_2.{k}"] for k in ("conv.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var")))
+  kernel, bias = inception.fold_batch_norm(
+    *(
+      state[f"Mixed_6b.branch7x7_2.{k}"]
+      for k in ("conv.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var")
+    )
+  )
   np.testing.assert_array_equal(np.asarray(params["Mixed_6b"]["branch7x7_2"]["conv"]["kernel"]), kernel)
   np.testing.assert_array_equal(np.asarray(params["Mixed_6b"]["branch7x7_2"]["conv"]["bias"]), bias)
   images = np.random.default_rng(2).uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)

@@ -18,7 +18,17 @@ def _run(args, **kw):
 
 def test_local_launcher_trains_with_two_processes(tmp_path):
   workdir = tmp_path / "toy_mp"
-  out = _run([sys.executable, "launch/local.py", "--num_processes=2", "--", "--config=configs/toy.py", f"--workdir={workdir}", *TINY])
+  out = _run(
+    [
+      sys.executable,
+      "launch/local.py",
+      "--num_processes=2",
+      "--",
+      "--config=configs/toy.py",
+      f"--workdir={workdir}",
+      *TINY,
+    ]
+  )
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
   assert "[p0]" in out.stdout and "[p1]" in out.stdout and "all processes finished" in out.stdout
   assert "step 8/8" in out.stdout
@@ -33,16 +43,54 @@ def test_local_launcher_checks_its_inputs():
 
 
 def test_tpu_and_slurm_scripts_dry_run(tmp_path):
-  tpu = _run(["bash", "launch/tpu_vm.sh", "--name=v", "--zone=z", "--accelerator=v4-8", "--bucket=b", "--repo=https://example.org/r",
-              "--config=configs/cifar10.py", "--workdir=runs/c", "--dry-run", "--", "--config.training.batch_size=256"])
+  tpu = _run(
+    [
+      "bash",
+      "launch/tpu_vm.sh",
+      "--name=v",
+      "--zone=z",
+      "--accelerator=v4-8",
+      "--bucket=b",
+      "--repo=https://example.org/r",
+      "--config=configs/cifar10.py",
+      "--workdir=runs/c",
+      "--dry-run",
+      "--",
+      "--config.training.batch_size=256",
+    ]
+  )
   assert tpu.returncode == 0, tpu.stderr
   assert "tpu-vm create v" in tpu.stdout and "--worker=all" in tpu.stdout
-  assert "--distributed --config=configs/cifar10.py --workdir=/mnt/b/runs/c --config.training.batch_size=256" in tpu.stdout
-  slurm = _run(["bash", "launch/slurm_gpu.sh", "--nodes=2", "--gpus_per_node=8", "--config=configs/cifar10.py", f"--workdir={tmp_path}/w", "--dry-run"])
+  assert (
+    "--distributed --config=configs/cifar10.py --workdir=/mnt/b/runs/c --config.training.batch_size=256" in tpu.stdout
+  )
+  slurm = _run(
+    [
+      "bash",
+      "launch/slurm_gpu.sh",
+      "--nodes=2",
+      "--gpus_per_node=8",
+      "--config=configs/cifar10.py",
+      f"--workdir={tmp_path}/w",
+      "--dry-run",
+    ]
+  )
   assert slurm.returncode == 0, slurm.stderr
   assert "#SBATCH --nodes=2" in slurm.stdout and "srun python -m dbvq_jax.main --distributed" in slurm.stdout
   assert not os.path.exists(tmp_path / "w")  # a dry run writes nothing
   missing = _run(["bash", "launch/slurm_gpu.sh", "--nodes=2", "--config=configs/cifar10.py", "--workdir=/tmp/w"])
   assert missing.returncode == 2 and "gpus_per_node" in missing.stderr
-  wrong = _run(["bash", "launch/tpu_vm.sh", "--name=v", "--zone=z", "--accelerator=v4-8", "--bucket=b", "--repo=r", "--config=configs/nope.py", "--workdir=w"])
+  wrong = _run(
+    [
+      "bash",
+      "launch/tpu_vm.sh",
+      "--name=v",
+      "--zone=z",
+      "--accelerator=v4-8",
+      "--bucket=b",
+      "--repo=r",
+      "--config=configs/nope.py",
+      "--workdir=w",
+    ]
+  )
   assert wrong.returncode == 2 and "not found" in wrong.stderr

@@ -52,9 +52,9 @@ def test_linear_gaussian_bound_and_iwae_against_closed_form():
   p_mean, p_var = offset[t0] + gain[t0] * mean, gain[t0] ** 2 * var + s_dec**2
   exact = float(np.sum(0.5 * (y - p_mean) ** 2 / p_var + 0.5 * np.log(2 * np.pi * p_var)))
 
-  # The bound itself in closed form: y - z0_hat(z^t) is Gaussian with mean r_t and variance gain_t^2 sigma^2 (1 - abar_t).
-  resid = lambda t: y - offset[t] - gain[t] * (z_star + np.sqrt(abar[t]) * (y - z_star))  # noqa: E731
-  sq = lambda t: np.sum(resid(t) ** 2) + 2 * gain[t] ** 2 * sigma2 * (1 - abar[t])  # noqa: E731
+  # The bound in closed form: y - z0_hat(z^t) is Gaussian with mean r_t and variance gain_t^2 sigma^2 (1 - abar_t).
+  resid = lambda t: y - offset[t] - gain[t] * (z_star + np.sqrt(abar[t]) * (y - z_star))
+  sq = lambda t: np.sum(resid(t) ** 2) + 2 * gain[t] ** 2 * sigma2 * (1 - abar[t])
   snr = abar / (sigma2 * (1 - abar))
   diffusion = sum(0.5 * (snr[t - 1] - snr[t]) * sq(t) for t in range(t0 + 1, b.num_steps + 1))
   mu_T, v_T = z_star + np.sqrt(abar[-1]) * (y - z_star), sigma2 * (1 - abar[-1])
@@ -62,8 +62,10 @@ def test_linear_gaussian_bound_and_iwae_against_closed_form():
   closed_bound = prior_term + diffusion + 0.5 * sq(t0) / s_dec**2 + np.log(2 * np.pi * s_dec**2)
 
   g, o = jnp.asarray(gain, jnp.float32), jnp.asarray(offset, jnp.float32)
-  x0_fn = lambda z, t: o[t][:, None, :] + g[t][:, None, None] * z  # noqa: E731
-  decoder = lambda z: 0.5 * jnp.sum((y - x0_fn(z, jnp.full(z.shape[:1], t0))) ** 2, -1) / s_dec**2 + np.log(2 * np.pi * s_dec**2)  # noqa: E731
+  x0_fn = lambda z, t: o[t][:, None, :] + g[t][:, None, None] * z
+  decoder = lambda z: (
+    0.5 * jnp.sum((y - x0_fn(z, jnp.full(z.shape[:1], t0))) ** 2, -1) / s_dec**2 + np.log(2 * np.pi * s_dec**2)
+  )
   reps = 100_000
   ys, free = jnp.broadcast_to(jnp.asarray(y, jnp.float32), (reps, 1, 2)), jnp.ones((reps, 1), bool)
   terms = jax.jit(lambda k: likelihood.bound(b, k, ys, free, x0_fn, decoder, t0))(jax.random.PRNGKey(0))
@@ -71,7 +73,12 @@ def test_linear_gaussian_bound_and_iwae_against_closed_form():
   np.testing.assert_allclose(bound, closed_bound, atol=3 * bound_se + 1e-3)
   gap = closed_bound - exact
   assert gap > 0.05, (closed_bound, exact)  # a true upper bound, visibly loose here
-  iwae = {s: _mean_se(jax.jit(lambda k: likelihood.iwae(b, k, ys[: 4000 // s], free[: 4000 // s], x0_fn, decoder, t0, s))(jax.random.PRNGKey(s))) for s in (1, 8, 128)}
+
+  def iwae_at(s):
+    fn = jax.jit(lambda k: likelihood.iwae(b, k, ys[: 4000 // s], free[: 4000 // s], x0_fn, decoder, t0, s))
+    return _mean_se(fn(jax.random.PRNGKey(s)))
+
+  iwae = {s: iwae_at(s) for s in (1, 8, 128)}
   assert abs(iwae[1][0] - bound) < 3 * np.hypot(iwae[1][1], bound_se) + 0.02  # S = 1 has the bound's mean
   assert iwae[1][0] > iwae[8][0] > iwae[128][0] > exact - 3 * iwae[128][1]  # decreases towards the exact value
   assert iwae[128][0] - exact < 0.1 * gap + 3 * iwae[128][1]
@@ -104,16 +111,19 @@ def test_point_masses_on_a_line_against_grid_propagation():
   exact = -np.log(np.sum(density[:, None] * weights(grid, abar[t0], 1 - abar[t0], np), axis=0) * dz)  # [K]
 
   a_j, ac_j = jnp.asarray(abar, jnp.float32), jnp.asarray(1 - abar, jnp.float32)
-  x0_fn = lambda z, t: (weights(z[..., 0], a_j[t][:, None, None], ac_j[t][:, None, None], jnp) @ codebook.astype(np.float32))[..., None]  # noqa: E731
+  x0_fn = lambda z, t: (
+    weights(z[..., 0], a_j[t][:, None, None], ac_j[t][:, None, None], jnp) @ codebook.astype(np.float32)
+  )[..., None]
   reps = 4000
   for k in range(4):
     ys = jnp.full((reps, 1, 1), codebook[k], jnp.float32)
     free = jnp.ones((reps, 1), bool)
-    decoder = lambda z: -jnp.log(weights(z[..., 0], a_j[t0], ac_j[t0], jnp)[..., k])  # noqa: E731,B023
+    decoder = lambda z: -jnp.log(weights(z[..., 0], a_j[t0], ac_j[t0], jnp)[..., k])  # noqa: B023
     terms = jax.jit(lambda key: likelihood.bound(b, key, ys, free, x0_fn, decoder, t0))(jax.random.PRNGKey(k))  # noqa: B023
     bound, se = _mean_se(terms["prior"] + terms["diffusion"] + terms["decoder"])
     assert bound > exact[k] - 3 * se, (k, bound, exact[k])
-    iwae, iwae_se = _mean_se(jax.jit(lambda key: likelihood.iwae(b, key, ys[:64], free[:64], x0_fn, decoder, t0, 256))(jax.random.PRNGKey(10 + k)))  # noqa: B023
+    iwae_fn = jax.jit(lambda key: likelihood.iwae(b, key, ys[:64], free[:64], x0_fn, decoder, t0, 256))  # noqa: B023
+    iwae, iwae_se = _mean_se(iwae_fn(jax.random.PRNGKey(10 + k)))
     assert abs(iwae - exact[k]) < 0.01 + 3 * iwae_se, (k, iwae, exact[k])
 
 
@@ -147,8 +157,10 @@ def test_toy_data_law_bound_is_above_its_entropy_and_iwae_reaches_it():
   codes = toy_data.sample_codes(np.random.default_rng(0), 200, 5, 8)
   y = jnp.asarray(centroids[codes])
   known = np.array([True, False, False, False, True])
-  decoder_logits = lambda z: likelihood.bayes_decoder_logits(b, z, 1, jnp.asarray(centroids))  # noqa: E731
-  decoder = lambda z: -jnp.take_along_axis(jax.nn.log_softmax(decoder_logits(z), -1), jnp.asarray(codes)[..., None], -1)[..., 0]  # noqa: E731
+  decoder_logits = lambda z: likelihood.bayes_decoder_logits(b, z, 1, jnp.asarray(centroids))
+  decoder = lambda z: (
+    -jnp.take_along_axis(jax.nn.log_softmax(decoder_logits(z), -1), jnp.asarray(codes)[..., None], -1)[..., 0]
+  )
   for name, observed in (("unconditional", None), ("conditional", (jnp.asarray(codes), jnp.asarray(known)))):
     free = jnp.ones(codes.shape, bool) if observed is None else jnp.broadcast_to(~known, codes.shape)
     exact = toy_eval.exact_nll(codes, known if observed else np.zeros(5, bool), 8)
@@ -156,7 +168,8 @@ def test_toy_data_law_bound_is_above_its_entropy_and_iwae_reaches_it():
     terms = jax.jit(lambda k: likelihood.bound(b, k, y, free, x0_fn, decoder))(jax.random.PRNGKey(1))  # noqa: B023
     bound, se = _mean_se(terms["prior"] + terms["diffusion"] + terms["decoder"] - exact)
     assert bound > -3 * se, (name, bound)
-    iwae, iwae_se = _mean_se(jax.jit(lambda k: likelihood.iwae(b, k, y, free, x0_fn, decoder, 1, 64))(jax.random.PRNGKey(2)) - exact)  # noqa: B023
+    iwae_fn = jax.jit(lambda k: likelihood.iwae(b, k, y, free, x0_fn, decoder, 1, 64))  # noqa: B023
+    iwae, iwae_se = _mean_se(iwae_fn(jax.random.PRNGKey(2)) - exact)
     assert -3 * iwae_se < iwae < min(0.05, bound) + 3 * iwae_se, (name, iwae, bound)
 
 

@@ -46,7 +46,9 @@ def test_kl_bootstrap_interval_covers_the_spread_of_independent_repeats():
   rng = np.random.default_rng(2)
   k, m, shape = 6, 300, (3, 4)
   probs = rng.dirichlet(np.ones(k), size=shape)  # a per-position law [3, 4, K]
-  draw = lambda n, p: np.stack([[rng.choice(k, size=n, p=p[i, j]) for j in range(shape[1])] for i in range(shape[0])]).transpose(2, 0, 1)  # noqa: E731
+  draw = lambda n, p: np.stack(
+    [[rng.choice(k, size=n, p=p[i, j]) for j in range(shape[1])] for i in range(shape[0])]
+  ).transpose(2, 0, 1)
   repeats = [code_metrics.per_position_kl(draw(m, probs), draw(m, probs), k, 1.0).mean() for _ in range(40)]
   interval = code_metrics.mean_kl_interval(draw(m, probs), draw(m, probs), k, 1.0, rng, num_boot=100)
   width, spread = interval["hi"] - interval["lo"], np.quantile(repeats, 0.975) - np.quantile(repeats, 0.025)

@@ -16,5 +16,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
   monkeypatch.setenv("JAX_PLATFORMS", "cpu")
   notebook = nbformat.read(os.path.join(COLABS, name), as_version=4)
   NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": COLABS}}).execute()
-  images = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+  images = [
+    o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+  ]
   assert images, "the notebook shows no figure"

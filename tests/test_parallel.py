@@ -14,12 +14,23 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "parallel_work
 
 
 def _env(devices: int) -> dict:
-  env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+  env = dict(
+    os.environ,
+    XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}",
+    JAX_PLATFORMS="cpu",
+  )
   return env
 
 
 def _run(args, devices=1):
-  return subprocess.Popen([sys.executable, WORKER, *args], env=_env(devices), cwd=helpers.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  return subprocess.Popen(
+    [sys.executable, WORKER, *args],
+    env=_env(devices),
+    cwd=helpers.ROOT,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+  )
 
 
 def _wait(proc):

@@ -12,7 +12,6 @@ CODEBOOK = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [-1.0, -1.0], [0.5, 0.5
 
 
 class QuantizeTest(chex.TestCase):
-
   @chex.variants(with_jit=True, without_jit=True)
   def test_distances_and_nearest(self):
     z = np.random.default_rng(0).normal(size=(4, 3, 2))
@@ -23,7 +22,9 @@ class QuantizeTest(chex.TestCase):
   def test_gumbel_frequencies_match_softmax(self):
     logits = jnp.array([1.0, -0.5, 0.3, 2.0, -2.0])
     n = 100_000
-    samples = jax.vmap(lambda k: qz.gumbel_softmax(k, logits, temperature=0.5))(jax.random.split(jax.random.PRNGKey(0), n))
+    samples = jax.vmap(lambda k: qz.gumbel_softmax(k, logits, temperature=0.5))(
+      jax.random.split(jax.random.PRNGKey(0), n)
+    )
     freq = np.asarray(samples).mean(0)
     p = np.asarray(jax.nn.softmax(logits))
     self.assertTrue(np.all(np.abs(freq - p) <= 4 * np.sqrt(p * (1 - p) / n)), msg=f"{freq} vs {p}")
@@ -33,8 +34,8 @@ class QuantizeTest(chex.TestCase):
     logits = jnp.array([0.2, -0.1, 0.4])
     key = jax.random.PRNGKey(3)
     w = jnp.array([1.0, 2.0, 3.0])
-    hard = jax.grad(lambda l: qz.gumbel_softmax(key, l, 0.7, hard=True) @ w)(logits)
-    soft = jax.grad(lambda l: qz.gumbel_softmax(key, l, 0.7, hard=False) @ w)(logits)
+    hard = jax.grad(lambda lg: qz.gumbel_softmax(key, lg, 0.7, hard=True) @ w)(logits)
+    soft = jax.grad(lambda lg: qz.gumbel_softmax(key, lg, 0.7, hard=False) @ w)(logits)
     np.testing.assert_allclose(hard, soft, rtol=1e-6)
     self.assertEqual(float(jnp.max(qz.gumbel_softmax(key, logits, 0.7))), 1.0)
 
@@ -63,8 +64,8 @@ class QuantizeTest(chex.TestCase):
     codebook = jnp.array([[-1.0, 0.0], [1.0, 0.0]])
     z = jnp.array([0.8, 0.1])  # nearer code 1
     forms = {
-        "exact KL": lambda v, tau_t: qz.regulariser_kl(v, codebook, 1.0, tau_t),
-        "App. C surrogate": lambda v, tau_t: qz.regulariser_surrogate(v, codebook[1], 1.0, tau_t),
+      "exact KL": lambda v, tau_t: qz.regulariser_kl(v, codebook, 1.0, tau_t),
+      "App. C surrogate": lambda v, tau_t: qz.regulariser_surrogate(v, codebook[1], 1.0, tau_t),
     }
     for name, form in forms.items():
       for tau_t, closer in ((0.1, True), (10.0, False)):
@@ -95,7 +96,11 @@ class QuantizeTest(chex.TestCase):
 
   def test_dead_codes_restart_on_batch_vectors(self):
     z = jnp.asarray(np.random.default_rng(6).normal(size=(10, 2)))
-    stats = {"cluster_size": jnp.array([5.0, 0.0, 3.0, 0.001, 2.0]), "embed_sum": jnp.asarray(CODEBOOK), "codebook": jnp.asarray(CODEBOOK)}
+    stats = {
+      "cluster_size": jnp.array([5.0, 0.0, 3.0, 0.001, 2.0]),
+      "embed_sum": jnp.asarray(CODEBOOK),
+      "codebook": jnp.asarray(CODEBOOK),
+    }
     new, n = qz.restart_dead_codes(jax.random.PRNGKey(0), stats, z, threshold=0.01)
     self.assertEqual(int(n), 2)
     for k in (1, 3):

@@ -19,7 +19,6 @@ def point_mass_eps(b):
 
 
 class SamplingTest(chex.TestCase):
-
   def setUp(self):
     super().setUp()
     deltas = np.concatenate([np.full(10, 0.02), np.full(10, 1.0)])  # uneven; abar_T ~ 2e-10
@@ -41,7 +40,9 @@ class SamplingTest(chex.TestCase):
   def test_chain_stopped_at_t_end_has_the_forward_marginal_there(self):
     """t_end = 7: the chain runs T..8 and returns z^7 ~ q(z^7 | z^0 = C), where a decoder takes over."""
     n = 20_000
-    z, _ = jax.jit(lambda key: sampling.ancestral(point_mass_eps(self.b), self.b, key, (n, 3, 2), t_end=7))(jax.random.PRNGKey(3))
+    z, _ = jax.jit(lambda key: sampling.ancestral(point_mass_eps(self.b), self.b, key, (n, 3, 2), t_end=7))(
+      jax.random.PRNGKey(3)
+    )
     mean, std = bl.marginal(self.b, C, 7)
     np.testing.assert_allclose(z.mean(0), mean, atol=4 * float(std.max()) / np.sqrt(n) + 1e-6)
     np.testing.assert_allclose(z.std(0), std, rtol=0.03)
@@ -53,7 +54,11 @@ class SamplingTest(chex.TestCase):
     n = 20_000
     for ddim_eta in (1.0, 0.0):
       for times in ([20, 13, 6], [20, 11, 4, 1], [20, 9, 0]):
-        fn = self.variant(lambda key, ts=times, e=ddim_eta: sampling.strided(point_mass_eps(self.b), self.b, key, (n, 3, 2), jnp.asarray(ts), ddim_eta=e))
+        fn = self.variant(
+          lambda key, ts=times, e=ddim_eta: sampling.strided(
+            point_mass_eps(self.b), self.b, key, (n, 3, 2), jnp.asarray(ts), ddim_eta=e
+          )
+        )
         z = fn(jax.random.PRNGKey(len(times)))
         mean, std = bl.marginal(self.b, C, times[-1])
         np.testing.assert_allclose(z.mean(0), mean, atol=4 * float(std.max()) / np.sqrt(n) + 1e-5)
@@ -67,7 +72,9 @@ class SamplingTest(chex.TestCase):
   def test_beta_variance_is_wider(self):
     n = 20_000
     _, chain_p = sampling.ancestral(point_mass_eps(self.b), self.b, jax.random.PRNGKey(1), (n, 3, 2), keep_every=5)
-    _, chain_b = sampling.ancestral(point_mass_eps(self.b), self.b, jax.random.PRNGKey(1), (n, 3, 2), variance="beta", keep_every=5)
+    _, chain_b = sampling.ancestral(
+      point_mass_eps(self.b), self.b, jax.random.PRNGKey(1), (n, 3, 2), variance="beta", keep_every=5
+    )
     self.assertGreater(float(chain_b[3].std()), 1.05 * float(chain_p[3].std()))
     with self.assertRaisesRegex(ValueError, "variance"):
       sampling.ancestral(point_mass_eps(self.b), self.b, jax.random.PRNGKey(1), (2, 3, 2), variance="ddim")
@@ -77,9 +84,9 @@ class SamplingTest(chex.TestCase):
     """Known positions end exactly at their values, even when the model's eps disagrees with them."""
     known = jnp.broadcast_to(jnp.array([[5.0, 5.0], [0.0, 0.0], [-5.0, 2.0]]), (64, 3, 2))
     mask = jnp.broadcast_to(jnp.array([True, False, True])[:, None], (64, 3, 1))
-    z0, _ = self.variant(lambda key: sampling.ancestral(point_mass_eps(self.b), self.b, key, (64, 3, 2), known=known, mask=mask))(
-        jax.random.PRNGKey(2)
-    )
+    z0, _ = self.variant(
+      lambda key: sampling.ancestral(point_mass_eps(self.b), self.b, key, (64, 3, 2), known=known, mask=mask)
+    )(jax.random.PRNGKey(2))
     np.testing.assert_array_equal(np.asarray(z0)[:, [0, 2]], np.asarray(known)[:, [0, 2]])
     np.testing.assert_allclose(z0[:, 1], jnp.broadcast_to(C[1], (64, 2)), atol=1e-4)
 

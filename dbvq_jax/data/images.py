@@ -8,7 +8,7 @@ raises an error naming the expected files and how to get them.
 | fashion_mnist  | idx             | {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (Debian: dataset-fashion-mnist) |
 | cifar10        | python_archive  | cifar-10-python.tar.gz, or its extracted cifar-10-batches-py/            |
 | cifar10        | tfds            | a TFDS data_dir with cifar10 prepared (array_record files)              |
-| miniimagenet   | pkl             | mini-imagenet-cache-{train,val,test}.pkl (dicts with image_data [N, 84, 84, 3], class_dict) |
+| miniimagenet   | pkl             | mini-imagenet-cache-{train,val,test}.pkl (image_data [N, 84, 84, 3], class_dict) |
 | miniimagenet   | folders         | images/ and {train,val,test}.csv with rows `filename,label`             |
 """
 
@@ -131,9 +131,9 @@ def cifar10_tfds(data_dir: str | None, split: str):
     return tfds.data_source("cifar10", split=split, data_dir=data_dir, download=False)
   except Exception as e:  # tfds raises several types for a missing dataset
     raise FileNotFoundError(
-        f"cifar10 is not prepared in TFDS data_dir {data_dir!r} ({type(e).__name__}: {e}). Prepare it on a machine "
-        "with network access (`tfds build cifar10 --file_format=array_record`) and copy the data_dir, or use "
-        "--config.data.format=python_archive."
+      f"cifar10 is not prepared in TFDS data_dir {data_dir!r} ({type(e).__name__}: {e}). Prepare it on a machine "
+      "with network access (`tfds build cifar10 --file_format=array_record`) and copy the data_dir, or use "
+      "--config.data.format=python_archive."
     ) from e
 
 

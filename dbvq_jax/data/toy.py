@@ -44,14 +44,16 @@ def is_valid(codes: np.ndarray, num_codes: int) -> np.ndarray:
 def valid_sequences(length: int, num_codes: int) -> np.ndarray:
   """All K 2^(N-1) valid sequences, [K 2^(N-1), N] int32 (brute-force enumeration of the walks)."""
   rows = [
-      np.cumsum((start,) + steps) % num_codes
-      for start in range(num_codes)
-      for steps in itertools.product((-1, 1), repeat=length - 1)
+    np.cumsum((start,) + steps) % num_codes
+    for start in range(num_codes)
+    for steps in itertools.product((-1, 1), repeat=length - 1)
   ]
   return np.unique(np.asarray(rows, np.int32), axis=0)
 
 
-def batches(seed: int, batch_size: int, steps_per_call: int, length: int, num_codes: int, noise_std: float, process: int = 0):
+def batches(
+  seed: int, batch_size: int, steps_per_call: int, length: int, num_codes: int, noise_std: float, process: int = 0
+):
   """An endless grain dataset of training chunks {'x': [k, B, N, 2], 'codes': [k, B, N]}, k = steps_per_call.
 
   Chunk i of process p is drawn from a generator seeded by (seed, p, i), so the stream is
@@ -62,8 +64,8 @@ def batches(seed: int, batch_size: int, steps_per_call: int, length: int, num_co
     rng = np.random.default_rng([seed, process, int(index)])
     codes, x = sample(rng, steps_per_call * batch_size, length, num_codes, noise_std)
     return {
-        "x": x.reshape(steps_per_call, batch_size, length, 2),
-        "codes": codes.reshape(steps_per_call, batch_size, length),
+      "x": x.reshape(steps_per_call, batch_size, length, 2),
+      "codes": codes.reshape(steps_per_call, batch_size, length),
     }
 
   return grain.MapDataset.range(sys.maxsize).map(chunk).to_iter_dataset()

@@ -56,8 +56,17 @@ def from_torch_state_dict(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
     prefix = name[: -len(".conv.weight")]
     bn = {k: state[f"{prefix}.bn.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
     path = prefix.replace(".", "/") + "/conv"
-    flat[path + "/kernel"], flat[path + "/bias"] = fold_batch_norm(state[name], bn["weight"], bn["bias"], bn["running_mean"], bn["running_var"])
-  unknown = [k for k in state if not k.startswith(_UNUSED) and not k.endswith(("num_batches_tracked", ".bn.weight", ".bn.bias", ".bn.running_mean", ".bn.running_var", ".conv.weight"))]
+    flat[path + "/kernel"], flat[path + "/bias"] = fold_batch_norm(
+      state[name], bn["weight"], bn["bias"], bn["running_mean"], bn["running_var"]
+    )
+  unknown = [
+    k
+    for k in state
+    if not k.startswith(_UNUSED)
+    and not k.endswith(
+      ("num_batches_tracked", ".bn.weight", ".bn.bias", ".bn.running_mean", ".bn.running_var", ".conv.weight")
+    )
+  ]
   if unknown:
     raise ValueError(f"not an FID InceptionV3 state dict: unexpected entries {unknown[:5]}")
   return flat
@@ -68,10 +77,17 @@ def check(flat: Mapping[str, np.ndarray], source: str) -> None:
   expected = param_shapes()
   missing = sorted(set(expected) - set(flat))
   unexpected = sorted(set(flat) - set(expected))
-  misshapen = [f"{k}: {tuple(flat[k].shape)} != {expected[k]}" for k in sorted(set(flat) & set(expected)) if tuple(flat[k].shape) != expected[k]]
+  misshapen = [
+    f"{k}: {tuple(flat[k].shape)} != {expected[k]}"
+    for k in sorted(set(flat) & set(expected))
+    if tuple(flat[k].shape) != expected[k]
+  ]
   if missing or unexpected or misshapen:
-    raise ValueError(f"{source} is not FID InceptionV3 weights: missing {missing[:3]}, unexpected {unexpected[:3]}, misshapen {misshapen[:3]} "
-                     f"({len(missing)}, {len(unexpected)}, {len(misshapen)} in all)")
+    raise ValueError(
+      f"{source} is not FID InceptionV3 weights: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+      f"misshapen {misshapen[:3]} "
+      f"({len(missing)}, {len(unexpected)}, {len(misshapen)} in all)"
+    )
 
 
 def save(path: str, flat: Mapping[str, np.ndarray]) -> None:
@@ -84,7 +100,9 @@ def save(path: str, flat: Mapping[str, np.ndarray]) -> None:
 def load(path: str) -> dict:
   """The Flax params tree of InceptionV3 from an .npz written by `save` (or the converter)."""
   if not os.path.exists(path):
-    raise FileNotFoundError(f"no Inception weights at {path!r}: convert them with `python -m dbvq_jax.evaluate.inception` (see its docstring)")
+    raise FileNotFoundError(
+      f"no Inception weights at {path!r}: convert them with `python -m dbvq_jax.evaluate.inception` (see its docstring)"
+    )
   try:
     with np.load(path) as f:
       flat = {k: f[k] for k in f.files}
@@ -108,7 +126,9 @@ def _features(params, images: jax.Array) -> jax.Array:
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description="Convert pytorch-fid's InceptionV3 weights (.pth) to this project's .npz.")
+  parser = argparse.ArgumentParser(
+    description="Convert pytorch-fid's InceptionV3 weights (.pth) to this project's .npz."
+  )
   parser.add_argument("--torch_weights", required=True, help="pt_inception-2015-12-05-6726825d.pth")
   parser.add_argument("--out", required=True, help="the .npz to write")
   args = parser.parse_args()

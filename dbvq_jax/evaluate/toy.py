@@ -24,7 +24,7 @@ def tv_to_uniform_valid(codes: np.ndarray, num_codes: int) -> float:
   K 2^(N-1) valid ones: (1/2) sum_s |p_hat(s) - u(s)| over all K^N sequences."""
   codes = np.asarray(codes)
   valid = toy_data.valid_sequences(codes.shape[1], num_codes)
-  index = lambda c: np.ravel_multi_index(c.T, (num_codes,) * codes.shape[1])  # noqa: E731
+  index = lambda c: np.ravel_multi_index(c.T, (num_codes,) * codes.shape[1])
   p_hat = np.bincount(index(codes), minlength=num_codes ** codes.shape[1]) / len(codes)
   u = np.zeros_like(p_hat)
   u[index(valid)] = 1.0 / len(valid)
@@ -36,7 +36,7 @@ def exact_nll(codes: np.ndarray, known: np.ndarray, num_codes: int) -> np.ndarra
   the K 2^(N-1) valid sequences), by enumeration: log #(valid sequences agreeing on the known positions)
   - log #(those agreeing on all). codes [M, N] valid sequences, known [N] bool."""
   valid = toy_data.valid_sequences(codes.shape[1], num_codes)
-  agree = lambda cols: np.all(valid[None, :, cols] == np.asarray(codes)[:, None, cols], axis=-1).sum(-1)  # noqa: E731
+  agree = lambda cols: np.all(valid[None, :, cols] == np.asarray(codes)[:, None, cols], axis=-1).sum(-1)
   return np.log(agree(np.flatnonzero(known))) - np.log(agree(np.arange(codes.shape[1])))
 
 
@@ -55,7 +55,7 @@ def match_codebook(learned: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, n
 def table4(chain_codes: np.ndarray, times: np.ndarray) -> str:
   """Table 4: the nearest-centroid sequence at each listed t along one reverse chain."""
   lines = ["   t  NN sequence"]
-  lines += [f"{int(t):4d}  ({', '.join(str(int(c)) for c in row)})" for t, row in zip(times, chain_codes)]
+  lines += [f"{int(t):4d}  ({', '.join(str(int(c)) for c in row)})" for t, row in zip(times, chain_codes, strict=True)]
   return "\n".join(lines)
 
 
@@ -79,7 +79,7 @@ def plot_data(path: str, centroids: np.ndarray, x: np.ndarray, codes: np.ndarray
   """Fig. 2: the centroids and two data sequences x [2, N, 2] with their codes."""
   fig, ax = plt.subplots(figsize=(4.5, 4.5))
   _circle(ax, centroids)
-  for xi, ci, color in zip(x, codes, ("tab:red", "tab:blue")):
+  for xi, ci, color in zip(x, codes, ("tab:red", "tab:blue"), strict=True):
     _sequence(ax, xi, color, label=str(tuple(int(c) for c in ci)))
   ax.legend(loc="lower right", fontsize=8)
   ax.set_title("Toy data: K centroids, two sequences")
@@ -93,7 +93,7 @@ def plot_chains(path: str, centroids: np.ndarray, forward: np.ndarray, reverse: 
   cmap = plt.get_cmap("viridis")
   for ax, chain, title in ((axes[0], forward, "forward (noising)"), (axes[1], reverse, "reverse (sampling)")):
     _circle(ax, centroids)
-    for z, t in zip(chain, times):
+    for z, t in zip(chain, times, strict=True):
       ax.scatter(z[:, 0], z[:, 1], color=cmap(t / times.max()), s=14, zorder=3)
     ax.set_title(title)
   sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, times.max()))
@@ -121,7 +121,7 @@ def plot_inpainting(path: str, centroids: np.ndarray, z0: np.ndarray, codes: np.
   """Fig. 12: inpainted samples z^0 [n, N, 2]; known positions drawn as squares."""
   n = len(z0)
   fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4))
-  for ax, z, c in zip(np.atleast_1d(axes), z0, codes):
+  for ax, z, c in zip(np.atleast_1d(axes), z0, codes, strict=True):
     _circle(ax, centroids, labels=False)
     _sequence(ax, z, "tab:purple")
     ax.scatter(z[mask, 0], z[mask, 1], marker="s", s=60, facecolors="none", edgecolors="k", zorder=4)

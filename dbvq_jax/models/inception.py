@@ -100,10 +100,16 @@ class InceptionE(nn.Module):
   def __call__(self, x):
     b1 = ConvReLU(320, (1, 1), name="branch1x1")(x)
     b3 = ConvReLU(384, (1, 1), name="branch3x3_1")(x)
-    b3 = [ConvReLU(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3), ConvReLU(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3)]
+    b3 = [
+      ConvReLU(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
+      ConvReLU(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
+    ]
     bd = ConvReLU(448, (1, 1), name="branch3x3dbl_1")(x)
     bd = ConvReLU(384, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(bd)
-    bd = [ConvReLU(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd), ConvReLU(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd)]
+    bd = [
+      ConvReLU(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
+      ConvReLU(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
+    ]
     pooled = _max_pool(x, stride=1) if self.max_pool else _avg_pool(x)
     bp = ConvReLU(192, (1, 1), name="branch_pool")(pooled)
     return jax.numpy.concatenate([b1, *b3, *bd, bp], -1)

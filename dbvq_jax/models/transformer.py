@@ -52,7 +52,9 @@ class Transformer(nn.Module):
   num_labels: int = 0  # > 0: class-conditional, with an extra learned null label
 
   @nn.compact
-  def __call__(self, tokens: jax.Array, t: jax.Array | None = None, labels: jax.Array | None = None, train: bool = False) -> jax.Array:
+  def __call__(
+    self, tokens: jax.Array, t: jax.Array | None = None, labels: jax.Array | None = None, train: bool = False
+  ) -> jax.Array:
     b, h, w = tokens.shape
     x = nn.Embed(self.vocab_size, self.width)(tokens.reshape(b, h * w))
     x = x + self.param("positions", nn.initializers.normal(0.02), (h * w, self.width))

@@ -7,7 +7,7 @@ works (odd sizes such as miniImageNet's 21x21 included): upsampling resizes to t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -64,7 +64,14 @@ class UNet(nn.Module):
   num_labels: int = 0  # > 0: class-conditional (labels [B] in 0..num_labels, the last one null)
 
   @nn.compact
-  def __call__(self, z: jax.Array, t: jax.Array, cond: jax.Array | None = None, train: bool = False, labels: jax.Array | None = None) -> jax.Array:
+  def __call__(
+    self,
+    z: jax.Array,
+    t: jax.Array,
+    cond: jax.Array | None = None,
+    train: bool = False,
+    labels: jax.Array | None = None,
+  ) -> jax.Array:
     temb = sinusoidal_embedding(t, self.channels)
     temb = nn.Dense(4 * self.channels)(nn.silu(nn.Dense(4 * self.channels)(temb)))
     if self.num_labels:

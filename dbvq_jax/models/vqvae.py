@@ -1,8 +1,9 @@
 """VQ-VAE encoder and decoder (van den Oord et al. 2017): strided convolutions and residual stacks.
 
 The encoder maps images [B, H, W, C] to continuous latents z_e [B, H / 2^n, W / 2^n, d] (n = num_down);
-the decoder maps quantised latents back with nearest-neighbour upsampling and convolutions. The codebook and quantisation live outside the networks
-(dbvq_jax.quantize), so the same modules serve frozen-prior and end-to-end training.
+the decoder maps quantised latents back with nearest-neighbour upsampling and convolutions. The codebook and
+quantisation live outside the networks (dbvq_jax.quantize), so the same modules serve frozen-prior and end-to-end
+training.
 """
 
 from __future__ import annotations

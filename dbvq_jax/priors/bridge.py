@@ -51,6 +51,8 @@ from dbvq_jax import bridge as bridge_lib
 from dbvq_jax import likelihood
 from dbvq_jax import quantize
 from dbvq_jax import sampling
+from dbvq_jax.models import unet
+from dbvq_jax.priors import base
 from dbvq_jax.priors import common
 
 PARAMETERIZATIONS = ("eps", "codes")
@@ -116,6 +118,14 @@ class BridgePrior:
       raise ValueError("bayes_skip adds code logits: it needs parameterization='codes'")
     if not 1 <= self.decoder_t < self.bridge.num_steps:
       raise ValueError(f"decoder_t must be in 1..T-1 = {self.bridge.num_steps - 1}, got {self.decoder_t}")
+
+  @property
+  def full_sample_steps(self) -> int:
+    return self.bridge.num_steps
+
+  def with_sample_steps(self, steps: int) -> BridgePrior:
+    """The ancestral chain over all T steps (steps = T) or the strided sampler over `steps`."""
+    return dataclasses.replace(self, sample_steps=0 if steps == self.bridge.num_steps else steps)
 
   def init(self, rng: jax.Array, latent_shape: tuple[int, ...], codebook: jax.Array | None = None) -> dict:
     """Parameters for latents of shape [..., d] (e.g. [N, d] or [H, W, d]); pass `codebook` [K, d] to learn it."""
@@ -347,6 +357,15 @@ class BridgePrior:
     codes = jax.random.categorical(k_code, self.decoder_log_probs(params, z, kn, mk, labels, guidance)).astype(jnp.int32)
     return codes if mask is None else jnp.where(mask, quantize.nearest_code(known, codebook), codes)
 
+  def chain(self, params: dict, rng: jax.Array, shape, num_frames: int, *, labels=None, guidance: float = 1.0) -> jax.Array:
+    """Nearest codes [F, B, ...] of z^t along one ancestral chain (Fig. 7), every T / (num_frames - 1)
+    steps from t = T to z^0 (F = num_frames when that divides T)."""
+    keep = max(1, self.bridge.num_steps // max(1, num_frames - 1))
+    while self.bridge.num_steps % keep:
+      keep -= 1
+    z0, chain = self.sample_latents(params, rng, shape, keep_every=keep, labels=labels, guidance=guidance)
+    return quantize.nearest_code(jnp.concatenate([chain, z0[None]]), self.codebook(params))
+
   def nll(self, params: dict, rng: jax.Array, batch: dict, mask=None, labels=None) -> dict:
     """Per-example -log P(z_q of the scored positions | observed codes) [B] (nats) by each estimator of
     NLL_KINDS: 'bound' and 'iwae' (likelihood.py, from y = e_{z_q}) and, given a mask, 'paper_mc'
@@ -405,3 +424,32 @@ def bridge_from_config(cfg) -> bridge_lib.OUBridge:
   else:
     raise ValueError(f"bridge.schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
   return bridge_lib.OUBridge.create(cfg.theta, cfg.eta, deltas, cfg.z_star)
+
+
+@base.register("bridge")
+def from_config(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
+  """The bridge prior with a U-Net denoiser (model: channels, channel_mult, num_res_blocks,
+  attn_resolutions, dropout) on a frozen VQ-VAE's normalised codebook [K, d]."""
+  m, p, s = config.model, config.prior, config.sampling
+  denoiser = unet.UNet(
+      out_features=codebook.shape[0] if p.parameterization == "codes" else latent_dim,
+      channels=m.channels,
+      channel_mult=tuple(m.channel_mult),
+      num_res_blocks=m.num_res_blocks,
+      attn_resolutions=tuple(m.attn_resolutions),
+      dropout=m.dropout,
+      num_labels=p.num_labels,
+  )
+  fields = ("data_std", "cond_prob", "label_drop", "decoder_t", "nll_t_samples", "iwae_samples", "paper_mc_samples",
+            "paper_mc_tau", "diffuse", "self_condition", "bayes_skip", "parameterization", "num_labels")
+  return BridgePrior(
+      bridge=bridge_from_config(config.bridge),
+      denoiser=denoiser,
+      loss_type=p.loss,
+      fixed_codebook=codebook,
+      variance=s.variance,
+      sample_steps=s.steps,
+      ddim_eta=s.ddim_eta,
+      sample_end=s.end,
+      **{k: p[k] for k in fields},
+  )

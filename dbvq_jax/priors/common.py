@@ -12,6 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from dbvq_jax.models import transformer
+
 
 def drop_labels(rng: jax.Array, labels: jax.Array, num_labels: int, rate: float) -> jax.Array:
   """labels [B] with each replaced by the null label num_labels with probability `rate`."""
@@ -33,3 +35,10 @@ def guided_log_probs(log_probs_fn, labels: jax.Array | None, num_labels: int, gu
     return log_probs_fn(labels)
   uncond = log_probs_fn(null_labels(labels.shape[0], num_labels))
   return jax.nn.log_softmax(uncond + guidance * (log_probs_fn(labels) - uncond), axis=-1)
+
+
+def code_transformer(model, num_codes: int, num_labels: int) -> transformer.Transformer:
+  """The bidirectional transformer of the masked priors (model: width, depth, heads, dropout): tokens
+  {0..K} with K = [MASK], logits over the K codes."""
+  return transformer.Transformer(vocab_size=num_codes + 1, out_features=num_codes, width=model.width, depth=model.depth,
+                                 heads=model.heads, dropout=model.dropout, num_labels=num_labels)

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from dbvq_jax.models import transformer
+from dbvq_jax.priors import base
 from dbvq_jax.priors import common
 
 
@@ -61,6 +62,14 @@ class MaskGITPrior:
 
   latent_key = "codes"
   NLL_KINDS = {"md4_bound": "bound"}
+  chain = None
+
+  @property
+  def full_sample_steps(self) -> int:
+    return self.num_iterations
+
+  def with_sample_steps(self, steps: int) -> MaskGITPrior:
+    return dataclasses.replace(self, num_iterations=steps)
 
   @property
   def num_labels(self) -> int:
@@ -130,3 +139,17 @@ class MaskGITPrior:
     codes = batch["codes"]
     free = jnp.ones(codes.shape, bool) if mask is None else ~mask
     return {"md4_bound": md4_bound(rng, codes, free, lambda tokens: self.log_probs(params, tokens, labels), self.mask_token, self.nll_m_samples)}
+
+
+@base.register("maskgit")
+def from_config(config, codebook, latent_dim: int) -> MaskGITPrior:
+  """MaskGIT (model: width, depth, heads, dropout; prior: num_iterations, choice_temperature; sampling.steps
+  replaces num_iterations when > 0) over the codes of the codebook [K, d]."""
+  del latent_dim
+  p = config.prior
+  return MaskGITPrior(
+      network=common.code_transformer(config.model, codebook.shape[0], p.num_labels),
+      num_iterations=config.sampling.steps or p.num_iterations,
+      choice_temperature=p.choice_temperature,
+      label_drop=p.label_drop,
+  )

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from dbvq_jax.models import pixelcnn
+from dbvq_jax.priors import base
 from dbvq_jax.priors import common
 
 
@@ -28,6 +29,11 @@ class PixelCNNPrior:
 
   latent_key = "codes"  # the batch entry the prior models (and `known` holds for inpainting)
   NLL_KINDS = {"exact": "exact"}
+  full_sample_steps = 0  # one network evaluation per position, no choice
+  chain = None
+
+  def with_sample_steps(self, steps: int) -> PixelCNNPrior:
+    raise ValueError("a PixelCNN samples one position per step: it has no choice of sampling steps")
 
   @property
   def num_labels(self) -> int:
@@ -74,3 +80,13 @@ class PixelCNNPrior:
     log_p = self.log_probs(params, codes, labels)
     nll = -jnp.take_along_axis(log_p, codes[..., None], axis=-1)[..., 0]
     return {"exact": jnp.sum(nll if mask is None else jnp.where(mask, 0.0, nll), axis=(1, 2))}
+
+
+@base.register("pixelcnn")
+def from_config(config, codebook, latent_dim: int) -> PixelCNNPrior:
+  """Gated PixelCNN (model: channels, num_layers) over the codes of the codebook [K, d]."""
+  del latent_dim
+  m, p = config.model, config.prior
+  net = pixelcnn.GatedPixelCNN(num_codes=codebook.shape[0], channels=m.channels, num_layers=m.num_layers,
+                               num_labels=p.num_labels)
+  return PixelCNNPrior(net, label_drop=p.label_drop)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from dbvq_jax import discrete_diffusion as dd
 from dbvq_jax import sampling
 from dbvq_jax.models import transformer
+from dbvq_jax.priors import base
 from dbvq_jax.priors import common
 
 
@@ -49,6 +50,14 @@ class VQDiffusionPrior:
 
   latent_key = "codes"
   NLL_KINDS = {"bound": "bound"}
+  chain = None
+
+  @property
+  def full_sample_steps(self) -> int:
+    return self.process.num_steps
+
+  def with_sample_steps(self, steps: int) -> VQDiffusionPrior:
+    return dataclasses.replace(self, sample_steps=0 if steps == self.process.num_steps else steps)
 
   @property
   def num_labels(self) -> int:
@@ -126,3 +135,19 @@ class VQDiffusionPrior:
     keys = jax.random.split(rng, T)
     total, _ = jax.lax.scan(term, prior_term, (jnp.arange(1, T + 1), keys))
     return {"bound": total}
+
+
+@base.register("vq_diffusion")
+def from_config(config, codebook, latent_dim: int) -> VQDiffusionPrior:
+  """VQ-Diffusion (model: width, depth, heads, dropout; prior: num_steps, aux_weight, truncation; sampling.steps)
+  over the codes of the codebook [K, d]."""
+  del latent_dim
+  p, k = config.prior, codebook.shape[0]
+  return VQDiffusionPrior(
+      network=common.code_transformer(config.model, k, p.num_labels),
+      process=dd.MaskReplace.linear(k, p.num_steps),
+      aux_weight=p.aux_weight,
+      sample_steps=config.sampling.steps,
+      truncation=p.truncation,
+      label_drop=p.label_drop,
+  )

@@ -1,4 +1,4 @@
-"""Training: the shared loop, checkpoints and one entry per experiment."""
+"""Training: the shared loop, checkpoints, the Experiment base and one Experiment per `config.experiment`."""
 
 from __future__ import annotations
 
@@ -8,25 +8,24 @@ import sys
 
 import ml_collections
 
-EXPERIMENTS = {
-    "toy": "dbvq_jax.train.toy",
-    "vqvae": "dbvq_jax.train.vqvae",
-    "image_prior": "dbvq_jax.train.image_prior",
-    "image_e2e": "dbvq_jax.train.image_e2e",
-    "compare": "dbvq_jax.train.compare",
-    "classifier": "dbvq_jax.train.classifier",
+from dbvq_jax.train.experiment import MODES  # noqa: F401
+
+EXPERIMENTS = {  # config.experiment -> module:class
+    "toy": "dbvq_jax.train.toy:Toy",
+    "vqvae": "dbvq_jax.train.vqvae:VQVAE",
+    "image_prior": "dbvq_jax.train.image_prior:ImagePrior",
+    "image_e2e": "dbvq_jax.train.image_e2e:EndToEnd",
+    "compare": "dbvq_jax.train.compare:Compare",
+    "classifier": "dbvq_jax.train.classifier:Classifier",
 }
-MODES = ("train", "sample", "eval")
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str):
-  """Runs experiment `config.experiment` in `mode` (train also evaluates at the end)."""
-  if mode not in MODES:
-    raise ValueError(f"--mode must be one of {MODES}, got {mode!r}")
+  """Runs experiment `config.experiment` in `mode` (train also evaluates at the end); returns its metrics."""
   if config.get("experiment") not in EXPERIMENTS:
     raise ValueError(f"config.experiment must be one of {sorted(EXPERIMENTS)}, got {config.get('experiment')!r}")
-  return importlib.import_module(EXPERIMENTS[config.experiment]).run(config, workdir, mode)
-
+  module, name = EXPERIMENTS[config.experiment].split(":")
+  return getattr(importlib.import_module(module), name)(config, workdir).run(mode)
 
 def load_config(path: str) -> ml_collections.ConfigDict:
   """get_config() of a config file configs/<name>.py, from any working directory (notebooks): the

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import grain
 import jax
+import ml_collections
 import orbax.checkpoint as ocp
 
 from dbvq_jax.train.state import TrainState
+
+
+def write_run_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """WORKDIR/config.json: the run record every later load checks (process 0 writes it)."""
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+
+def run_config(workdir: str, experiment: str) -> ml_collections.ConfigDict:
+  """The config.json of the `experiment` run in WORKDIR, with a one-line error when there is none."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no {experiment} run in {workdir!r} (missing config.json): train one first")
+  try:
+    with open(path) as f:
+      config = ml_collections.ConfigDict(json.load(f))
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path} is not valid JSON ({e}): the run record is corrupt") from None
+  if config.get("experiment") != experiment:
+    raise ValueError(f"{workdir!r} holds a {config.get('experiment')!r} run, not {experiment!r}")
+  return config
 
 
 def manager(workdir: str, max_to_keep: int) -> ocp.CheckpointManager:

@@ -12,11 +12,9 @@ z^0 is easier to denoise), and a loss made blind to the scale lets it drift inst
 stay fixed at the pretrained encoder's training-set statistics (the normalisation of image_prior),
 the codebook is normalised by the same constants, and the last term holds the batch standard
 deviation of z at 1. Test reconstruction PSNR, code perplexity and latent scale std(z) before and after go to
-metrics.json with the usual prior evaluation (image_prior.evaluate: samples, inpainting, per-position
-KL) of the trained model. With a `classifier_workdir` (train/classifier.py) it also writes the classifier
-Fréchet distance (not FID) of `fd_samples` decoded samples against as many real test images: "before"
-(the prior_workdir prior on the pretrained VQ-VAE), "after" (the trained model, its own decoder) and the
-"floor" (the next fd_samples test images against the first).
+metrics.json with the evaluators of config.evals on the trained model (at the end only: the decoder that
+draws the samples changes with the weights). Fréchet-distance evaluators also score the starting model
+("before": the prior_workdir prior on the pretrained VQ-VAE) and their floor.
 """
 
 from __future__ import annotations
@@ -28,19 +26,17 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dbvq_jax import parallel
+from dbvq_jax import latents
+from dbvq_jax import priors
 from dbvq_jax import quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
-from dbvq_jax.evaluate import frechet
+from dbvq_jax.evaluate import evaluators
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.priors import bridge as bridge_prior
-from dbvq_jax.priors import build as priors
-from dbvq_jax.train import classifier as classifier_task
-from dbvq_jax.train import compare
-from dbvq_jax.train import image_prior
-from dbvq_jax.train import loop
-from dbvq_jax.train import vqvae as vqvae_task
+from dbvq_jax.train import experiment
+
+_SAME = ("model", "bridge", "prior")  # sections a starting prior must share with the end-to-end config
 
 
 def build_prior(config: ml_collections.ConfigDict, latent_dim: int, num_codes: int) -> bridge_prior.BridgePrior:
@@ -51,15 +47,9 @@ def build_prior(config: ml_collections.ConfigDict, latent_dim: int, num_codes: i
   if config.prior.diffuse != "z_e":
     raise ValueError(f"end-to-end training diffuses z_e (Algorithm 1): set prior.diffuse='z_e', got {config.prior.diffuse!r}")
   q = config.quantize
-  fixed = priors.from_config(config, np.zeros((num_codes, latent_dim), np.float32), latent_dim)
-  return dataclasses.replace(
-      fixed,
-      fixed_codebook=None,
-      tau=q.tau,
-      tau_t=quantize.tau_schedule(fixed.bridge.num_steps, q.tau_0, q.tau_T),
-      reg_weight=q.reg_weight,
-      reg_form=q.reg_form,
-  )
+  fixed = priors.build(config, np.zeros((num_codes, latent_dim), np.float32), latent_dim)
+  return dataclasses.replace(fixed, fixed_codebook=None, tau=q.tau, reg_weight=q.reg_weight, reg_form=q.reg_form,
+                             tau_t=quantize.tau_schedule(fixed.bridge.num_steps, q.tau_0, q.tau_T))
 
 
 def _normalised(params: dict, stats: dict) -> dict:
@@ -68,7 +58,7 @@ def _normalised(params: dict, stats: dict) -> dict:
 
 
 def loss_fn(config: ml_collections.ConfigDict, vq_config: ml_collections.ConfigDict, prior: bridge_prior.BridgePrior, stats: dict):
-  encoder, decoder = vqvae_task.networks(vq_config)
+  encoder, decoder = latents.networks(vq_config)
   q = config.quantize
 
   def fn(params, model_state, batch, rng):
@@ -86,84 +76,89 @@ def loss_fn(config: ml_collections.ConfigDict, vq_config: ml_collections.ConfigD
   return fn
 
 
-def reconstruction_metrics(config, vq_config, params, codebook, stats) -> dict:
-  """Test-set PSNR with nearest-code quantisation, code perplexity and latent scale std(z)."""
-  encoder, decoder = vqvae_task.networks(vq_config)
-  test = image_data.source(vq_config.data, "test")
+def reconstruction_metrics(config, model: latents.VQVAE, stats) -> dict:
+  """Test-set PSNR with nearest-code quantisation, code perplexity and latent scale std(z) of the first
+  config.eval_images test images."""
+  encoder, decoder = latents.networks(model.config)
 
   @jax.jit
-  def run(x):
+  def run(params, codebook, x):
     z_e = encoder.apply(params["encoder"], x)
     codes = quantize.nearest_code(z_e, codebook)
     return decoder.apply(params["decoder"], codebook[codes]), codes, (z_e - stats["mu"]) / stats["scale"]
 
-  xs, recs, codes, zs = [], [], [], []
-  for b in pipeline.eval_batches(test, batch_size=config.sampling.batch_size, transform=vqvae_task.transform(vq_config), limit=config.eval_images):
-    out = jax.device_get(run(b["image"]))
-    for acc, v in zip((xs, recs, codes, zs), (b["image"], *out)):
-      acc.append(v)
+  test = image_data.source(model.config.data, "test")
+  tf = latents.image_transform(model.config)
+  batches = pipeline.eval_batches(test, batch_size=config.sampling.batch_size, transform=tf, limit=config.eval_images)
+  xs, recs, codes, zs = (np.concatenate(v) for v in zip(*((b["image"], *jax.device_get(run(model.params, model.codebook, b["image"])))
+                                                          for b in batches)))
   return {
-      "psnr": image_eval.psnr(np.concatenate(xs), np.concatenate(recs)),
-      "perplexity": float(quantize.perplexity(jnp.asarray(np.concatenate(codes)), codebook.shape[0])),
-      "latent_scale": float(np.std(np.concatenate(zs))),
+      "psnr": image_eval.psnr(xs, recs),
+      "perplexity": float(quantize.perplexity(jnp.asarray(codes), model.codebook.shape[0])),
+      "latent_scale": float(np.std(zs)),
   }
 
 
-def _test_images(vq_config, n: int, batch: int) -> np.ndarray:
-  """The first n test images [n, H, W, C], as the VQ-VAE sees them."""
-  test = image_data.source(vq_config.data, "test")
-  if len(test) < n:
-    raise ValueError(f"the test split has {len(test)} images; the classifier FD needs 2 fd_samples = {n}")
-  return np.concatenate([b["image"] for b in pipeline.eval_batches(test, batch_size=batch, transform=vqvae_task.transform(vq_config), limit=n)])
+def starting_prior(config: ml_collections.ConfigDict, model: latents.VQVAE) -> latents.TrainedPrior | None:
+  """The prior_workdir prior to start from (None: the denoiser starts from scratch), checked to have this
+  config's architecture, bridge and parameterisation."""
+  if not config.prior_workdir:
+    return None
+  start = latents.load_prior(config.prior_workdir, model)
+  for section in _SAME:
+    if start.config[section].to_dict() != config[section].to_dict():
+      raise ValueError(f"{config.prior_workdir!r} was trained with a different config.{section}: "
+                       f"{start.config[section].to_json()} vs {config[section].to_json()}")
+  return start
 
 
-def classifier_fds(config, vq_config, models: dict, latent_shape: tuple[int, ...], key: jax.Array) -> dict:
-  """Classifier Fréchet distance of config.fd_samples samples [n, *latent_shape] of each of `models`
-  {name: (frozen-codebook prior, its params, the VQVAE that decodes it)} against the first fd_samples test
-  images, and the floor."""
-  features_fn, n, batch = classifier_task.load(config.classifier_workdir)[1], config.fd_samples, config.sampling.batch_size
-  images = _test_images(vq_config, 2 * n, batch)
-  stats = [frechet.statistics(compare.decoded_features(features_fn, lambda x: x, part, batch)) for part in (images[:n], images[n:])]
-  out = {"floor": frechet.frechet_distance(*stats[0], *stats[1])}
-  for i, (name, (prior, params, model)) in enumerate(models.items()):
-    codes = compare.samples(prior, params, jax.random.fold_in(key, i), n, batch, latent_shape)
-    out[name] = frechet.frechet_distance(*stats[0], *frechet.statistics(compare.decoded_features(features_fn, jax.jit(model.decode_codes), codes, batch)))
-  return out
+class EndToEnd(experiment.Experiment):
+  """Algorithm 1 from the pretrained VQ-VAE in config.vqvae_workdir (and the prior in config.prior_workdir)."""
 
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    super().__init__(config, workdir)
+    self.pretrained = latents.load_vqvae(config.vqvae_workdir)
+    full = latents.training_latents(workdir, self.pretrained, config.sampling.batch_size)
+    self.stats = {"mu": full["mu"], "scale": full["scale"]}  # the fixed normalisation (see the docstring)
+    self.latent_shape = full["z0"].shape[1:]
+    self.prior = build_prior(config, self.latent_shape[-1], self.pretrained.codebook.shape[0])
+    self.start = starting_prior(config, self.pretrained)
+    self.loss = loss_fn(config, self.pretrained.config, self.prior, self.stats)
+    self.model = None  # the trained VQ-VAE, set at the end
 
-def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
-  """--mode=train: train end to end from the VQ-VAE, then evaluate; sample/eval: evaluate."""
-  pretrained = vqvae_task.load(config.vqvae_workdir)
-  vq_config = pretrained.config  # architecture and dataset come from the pretrained run
-  full_stats = image_prior.latents(config, workdir, pretrained)
-  h, w, d = full_stats["z"].shape[1:]
-  stats = {"mu": full_stats["mu"], "scale": full_stats["scale"]}  # the fixed normalisation (see the docstring)
-  k = pretrained.codebook.shape[0]
-  prior = build_prior(config, d, k)
-  denoiser = image_prior.load_denoiser(config.prior_workdir, config) if config.prior_workdir else None
+  def init_variables(self, rng):
+    k, d = self.pretrained.codebook.shape
+    fresh = self.prior.init(rng, self.latent_shape, codebook=np.zeros((k, d), np.float32))["denoiser"]
+    denoiser = fresh if self.start is None else self.start.params["denoiser"]
+    return dict(self.pretrained.params, codebook=jnp.asarray(self.pretrained.codebook), denoiser=denoiser), {}
 
-  def init(rng):
-    fresh = prior.init(rng, (h, w, d), codebook=np.zeros((k, d), np.float32))["denoiser"]
-    p = dict(pretrained.params, codebook=jnp.asarray(pretrained.codebook), denoiser=fresh if denoiser is None else denoiser)
-    return p, {}
+  def train_data(self):
+    c, vq = self.config, self.pretrained.config
+    return pipeline.train_chunks(image_data.source(vq.data, "train"), seed=c.seed, global_batch=c.training.batch_size,
+                                 steps_per_call=c.training.steps_per_call, transform=latents.image_transform(vq))
 
-  before = reconstruction_metrics(config, vq_config, pretrained.params, jnp.asarray(pretrained.codebook), stats)
-  if mode == "train":
-    data_iter = pipeline.train_chunks(
-        image_data.source(vq_config.data, "train"), seed=config.seed, global_batch=config.training.batch_size,
-        steps_per_call=config.training.steps_per_call, transform=vqvae_task.transform(vq_config),
-    )
-    state = loop.fit(config, workdir, init_variables=init, loss_fn=loss_fn(config, vq_config, prior, stats), data_iter=data_iter)
-  else:
-    state = loop.load(config, workdir, init)
-  params = parallel.local_copy(state.ema_params if config.sampling.use_ema else state.params)
-  after = reconstruction_metrics(config, vq_config, params, params["codebook"], stats)
-  trained = vqvae_task.VQVAE(vq_config, params, params["codebook"], int(state.step))
-  frozen = lambda model: dataclasses.replace(prior, fixed_codebook=image_prior.normalised_codebook(model, stats), reg_weight=0.0)  # noqa: E731
-  extra = {"before": before, "after": after}
-  if config.classifier_workdir:
-    models = {"after": (frozen(trained), {"denoiser": params["denoiser"]}, trained)}
-    if denoiser is not None:
-      models["before"] = (frozen(pretrained), {"denoiser": denoiser}, pretrained)
-    extra["classifier_fd"] = classifier_fds(config, vq_config, models, (h, w, d), jax.random.PRNGKey(config.seed))
-  return image_prior.evaluate(config, workdir, frozen(trained), {"denoiser": params["denoiser"]}, trained, full_stats, extra=extra)
+  def _periodic(self, step, state, writer) -> None:
+    """End to end evaluates at the end only (the decoder of the samples changes with the weights)."""
+
+  def _context(self, model: latents.VQVAE) -> evaluators.PriorContext:
+    frozen = dataclasses.replace(self.prior, fixed_codebook=latents.normalised_codebook(model, self.stats), reg_weight=0.0)
+    return evaluators.PriorContext(frozen, model, self.stats, self.config.sampling.batch_size)
+
+  def context(self) -> evaluators.PriorContext:
+    return self._context(self.model)
+
+  def finish(self, state) -> dict:
+    params = self.eval_params(state)
+    self.model = latents.VQVAE(self.pretrained.config, params, params["codebook"], int(state.step), self.workdir)
+    return super().finish(state)
+
+  def extra_metrics(self, params) -> dict:
+    """Reconstructions before and after; each Fréchet distance of the starting model and its floor."""
+    before = reconstruction_metrics(self.config, self.pretrained, self.stats)
+    frechets = {n: c for n, c in self.config.evals.items() if c.type == "frechet"}
+    floor = {}
+    if frechets and self.start is not None:
+      fds = evaluators.build(ml_collections.ConfigDict(frechets), self._context(self.pretrained))
+      before.update(evaluators.evaluate_all(fds, self.start.params, jax.random.PRNGKey(self.config.seed))[0])
+      floor = {k: v for e in fds.values() for k, v in e.floor().items()}
+    return {"before": before, "after": reconstruction_metrics(self.config, self.model, self.stats), "floor": floor}

@@ -19,8 +19,9 @@ from dbvq_jax import quantize
 from dbvq_jax.data import toy as toy_data
 from dbvq_jax.evaluate import toy as toy_eval
 from dbvq_jax.models import toy as toy_models
+from dbvq_jax.evaluate import evaluators
 from dbvq_jax.priors import bridge as bridge_prior
-from dbvq_jax.train import loop
+from dbvq_jax.train import experiment
 
 MODELS = ("mlp", "paper_conv")
 
@@ -150,58 +151,64 @@ def likelihoods(config: ml_collections.ConfigDict, prior: bridge_prior.BridgePri
   return out
 
 
-def evaluate(config: ml_collections.ConfigDict, workdir: str, params: dict, write_figures: bool = True) -> dict:
-  """Writes samples/toy.npz and metrics.json (and the figures), logs Table 4; returns the metrics."""
-  prior = build_prior(config)
-  k = config.data.num_codes
-  codebook = np.asarray(prior.codebook(params))
-  true_index, errors = toy_eval.match_codebook(codebook, toy_data.centroids(k))
-  r_uncond, r_inpaint, r_replace, r_chain, r_nll = jax.random.split(jax.random.PRNGKey(config.seed + 1), 5)
+@evaluators.register("toy")
+class ToyMetrics(evaluators.Evaluator):
+  """Valid-sequence rates of unconditional, inpainted and replacement-inpainted samples, total variation to
+  the uniform law on valid sequences, likelihoods beside the data law's, codebook error (end to end), Table 4
+  along one reverse chain, and Figs. 2, 3, 11 and 12."""
 
-  t0 = time.perf_counter()
-  codes = _sample_codes(prior, params, r_uncond, config, true_index)
-  seconds = time.perf_counter() - t0
-  known, mask = inpainting_inputs(config, config.sampling.num_samples)
-  inpainted = _sample_codes(prior, params, r_inpaint, config, true_index, known, mask)
-  replaced = _sample_codes(prior, params, r_replace, config, true_index, known, mask, conditioned=False)
+  def run(self, params, key, shared):
+    config, prior = self.ctx.config, self.ctx.prior
+    k = config.data.num_codes
+    codebook = np.asarray(prior.codebook(params))
+    true_index, errors = toy_eval.match_codebook(codebook, toy_data.centroids(k))
+    r_uncond, r_inpaint, r_replace, r_chain, r_nll = jax.random.split(key, 5)
+    t0 = time.perf_counter()
+    codes = _sample_codes(prior, params, r_uncond, config, true_index)
+    seconds = time.perf_counter() - t0
+    known, mask = inpainting_inputs(config, config.sampling.num_samples)
+    inpainted = _sample_codes(prior, params, r_inpaint, config, true_index, known, mask)
+    replaced = _sample_codes(prior, params, r_replace, config, true_index, known, mask, conditioned=False)
+    shared.update(codes=codes, inpainted=inpainted)
+    given = np.asarray(config.sampling.inpaint_codes)
+    keeps_known = lambda c: float(np.mean(np.all(c[:, mask[0]] == given[mask[0]], axis=1)))  # noqa: E731
+    metrics = {
+        "num_samples": int(config.sampling.num_samples),
+        "valid_rate": toy_eval.valid_rate(codes, k),
+        "tv_to_uniform_valid": toy_eval.tv_to_uniform_valid(codes, k),
+        "inpaint_valid_rate": toy_eval.valid_rate(inpainted, k),
+        "inpaint_keeps_known": keeps_known(inpainted),
+        "inpaint_replacement_valid_rate": toy_eval.valid_rate(replaced, k),
+        "inpaint_replacement_keeps_known": keeps_known(replaced),
+        "sampling_seconds_incl_compile": seconds,
+        "nll": likelihoods(config, prior, params, true_index, r_nll),
+    }
+    if config.quantize.learn_codebook:
+      metrics.update(codebook_max_error=float(errors.max()), codebook_mean_error=float(errors.mean()))
+    reverse = _table4(config, prior, params, r_chain, codebook, true_index)
+    return metrics, {"figures": lambda path: _draw_figures(config, _run_dir(path), prior, params, reverse,
+                                                           true_index, r_inpaint)}
 
-  given = np.asarray(config.sampling.inpaint_codes)
-  keeps_known = lambda c: float(np.mean(np.all(c[:, mask[0]] == given[mask[0]], axis=1)))  # noqa: E731
-  metrics = {
-      "num_samples": int(config.sampling.num_samples),
-      "valid_rate": toy_eval.valid_rate(codes, k),
-      "tv_to_uniform_valid": toy_eval.tv_to_uniform_valid(codes, k),
-      "inpaint_valid_rate": toy_eval.valid_rate(inpainted, k),
-      "inpaint_keeps_known": keeps_known(inpainted),
-      "inpaint_replacement_valid_rate": toy_eval.valid_rate(replaced, k),
-      "inpaint_replacement_keeps_known": keeps_known(replaced),
-      "sampling_seconds_incl_compile": seconds,
-      "nll": likelihoods(config, prior, params, true_index, r_nll),
-  }
-  if config.quantize.learn_codebook:
-    metrics["codebook_max_error"] = float(errors.max())
-    metrics["codebook_mean_error"] = float(errors.mean())
-  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-  np.savez(os.path.join(workdir, "samples", "toy.npz"), codes=codes.astype(np.int32), inpainted=inpainted.astype(np.int32))
-  with open(os.path.join(workdir, "metrics.json"), "w") as f:
-    json.dump(metrics, f, indent=2)
-  logging.info("toy metrics: %s", json.dumps(metrics))
 
-  # One reverse chain, t = T..0: Table 4 and Fig. 3 (right).
+def _run_dir(picture_path: str) -> str:
+  """WORKDIR of a picture path WORKDIR/figures/<name>.png (the toy draws its four figures there itself)."""
+  return os.path.dirname(os.path.dirname(picture_path))
+
+
+def _table4(config, prior, params, rng, codebook, true_index) -> np.ndarray:
+  """One reverse chain z^T..z^0 [T + 1, N, 2]; logs Table 4 (its nearest-centroid sequences)."""
   b = prior.bridge
   shape = (1, config.data.length, 2)
-  z0, chain = jax.jit(functools.partial(prior.sample_latents, keep_every=1), static_argnums=2)(params, r_chain, shape)
+  z0, chain = jax.jit(functools.partial(prior.sample_latents, keep_every=1), static_argnums=2)(params, rng, shape)
   reverse = np.concatenate([np.asarray(chain[:, 0]), np.asarray(z0)], axis=0)
   shown = np.arange(b.num_steps, -1, -max(1, b.num_steps // 5))
   table = toy_eval.table4(true_index[np.asarray(quantize.nearest_code(reverse[b.num_steps - shown], codebook))], shown)
   logging.info("Table 4 (nearest-centroid sequence along one reverse chain):\n%s", table)
-  if write_figures:
-    _draw_figures(config, workdir, prior, params, reverse, true_index, r_inpaint)
-  return metrics
+  return reverse
 
 
 def _draw_figures(config, workdir, prior, params, reverse, true_index, rng) -> None:
-  """Figs. 2, 3, 11 and 12 as PNGs under WORKDIR/figures."""
+  """Figs. 2, 3, 11 and 12 as PNGs under WORKDIR/figures (`workdir` is the run's figures/ parent)."""
   b, k, n = prior.bridge, config.data.num_codes, config.data.length
   true, codebook = toy_data.centroids(k), np.asarray(prior.codebook(params))
   paths = toy_eval.figure_paths(workdir)
@@ -218,19 +225,17 @@ def _draw_figures(config, workdir, prior, params, reverse, true_index, rng) -> N
   toy_eval.plot_inpainting(paths["inpainting"], true, np.asarray(z0), codes, mask[0])
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict | None:
-  """--mode=train: train then evaluate; sample/eval: evaluate the latest checkpoint."""
-  prior = build_prior(config)
-  init = init_fn(prior, config)
-  if mode == "train":
-    t0 = time.perf_counter()
-    d = config.data
-    local = parallel.local_batch_size(config.training.batch_size)
-    stream = toy_data.batches(config.seed, local, config.training.steps_per_call, d.length, d.num_codes, d.noise_std, jax.process_index())
-    data_iter = iter(stream)
-    state = loop.fit(config, workdir, init_variables=init, loss_fn=loss_fn(prior, config), data_iter=data_iter)
-    logging.info("training took %.1f s", time.perf_counter() - t0)
-  else:
-    state = loop.load(config, workdir, init)
-  params = parallel.local_copy(state.ema_params if config.sampling.use_ema else state.params)
-  return evaluate(config, workdir, params, write_figures=mode != "sample")
+class Toy(experiment.Experiment):
+  """The bridge prior on toy sequences, with a fixed or learned codebook."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    super().__init__(config, workdir)
+    self.prior = build_prior(config)
+    self.init_variables = init_fn(self.prior, config)
+    self.loss = loss_fn(self.prior, config)
+
+  def train_data(self):
+    d, c = self.config.data, self.config
+    local = parallel.local_batch_size(c.training.batch_size)
+    return iter(toy_data.batches(c.seed, local, c.training.steps_per_call, d.length, d.num_codes, d.noise_std,
+                                 jax.process_index()))

@@ -1,0 +1,362 @@
+"""Evaluators of a prior over VQ-VAE codes, listed in a config's `evals` section (as in big_vision):
+
+  c.evals.kl = ml_collections.ConfigDict(dict(type="code_kl", num=256, log_steps=1000))
+
+Each entry names a type registered here with `register` (or by an experiment module) and its settings;
+`log_steps` > 0 also runs it every that many training steps (scalars and images to TensorBoard), 0 only at
+the end. An evaluator is built once per run from (its settings, a context) and compiles its functions with
+the weights as arguments, so evaluating during training compiles once. `run(params, key, shared)` returns
+(record, pictures): a JSON-able dict of metrics, and pictures {name: image grid [H, W, C] in [-1, 1], or
+a function path -> None that draws a labelled figure (written at the end only)}. `shared` is one dict per
+evaluation round: the samples drawn by one evaluator are reused by the others. Evaluators that compare
+samples with data also have `floor()`: the same metric with held-out data in place of samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import statistics
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from dbvq_jax import latents
+from dbvq_jax import quantize
+from dbvq_jax.evaluate import codes as code_metrics
+from dbvq_jax.evaluate import features
+from dbvq_jax.evaluate import frechet
+from dbvq_jax.evaluate import images as image_eval
+
+_TYPES: dict[str, type] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+  """Class decorator: the evaluator type `name` of config entries."""
+
+  def add(cls: type) -> type:
+    _TYPES[name] = cls
+    return cls
+
+  return add
+
+
+def build(evals: ml_collections.ConfigDict, context) -> dict:
+  """{entry name: evaluator} for a config's `evals` section and the experiment's context."""
+  out = {}
+  for name, cfg in evals.items():
+    if cfg.get("type") not in _TYPES:
+      raise ValueError(f"evals.{name}.type must be one of {sorted(_TYPES)}, got {cfg.get('type')!r}")
+    out[name] = _TYPES[cfg.type](cfg, context)
+  return out
+
+
+class Evaluator:
+  """Base: settings `cfg` (with log_steps) and the context; subclasses define run (and floor)."""
+
+  def __init__(self, cfg: ml_collections.ConfigDict, context):
+    self.cfg, self.ctx = cfg, context
+
+  @property
+  def log_steps(self) -> int:
+    return int(self.cfg.get("log_steps", 0))
+
+  def run(self, params, key: jax.Array, shared: dict) -> tuple[dict, dict]:
+    raise NotImplementedError
+
+  def floor(self) -> dict | None:
+    return None
+
+
+@dataclasses.dataclass
+class PriorContext:
+  """What the evaluators of one prior read: the prior, the VQ-VAE that decodes its codes, the latent
+  normalisation {'mu', 'scale'}, the sampling batch and a cache of encoded test images."""
+
+  prior: object
+  vqvae: latents.VQVAE
+  stats: dict
+  batch_size: int
+  test_cache: dict = dataclasses.field(default_factory=dict)
+
+  def test(self, n: int) -> dict:
+    """The first n test images' latents {'z0', 'codes', 'label'} (encoded once)."""
+    if len(self.test_cache.get("codes", ())) < n:
+      self.test_cache.update(latents.test_latents(self.vqvae, self.stats, n, self.batch_size))
+    return {k: v[:n] for k, v in self.test_cache.items()}
+
+  @property
+  def example_shape(self) -> tuple[int, ...]:
+    return self.test(1)[self.prior.latent_key].shape[1:]
+
+  @property
+  def num_codes(self) -> int:
+    return int(self.vqvae.codebook.shape[0])
+
+  @functools.cached_property
+  def decode(self):
+    return jax.jit(self.vqvae.decode_codes)
+
+  def labels(self, n: int):
+    """Labels [n] cycling through the classes for a class-conditional prior, else None."""
+    return jnp.arange(n, dtype=jnp.int32) % self.prior.num_labels if self.prior.num_labels else None
+
+  def sampler(self, prior=None, batch: int | None = None):
+    """Jitted (params, key) -> codes [batch, ...] of `prior` (default: the context's), compiled once."""
+    return _sampler(prior or self.prior, batch or self.batch_size, self.example_shape, self.labels(batch or self.batch_size))
+
+  def picture(self, codes: np.ndarray, rows: int) -> np.ndarray:
+    """Decoded code maps [N, h, w] as one grid image."""
+    return image_eval.grid(np.asarray(self.decode(jnp.asarray(codes))), rows=rows)
+
+
+_SAMPLERS: dict = {}
+
+
+def _sampler(prior, batch: int, shape: tuple[int, ...], labels):
+  key = (id(prior), batch, shape)
+  if key not in _SAMPLERS:
+    _SAMPLERS[key] = (prior, jax.jit(lambda params, k: prior.sample(params, k, (batch,) + shape, labels=labels)))
+  return _SAMPLERS[key][1]
+
+
+def draw(fn, params, key, n: int, batch: int) -> tuple[np.ndarray, list[float]]:
+  """n code maps from the jitted sampler fn in batches, and the seconds of each call after the first."""
+  out, seconds = [], []
+  for i in range(-(-n // batch)):
+    t0 = time.perf_counter()
+    out.append(np.asarray(fn(params, jax.random.fold_in(key, i))))
+    seconds.append(time.perf_counter() - t0)
+  return np.concatenate(out)[:n], seconds[1:]
+
+
+def shared_samples(ctx: PriorContext, params, key, n: int, shared: dict) -> np.ndarray:
+  """n samples of the context's prior, drawn once per evaluation round (shared['codes'], ['seconds'])."""
+  if len(shared.get("codes", ())) < n:
+    shared["codes"], shared["seconds"] = draw(ctx.sampler(), params, jax.random.fold_in(key, 0), n, ctx.batch_size)
+  return shared["codes"][:n]
+
+
+def median_seconds_per_sample(fn, params, key, batch: int, seconds: list[float], repeats: int) -> float:
+  """Median over at least `repeats` timed calls (after compilation) of fn, per sample."""
+  seconds = list(seconds)
+  for i in range(max(0, repeats - len(seconds))):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(params, jax.random.fold_in(key, 10_000 + i)))
+    seconds.append(time.perf_counter() - t0)
+  return statistics.median(seconds) / batch
+
+
+@register("samples")
+class Samples(Evaluator):
+  """`num` samples: a grid of the first 64, code perplexity, and seconds per sample at the context's batch
+  (median over at least `timing_repeats` calls after compilation)."""
+
+  def run(self, params, key, shared):
+    ctx = self.ctx
+    codes = shared_samples(ctx, params, key, self.cfg.num, shared)
+    seconds = median_seconds_per_sample(ctx.sampler(), params, key, ctx.batch_size, shared["seconds"],
+                                        self.cfg.get("timing_repeats", 3))
+    record = {"num_samples": len(codes), "seconds_per_sample": seconds, "sample_batch_size": ctx.batch_size,
+              "code_perplexity": float(quantize.perplexity(jnp.asarray(codes), ctx.num_codes))}
+    shown = codes[:64]
+    return record, {"samples": ctx.picture(shown, rows=int(np.sqrt(len(shown))))}
+
+
+@register("chain")
+class Chain(Evaluator):
+  """Decoded denoising chains (Fig. 7): `num_chains` rows of about `frames` frames, for priors with a chain."""
+
+  def __init__(self, cfg, context):
+    super().__init__(cfg, context)
+    prior, n = context.prior, cfg.num_chains
+    self.fn = None if prior.chain is None else jax.jit(
+        lambda params, k: prior.chain(params, k, (n,) + context.example_shape, cfg.frames, labels=context.labels(n)))
+
+  def run(self, params, key, shared):
+    if self.fn is None:
+      return {}, {}
+    frames = np.asarray(self.fn(params, key))  # [F, n, h, w]
+    return {}, {"chain": self.ctx.picture(frames.transpose(1, 0, 2, 3).reshape((-1,) + frames.shape[2:]), self.cfg.num_chains)}
+
+
+@register("inpaint")
+class Inpaint(Evaluator):
+  """Inpainting (Figs. 8-9): for `num_images` test images with a masked centre and top-left square of side
+  `mask_size`, rows of the original, the masked input (unknown codes shown as code 0) and
+  `samples_per_image` inpainted samples."""
+
+  REGIONS = {"centre": latents.centred_square, "top_left": latents.top_left_square}
+
+  def __init__(self, cfg, context):
+    super().__init__(cfg, context)
+    prior = context.prior
+    self.fn = jax.jit(lambda params, k, known, mask, labels: prior.sample(params, k, known.shape, known=known, mask=mask,
+                                                                           labels=labels))
+
+  def run(self, params, key, shared):
+    ctx, n, k = self.ctx, self.cfg.num_images, self.cfg.samples_per_image
+    test = ctx.test(n)
+    h, w = test["codes"].shape[1:]
+    known = jnp.asarray(np.repeat(test[ctx.prior.latent_key], k, axis=0))
+    labels = jnp.asarray(np.repeat(test["label"], k)) if ctx.prior.num_labels else None
+    pictures = {}
+    for i, (name, region_fn) in enumerate(self.REGIONS.items()):
+      region = region_fn(h, self.cfg.mask_size)
+      mask = jnp.asarray(np.broadcast_to(region, (n * k, h, w)))
+      filled = np.asarray(self.fn(params, jax.random.fold_in(key, i), known, mask, labels)).reshape(n, k, h, w)
+      rows = np.concatenate([test["codes"][:, None], np.where(region, test["codes"], 0)[:, None], filled], axis=1)
+      pictures[f"inpaint_{name}"] = ctx.picture(rows.reshape(-1, h, w), rows=n)
+    return {}, pictures
+
+
+def kl_record(ctx: PriorContext, cfg, codes: np.ndarray) -> dict:
+  """Mean per-position KL of code maps [M, h, w] against the first M test maps, with a bootstrap interval."""
+  data = ctx.test(len(codes))["codes"]
+  rng = np.random.default_rng(cfg.get("seed", 0))
+  return code_metrics.mean_kl_interval(data, codes, ctx.num_codes, cfg.alpha, rng, cfg.bootstrap)
+
+
+@register("code_kl")
+class CodeKL(Evaluator):
+  """Per-position KL (evaluate/codes.py) between the codes of `num` test images and `num` samples, with a
+  `bootstrap`-resample interval and its heatmap; the floor puts test maps num..2 num in place of samples."""
+
+  def run(self, params, key, shared):
+    codes = shared_samples(self.ctx, params, key, self.cfg.num, shared)
+    kl = code_metrics.per_position_kl(self.ctx.test(self.cfg.num)["codes"], codes, self.ctx.num_codes, self.cfg.alpha)
+    title = f"M = {len(codes)}, mean {kl.mean():.3f}"
+    record = {"kl": kl_record(self.ctx, self.cfg, codes), "mean_kl": float(kl.mean())}
+    return record, {"kl_map": lambda path: code_metrics.save_heatmap(path, kl, title)}
+
+  def floor(self) -> dict:
+    n = self.cfg.num
+    return {"kl": kl_record(self.ctx, self.cfg, self.ctx.test(2 * n)["codes"][n:])}
+
+
+@register("nll")
+class Likelihood(Evaluator):
+  """Every estimator of prior.nll on `num_examples` test code maps, in nats per scored position with
+  standard errors: the whole map (nll_unconditional) and a centred `mask_size` square given the rest
+  (nll_masked). `estimators` sets sample counts on a prior that has such fields (e.g. iwae_samples)."""
+
+  def __init__(self, cfg, context):
+    super().__init__(cfg, context)
+    names = {f.name for f in dataclasses.fields(context.prior)}
+    settings = {k: v for k, v in cfg.get("estimators", {}).items() if k in names}
+    self.prior = dataclasses.replace(context.prior, **settings)
+    self.fn = jax.jit(lambda params, k, b, m: self.prior.nll(params, k, b, m))
+
+  def run(self, params, key, shared):
+    test = self.ctx.test(self.cfg.num_examples)
+    maps = {"codes": test["codes"], "z0": test["z0"]}
+    mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], self.cfg.mask_size), maps["codes"].shape)
+    return {
+        "nll_unconditional": self._score(params, key, maps, None),
+        "nll_masked": self._score(params, jax.random.fold_in(key, 1), maps, mask),
+    }, {}
+
+  def _score(self, params, key, maps: dict, mask: np.ndarray | None) -> dict:
+    """{estimator: {'nats': mean per scored position, 'se', 'kind'}}; mask True where observed."""
+    batch, parts = self.cfg.get("batch_size", self.ctx.batch_size), []
+    for i in range(0, len(maps["codes"]), batch):
+      part = {k: jnp.asarray(v[i : i + batch]) for k, v in maps.items()}
+      m = None if mask is None else jnp.asarray(mask[i : i + batch])
+      parts.append(jax.device_get(self.fn(params, jax.random.fold_in(key, i), part, m)))
+    scored = maps["codes"][0].size if mask is None else np.sum(~mask[0])
+    out = {}
+    for name in parts[0]:
+      per_position = np.concatenate([p[name] for p in parts]).astype(np.float64) / scored
+      se = per_position.std(ddof=1) / np.sqrt(len(per_position))
+      out[name] = {"nats": float(per_position.mean()), "se": float(se), "kind": self.prior.NLL_KINDS[name]}
+    return out
+
+
+@register("frechet")
+class Frechet(Evaluator):
+  """Fréchet distance between features of `num` decoded samples and of `num` test images: `features` =
+  'classifier' (a classifier run in `path`; classifier_fd, not FID) or 'inception' (FID weights in `path`;
+  fid). `reference` = 'reconstructions' (the VQ-VAE's decoded test codes) or 'images' (the test images).
+  An empty `path` skips it."""
+
+  def __init__(self, cfg, context):
+    super().__init__(cfg, context)
+    if not cfg.path:
+      return
+    loaders = {"classifier": features.load_classifier, "inception": features.load_inception}
+    if cfg.features not in loaders:
+      raise ValueError(f"frechet features must be one of {sorted(loaders)}, got {cfg.features!r}")
+    self.metric = {"classifier": "classifier_fd", "inception": "fid"}[cfg.features]
+    self.features = loaders[cfg.features](cfg.path)
+    self.reference = self._statistics(0)
+
+  def _statistics(self, start: int):
+    """Feature statistics of the reference for test images start..start + num."""
+    ctx, n = self.ctx, self.cfg.num
+    if self.cfg.get("reference", "reconstructions") == "images":
+      x = latents.test_images(ctx.vqvae.config, start + n, ctx.batch_size)[start:]
+      return frechet.statistics(features.batched(self.features, lambda v: v, x, ctx.batch_size))
+    codes = ctx.test(start + n)["codes"][start:]
+    return frechet.statistics(features.batched(self.features, ctx.decode, codes, ctx.batch_size))
+
+  def run(self, params, key, shared):
+    if not self.cfg.path:
+      return {}, {}
+    codes = shared_samples(self.ctx, params, key, self.cfg.num, shared)
+    stats = frechet.statistics(features.batched(self.features, self.ctx.decode, codes, self.ctx.batch_size))
+    return {self.metric: frechet.frechet_distance(*self.reference, *stats)}, {}
+
+  def floor(self) -> dict:
+    if not self.cfg.path:
+      return {}
+    return {self.metric: frechet.frechet_distance(*self.reference, *self._statistics(self.cfg.num))}
+
+
+@register("step_sweep")
+class StepSweep(Evaluator):
+  """Quality against speed of the prior's sampler at each fraction in `fractions` of its full number of
+  steps (priors with a choice of steps): KL of `num` samples and seconds per sample."""
+
+  def __init__(self, cfg, context):
+    super().__init__(cfg, context)
+    full = context.prior.full_sample_steps
+    steps = sorted({max(1, round(f * full)) for f in cfg.fractions} if full else (), reverse=True)
+    self.priors = {s: context.prior.with_sample_steps(s) for s in steps}
+
+  def run(self, params, key, shared):
+    ctx, rows = self.ctx, []
+    for steps, prior in self.priors.items():
+      fn = ctx.sampler(prior)
+      codes, seconds = draw(fn, params, key, self.cfg.num, ctx.batch_size)
+      per_sample = median_seconds_per_sample(fn, params, key, ctx.batch_size, seconds, self.cfg.get("timing_repeats", 3))
+      rows.append({"steps": steps, "kl": kl_record(ctx, self.cfg, codes), "seconds_per_sample": per_sample})
+    return ({"step_sweep": rows} if rows else {}), {}
+
+
+def evaluate_all(evaluators: dict, params, key: jax.Array) -> tuple[dict, dict, dict]:
+  """Runs every evaluator on `params` in one round: (merged records, {picture name: picture}, what they
+  shared, e.g. the samples 'codes')."""
+  record, pictures, shared = {}, {}, {}
+  for i, (name, evaluator) in enumerate(evaluators.items()):
+    t0 = time.perf_counter()
+    r, p = evaluator.run(params, jax.random.fold_in(key, i), shared)
+    record.update(r)
+    pictures.update(p)
+    logging.info("evaluator %s (%d of %d) took %.1f s", name, i + 1, len(evaluators), time.perf_counter() - t0)
+  return record, pictures, shared
+
+
+def scalars(record: dict, prefix: str = "") -> dict[str, float]:
+  """The numeric leaves of a record, keyed by their '/'-joined path (for TensorBoard)."""
+  out = {}
+  for k, v in record.items():
+    if isinstance(v, dict):
+      out.update(scalars(v, f"{prefix}{k}/"))
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+      out[f"{prefix}{k}"] = float(v)
+  return out

@@ -1,0 +1,240 @@
+"""A trained VQ-VAE and the latents it gives: what every prior, the end-to-end run and the comparison read.
+
+Latents are normalised one way: z = (z_e - mu) / s with mu [d] the per-channel mean and s the scalar
+standard deviation of z_e - mu over the training set. A shift and one scale leave nearest-code
+assignments unchanged, so the codebook is normalised the same way and codes are read off z directly.
+The statistics, the encoded training set, its codes and its labels are cached in WORKDIR/latents.npz.
+Batches of latents are {'z0': normalised z_e [B, h, w, d], 'codes': [B, h, w], 'label': [B]}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from dbvq_jax import priors
+from dbvq_jax import quantize
+from dbvq_jax.data import images as image_data
+from dbvq_jax.data import pipeline
+from dbvq_jax.models import vqvae as vqvae_models
+from dbvq_jax.train import checkpoint
+from dbvq_jax.train import loop
+
+PER_MAP = ("z0", "codes", "label")
+_CACHED = PER_MAP + ("mu", "scale")
+
+
+def networks(config: ml_collections.ConfigDict) -> tuple[vqvae_models.Encoder, vqvae_models.Decoder]:
+  """The VQ-VAE encoder and decoder of a VQ-VAE config."""
+  m = config.model
+  shared = dict(channels=m.channels, res_channels=m.res_channels, num_res_blocks=m.num_res_blocks, num_down=m.num_down)
+  return vqvae_models.Encoder(latent_dim=m.latent_dim, **shared), vqvae_models.Decoder(
+      out_channels=config.data.channels, **shared)
+
+
+def vqvae_variables(config: ml_collections.ConfigDict):
+  """rng -> (params, model_state): the codebook is a parameter, or EMA statistics when quantize.ema."""
+  encoder, decoder = networks(config)
+  size, k, d = config.data.image_size, config.model.num_codes, config.model.latent_dim
+
+  def init(rng):
+    r_enc, r_dec, r_cb = jax.random.split(rng, 3)
+    x = jnp.zeros((1, size, size, config.data.channels))
+    z = encoder.init(r_enc, x)
+    params = {"encoder": z, "decoder": decoder.init(r_dec, encoder.apply(z, x))}
+    codebook = jax.random.uniform(r_cb, (k, d), minval=-1.0 / k, maxval=1.0 / k)
+    if not config.quantize.ema:
+      return dict(params, codebook=codebook), {}
+    return params, {"cluster_size": jnp.ones((k,)), "embed_sum": codebook, "codebook": codebook}
+
+  return init
+
+
+def codebook_of(params: dict, model_state: dict) -> jax.Array:
+  """The codebook [K, d], wherever it is kept."""
+  return params["codebook"] if "codebook" in params else model_state["codebook"]
+
+
+def image_transform(config: ml_collections.ConfigDict):
+  """Record -> {'image': float [H, W, C] in [-1, 1], 'label'} for a config with a `data` section."""
+  size = config.data.image_size
+  return lambda r: {"image": pipeline.image_to_float(r["image"], size), "label": r["label"]}
+
+
+@dataclasses.dataclass(frozen=True)
+class VQVAE:
+  """A trained VQ-VAE: encode (images -> z_e), decode (z_q -> images) and decode_codes (codes -> images)."""
+
+  config: ml_collections.ConfigDict
+  params: dict
+  codebook: jax.Array  # [K, d]
+  step: int  # training step of the checkpoint
+  workdir: str = ""
+
+  def encode(self, x: jax.Array) -> jax.Array:
+    return networks(self.config)[0].apply(self.params["encoder"], x)
+
+  def decode(self, z_q: jax.Array) -> jax.Array:
+    return networks(self.config)[1].apply(self.params["decoder"], z_q)
+
+  def decode_codes(self, codes: jax.Array) -> jax.Array:
+    return self.decode(self.codebook[codes])
+
+
+def load_vqvae(workdir: str) -> VQVAE:
+  """The VQ-VAE trained in WORKDIR (its config.json and latest checkpoint; EMA weights if use_ema)."""
+  config = checkpoint.run_config(workdir, "vqvae")
+  state = loop.load(config, workdir, vqvae_variables(config))
+  params = loop.eval_params(state, config.use_ema)
+  codebook = jnp.asarray(codebook_of(params, jax.device_get(state.model_state)))
+  return VQVAE(config, params, codebook, int(state.step), os.path.abspath(workdir))
+
+
+def encode_split(model: VQVAE, split: str, batch_size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """z_e [N, h, w, d] and labels [N] of the first `limit` images of a split of the VQ-VAE's dataset."""
+  source = image_data.source(model.config.data, split)
+  encode = _jitted_encode(model)
+  batches = pipeline.eval_batches(source, batch_size=batch_size, transform=image_transform(model.config), limit=limit)
+  z, labels = zip(*((np.asarray(encode(model.params, b["image"])), b["label"]) for b in batches))
+  return np.concatenate(z), np.concatenate(labels).astype(np.int32)
+
+
+_ENCODERS: dict = {}
+
+
+def _jitted_encode(model: VQVAE):
+  """One compiled (params, images) -> z_e per VQ-VAE architecture."""
+  key = model.config.model.to_json()
+  if key not in _ENCODERS:
+    encoder = networks(model.config)[0]
+    _ENCODERS[key] = jax.jit(lambda params, x: encoder.apply(params["encoder"], x))
+  return _ENCODERS[key]
+
+
+def normalised_codebook(model: VQVAE, stats: dict) -> np.ndarray:
+  """(e_k - mu) / s [K, d]."""
+  return ((np.asarray(model.codebook) - stats["mu"]) / stats["scale"]).astype(np.float32)
+
+
+def nearest_codes(z: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+  """Codes [N, h, w] of normalised latents [N, h, w, d], in chunks of 4096 maps."""
+  parts = np.array_split(z, max(1, len(z) // 4096))
+  return np.concatenate([np.asarray(quantize.nearest_code(jnp.asarray(c), jnp.asarray(codebook))) for c in parts])
+
+
+def training_latents(workdir: str, model: VQVAE, batch_size: int) -> dict:
+  """{'z0': normalised training latents [N, h, w, d], 'codes': [N, h, w], 'label': [N], 'mu': [d], 'scale': []},
+  cached in WORKDIR/latents.npz for one VQ-VAE checkpoint (another run or step re-encodes)."""
+  path = os.path.join(workdir, "latents.npz")
+  source = f"{model.workdir}@{model.step}"
+  if os.path.exists(path):
+    with np.load(path) as f:
+      if str(f["vqvae"]) == source and all(k in f for k in _CACHED):
+        return {k: f[k] for k in _CACHED}
+  t0 = time.perf_counter()
+  z_e, labels = encode_split(model, "train", batch_size)
+  mu = z_e.reshape(-1, z_e.shape[-1]).mean(0).astype(np.float32)
+  scale = np.asarray(np.std(z_e - mu), np.float32)
+  out = {"z0": ((z_e - mu) / scale).astype(np.float32), "mu": mu, "scale": scale, "label": labels}
+  out["codes"] = nearest_codes(out["z0"], normalised_codebook(model, out)).astype(np.int32)
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    np.savez(path + ".tmp.npz", vqvae=source, **out)
+    os.replace(path + ".tmp.npz", path)  # never a half-written cache
+  logging.info("encoded %d training images to latents %s in %.1f s", len(z_e), z_e.shape[1:], time.perf_counter() - t0)
+  return out
+
+
+def test_latents(model: VQVAE, stats: dict, n: int, batch_size: int) -> dict:
+  """The first n test images encoded with the training normalisation: {'z0', 'codes', 'label'}."""
+  z_e, labels = encode_split(model, "test", batch_size, limit=n)
+  if len(z_e) < n:
+    raise ValueError(f"the test split has {len(z_e)} images; {n} are needed")
+  z0 = ((z_e - stats["mu"]) / stats["scale"]).astype(np.float32)
+  return {"z0": z0, "codes": nearest_codes(z0, normalised_codebook(model, stats)).astype(np.int32), "label": labels}
+
+
+def test_images(config: ml_collections.ConfigDict, n: int, batch_size: int) -> np.ndarray:
+  """The first n test images [n, H, W, C] of a VQ-VAE config's dataset, as the VQ-VAE sees them."""
+  source = image_data.source(config.data, "test")
+  if len(source) < n:
+    raise ValueError(f"the test split has {len(source)} images; {n} are needed")
+  batches = pipeline.eval_batches(source, batch_size=batch_size, transform=image_transform(config), limit=n)
+  return np.concatenate([b["image"] for b in batches])
+
+
+def split_validation(stats: dict, size: int) -> tuple[dict, dict]:
+  """(training, validation) parts of the cached latents: the last `size` maps are held out for choosing
+  settings, never trained on (the test split is only for the final numbers)."""
+  if not 0 <= size < len(stats["z0"]):
+    raise ValueError(f"validation_size={size} must be in [0, {len(stats['z0'])})")
+  cut = len(stats["z0"]) - size
+  head = {k: (v[:cut] if k in PER_MAP else v) for k, v in stats.items()}
+  return head, {k: (v[cut:] if k in PER_MAP else v) for k, v in stats.items()}
+
+
+class LatentSource:
+  """grain source over cached latents: record i = {'z0': z0[i], 'codes': codes[i], 'label': label[i]}."""
+
+  def __init__(self, stats: dict):
+    self.stats = stats
+
+  def __len__(self) -> int:
+    return len(self.stats["z0"])
+
+  def __getitem__(self, index: int) -> dict:
+    return {k: self.stats[k][index] for k in PER_MAP}
+
+
+def centred_square(side: int, size: int) -> np.ndarray:
+  """Mask [side, side], True outside a centred size x size square (the part to inpaint)."""
+  lo = (side - size) // 2
+  known = np.ones((side, side), bool)
+  known[lo : lo + size, lo : lo + size] = False
+  return known
+
+
+def top_left_square(side: int, size: int) -> np.ndarray:
+  """Mask [side, side], True outside the top-left size x size square."""
+  known = np.ones((side, side), bool)
+  known[:size, :size] = False
+  return known
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedPrior:
+  """A prior trained on a VQ-VAE's latents: its run config, the prior, the weights to sample with (EMA when
+  use_ema) and the latent statistics {'z0', 'codes', 'label', 'mu', 'scale'} of its training set."""
+
+  config: ml_collections.ConfigDict
+  prior: priors.Prior
+  params: dict
+  stats: dict
+
+
+def build_prior(config: ml_collections.ConfigDict, model: VQVAE, stats: dict) -> priors.Prior:
+  """The prior of an image-prior config on the VQ-VAE's normalised codebook."""
+  return priors.build(config, normalised_codebook(model, stats), stats["z0"].shape[-1])
+
+
+def prior_variables(prior: priors.Prior, stats: dict):
+  """rng -> (params, {}) of a prior for one example of its latent entry."""
+  return lambda rng: (prior.init(rng, stats[prior.latent_key].shape[1:]), {})
+
+
+def load_prior(workdir: str, model: VQVAE) -> TrainedPrior:
+  """The image prior trained in WORKDIR, checked to be on `model`'s latents."""
+  config = checkpoint.run_config(workdir, "image_prior")
+  if os.path.abspath(config.vqvae_workdir) != model.workdir:
+    raise ValueError(f"{workdir!r} was trained on the latents of {config.vqvae_workdir!r}, not {model.workdir!r}")
+  stats = training_latents(workdir, model, config.sampling.batch_size)
+  prior = build_prior(config, model, stats)
+  state = loop.load(config, workdir, prior_variables(prior, stats))
+  return TrainedPrior(config, prior, loop.eval_params(state, config.use_ema), stats)
