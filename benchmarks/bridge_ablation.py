@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import fashion_mnist  # noqa: E402
 from dbvq_jax.evaluate import codes as code_metrics  # noqa: E402
-from dbvq_jax.priors import build as priors  # noqa: E402
+from dbvq_jax import priors  # noqa: E402
 from dbvq_jax.train import compare, image_prior, loop  # noqa: E402
 from dbvq_jax.train import vqvae as vqvae_task  # noqa: E402
 
@@ -46,7 +46,7 @@ def load_run(workdir: str, args, model) -> dict:
   val = image_prior.split_validation(stats, trained.validation_size)[1]
   if len(val["codes"]) < 2 * args.num_kl:
     raise SystemExit(f"{workdir}: {len(val['codes'])} validation maps; --num_kl needs twice as many")
-  prior = priors.from_config(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
+  prior = priors.build(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
   params = image_prior.load(trained, workdir, prior, stats)
   prior = dataclasses.replace(prior, nll_t_samples=50, iwae_samples=0, paper_mc_samples=0, sample_steps=args.steps)
   return {"workdir": workdir, "trained": trained, "prior": prior, "params": params, "val": val}

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 import helpers  # noqa: E402
-from dbvq_jax.priors import build as priors  # noqa: E402
+from dbvq_jax import priors  # noqa: E402
 from dbvq_jax.train import compare, image_prior  # noqa: E402
 from dbvq_jax.train import vqvae as vqvae_task  # noqa: E402
 
@@ -50,7 +50,7 @@ def main():
   config = helpers.load_config("fashion_mnist_compare")
   config.eval.update({"num_kl": args.examples, "nll_examples": args.examples})
   test = compare.held_out_latents(config, model, stats)
-  prior = priors.from_config(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
+  prior = priors.build(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
   params = image_prior.load(trained, args.prior_workdir, prior, stats)
   side = test["codes"].shape[1]
   mask = np.broadcast_to(image_prior.centred_square(side, args.mask_size), (args.examples, side, side))

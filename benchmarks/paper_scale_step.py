@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 import helpers  # noqa: E402
-from dbvq_jax.priors import build as priors  # noqa: E402
+from dbvq_jax import priors  # noqa: E402
 from dbvq_jax.train import state as state_lib  # noqa: E402
 
 LATENTS = {"cifar10": ((8, 8, 128), 256), "miniimagenet": ((21, 21, 32), 128)}
@@ -33,7 +33,7 @@ def main():
   args = parser.parse_args()
   config = helpers.load_config(args.config)
   shape, k = LATENTS[args.config]
-  prior = priors.from_config(config, np.random.default_rng(0).normal(size=(k, shape[-1])).astype(np.float32), shape[-1])
+  prior = priors.build(config, np.random.default_rng(0).normal(size=(k, shape[-1])).astype(np.float32), shape[-1])
   tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
   state = jax.jit(lambda: state_lib.create((prior.init(jax.random.PRNGKey(0), shape), {}), tx, jax.random.PRNGKey(1)))()
   n_params = sum(x.size for x in jax.tree.leaves(state.params))

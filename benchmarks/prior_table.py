@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 import helpers  # noqa: E402
-from dbvq_jax.priors import build as priors  # noqa: E402
+from dbvq_jax import priors  # noqa: E402
 from dbvq_jax.train import state as state_lib  # noqa: E402
 
 LATENTS = {"fmnist": ((8, 8, 16), 64), "mini": ((21, 21, 32), 128)}
@@ -70,7 +70,7 @@ def main():
   rows = []
   for name in names:
     config = prior_config(name, args.smoke)
-    prior = priors.from_config(config, codebook, shape[-1])
+    prior = priors.build(config, codebook, shape[-1])
     example = {"z0": shape, "codes": shape[:-1]}[prior.latent_key]
     tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
     state = jax.jit(lambda: state_lib.create((prior.init(jax.random.PRNGKey(0), example), {}), tx, jax.random.PRNGKey(1)))()  # noqa: B023

@@ -16,7 +16,7 @@ from dbvq_jax import quantize
 from dbvq_jax import train
 from dbvq_jax.models import unet
 from dbvq_jax.priors import bridge as bridge_prior
-from dbvq_jax.priors import build as priors
+from dbvq_jax import priors
 from dbvq_jax.train import image_prior
 from dbvq_jax.train import loop
 from dbvq_jax.train import vqvae as vqvae_task
@@ -64,7 +64,7 @@ def test_image_prior_run(runs):
   metrics = _metrics(prior_dir)
   assert metrics["seconds_per_sample"] > 0 and metrics["num_samples"] == 4
   config = helpers.tiny_image_prior(str(runs / "fmnist_vqvae"))
-  restored = loop.load(config, str(prior_dir), lambda rng: (priors.from_config(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {}))
+  restored = loop.load(config, str(prior_dir), lambda rng: (priors.build(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {}))
   assert int(restored.step) == 4
 
 
@@ -205,7 +205,7 @@ def test_end_to_end_guard_restores_the_latent_scale():
 def test_prior_on_grids_keeps_known_codes():
   codebook = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
   config = helpers.tiny_image_prior("unused")
-  prior = priors.from_config(config, codebook, 4)
+  prior = priors.build(config, codebook, 4)
   params = prior.init(jax.random.PRNGKey(0), (5, 5, 4))
   known = jnp.asarray(codebook[np.random.default_rng(1).integers(0, 8, (2, 5, 5))])
   mask = jnp.asarray(image_prior.centred_square(5, 3))[None].repeat(2, 0)

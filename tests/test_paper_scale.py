@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from dbvq_jax.priors import build as priors
+from dbvq_jax import priors
 from dbvq_jax.train import vqvae as vqvae_task
 
 import helpers
@@ -18,7 +18,7 @@ def _count(tree) -> int:
 def test_prior_sizes(name, latent):
   config = helpers.load_config(name)
   k = {"cifar10": 256, "miniimagenet": 128}[name]
-  prior = priors.from_config(config, np.zeros((k, latent[-1]), np.float32), latent[-1])
+  prior = priors.build(config, np.zeros((k, latent[-1]), np.float32), latent[-1])
   params = jax.eval_shape(lambda: prior.init(jax.random.PRNGKey(0), latent))
   n = _count(params)
   print(f"{name} prior: {n / 1e6:.1f}M parameters")

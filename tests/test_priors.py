@@ -13,7 +13,7 @@ import pytest
 from dbvq_jax import discrete_diffusion as dd
 from dbvq_jax import likelihood
 from dbvq_jax.models import pixelcnn as pixelcnn_model
-from dbvq_jax.priors import build as priors
+from dbvq_jax import priors
 from dbvq_jax.priors import common
 from dbvq_jax.priors import maskgit
 from dbvq_jax.priors import vq_diffusion
@@ -44,7 +44,7 @@ def test_pixelcnn_is_causal_without_blind_spot():
 def _tiny(kind, num_labels=0):
   c = helpers.tiny_baseline("unused", kind, num_labels)
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = priors.from_config(c, codebook, 3)
+  prior = priors.build(c, codebook, 3)
   return prior, prior.init(jax.random.PRNGKey(0), (3, 4))
 
 
@@ -177,7 +177,7 @@ def test_guidance_weight_zero_is_the_unconditional_model(kind):
     c = helpers.tiny_image_prior("unused")
     c.prior.num_labels = 3
     codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-    prior = priors.from_config(c, codebook, 3)
+    prior = priors.build(c, codebook, 3)
     params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
     shape = (4, 4, 4, 3)
   else:
@@ -238,7 +238,7 @@ def test_vq_diffusion_nll_bounds_the_exact_likelihood():
   variational bound E_q[log q(x_1:T | x_0) - log p(x_0:T)] and lies above the exact -log p(x_0 | known)."""
   c = helpers.tiny_baseline("unused", "vq_diffusion")
   c.prior.num_steps = 4
-  prior = priors.from_config(c, np.zeros((K, 3), np.float32), 3)
+  prior = priors.build(c, np.zeros((K, 3), np.float32), 3)
   params = prior.init(jax.random.PRNGKey(0), (1, 2))
   leaves, tree = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.PRNGKey(9), len(leaves))
@@ -281,7 +281,7 @@ def test_vq_diffusion_nll_bounds_the_exact_likelihood():
 def test_bridge_nll_is_zero_when_nothing_is_scored_and_finite_otherwise():
   c = helpers.tiny_image_prior("unused")
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = dataclasses.replace(priors.from_config(c, codebook, 3), iwae_samples=2, paper_mc_samples=2)
+  prior = dataclasses.replace(priors.build(c, codebook, 3), iwae_samples=2, paper_mc_samples=2)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
   z0 = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 3))
   batch = {"z0": z0, "codes": jnp.argmin(jnp.sum((z0[..., None, :] - codebook) ** 2, -1), -1)}
@@ -301,7 +301,7 @@ def test_bridge_self_conditioning_and_code_embeddings_train_sample_and_score():
   c = helpers.tiny_image_prior("unused")
   c.prior.diffuse, c.prior.self_condition, c.prior.iwae_samples = "codes", True, 2
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = priors.from_config(c, codebook, 3)
+  prior = priors.build(c, codebook, 3)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
   codes = jax.random.randint(jax.random.PRNGKey(1), (2, 4, 4), 0, K)
   batch = {"z0": jnp.asarray(codebook)[codes] + 0.3, "codes": codes}
@@ -323,7 +323,7 @@ def test_bridge_trained_on_the_bound_has_the_bound_as_its_mean():
   c = helpers.tiny_image_prior("unused")
   c.prior.loss, c.prior.cond_prob, c.model.dropout = "eq4", 0.0, 0.0
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = dataclasses.replace(priors.from_config(c, codebook, 3), nll_t_samples=0, iwae_samples=0, decoder_t=2)
+  prior = dataclasses.replace(priors.build(c, codebook, 3), nll_t_samples=0, iwae_samples=0, decoder_t=2)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
   codes = jax.random.randint(jax.random.PRNGKey(1), (2, 4, 4), 0, K)
   batch = {"z0": jnp.asarray(codebook)[codes], "codes": codes}

@@ -65,7 +65,7 @@ def test_run_writes_samples_metrics_and_figures(name, tmp_path):
   config = helpers.tiny_toy(name)
   workdir = str(tmp_path)
   metrics = train.run(config, workdir, "train")
-  with np.load(os.path.join(workdir, "samples", "toy.npz")) as f:
+  with np.load(os.path.join(workdir, "samples", "codes.npz")) as f:
     assert f["codes"].shape == (64, 5) and f["codes"].dtype == np.int32
     assert f["inpainted"].shape == (64, 5)
     if name == "toy":  # fixed codebook: the given codes come back (a learned one may not be trained yet)
