@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dbvq_jax import priors
-from dbvq_jax.train import vqvae as vqvae_task
+from dbvq_jax import latents
 
 import helpers
 
@@ -28,8 +28,8 @@ def test_prior_sizes(name, latent):
 @pytest.mark.parametrize("name,latent", [("cifar10_vqvae", [8, 8]), ("miniimagenet_vqvae", [21, 21])])
 def test_vqvae_latent_grids(name, latent):
   config = helpers.load_config(name)
-  params, model_state = jax.eval_shape(lambda: vqvae_task.init_fn(config)(jax.random.PRNGKey(0)))
-  encoder, _ = vqvae_task.networks(config)
+  params, model_state = jax.eval_shape(lambda: latents.vqvae_variables(config)(jax.random.PRNGKey(0)))
+  encoder, _ = latents.networks(config)
   size = config.data.image_size
   z = jax.eval_shape(lambda p: encoder.apply(p, np.zeros((1, size, size, 3), np.float32)), params["encoder"])
   assert list(z.shape[1:3]) == latent and z.shape[3] == config.model.latent_dim
