@@ -22,15 +22,15 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from configs import fashion_mnist  # noqa: E402
+from configs import prior as prior_config  # noqa: E402
+from dbvq_jax import latents  # noqa: E402
 from dbvq_jax.evaluate import codes as code_metrics  # noqa: E402
-from dbvq_jax import priors  # noqa: E402
-from dbvq_jax.train import compare, image_prior, loop  # noqa: E402
-from dbvq_jax.train import vqvae as vqvae_task  # noqa: E402
+from dbvq_jax.evaluate import evaluators  # noqa: E402
+from dbvq_jax.train import checkpoint, loop  # noqa: E402
 
 
 def _changes(config, base) -> str:
-  """The config fields (prior, bridge, training) where a run differs from configs/fashion_mnist.py."""
+  """The config fields (prior, bridge, training) where a run differs from configs/prior.py."""
   out = []
   for section in ("prior", "bridge", "training"):
     for k, v in config[section].items():
@@ -41,27 +41,33 @@ def _changes(config, base) -> str:
 
 def load_run(workdir: str, args, model) -> dict:
   """A trained bridge run, loaded once: its config, prior, parameters and validation maps."""
-  trained = compare.trained_config(workdir)
-  stats = image_prior.latents(trained, workdir, model)
-  val = image_prior.split_validation(stats, trained.validation_size)[1]
+  trained = latents.load_prior(workdir, model)
+  val = latents.split_validation(trained.stats, trained.config.validation_size)[1]
   if len(val["codes"]) < 2 * args.num_kl:
     raise SystemExit(f"{workdir}: {len(val['codes'])} validation maps; --num_kl needs twice as many")
-  prior = priors.build(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
-  params = image_prior.load(trained, workdir, prior, stats)
-  prior = dataclasses.replace(prior, nll_t_samples=50, iwae_samples=0, paper_mc_samples=0, sample_steps=args.steps)
-  return {"workdir": workdir, "trained": trained, "prior": prior, "params": params, "val": val}
+  prior = dataclasses.replace(
+    trained.prior, nll_t_samples=50, iwae_samples=0, paper_mc_samples=0, sample_steps=args.steps
+  )
+  return {"workdir": workdir, "trained": trained.config, "prior": prior, "params": trained.params, "val": val}
 
 
 def evaluate(run: dict, args, num_codes: int, decoder_t: int) -> dict:
   """Bounds and KL (with the floor) on the validation maps of a loaded run ending its chain at decoder_t."""
   prior, params, val = dataclasses.replace(run["prior"], decoder_t=decoder_t), run["params"], run["val"]
-  maps = {"codes": val["codes"][: args.examples], "z0": val["z"][: args.examples]}
-  mask = np.broadcast_to(image_prior.centred_square(maps["codes"].shape[1], args.mask_size), maps["codes"].shape)
-  bound = {name: compare.likelihoods(prior, params, jax.random.PRNGKey(0), maps, m, 100)["bound"] for name, m in (("whole", None), ("masked", mask))}
-  codes = compare.samples(prior, params, jax.random.PRNGKey(1), args.num_kl, 100, val["z"].shape[1:])
+  maps = {"codes": val["codes"][: args.examples], "z0": val["z0"][: args.examples]}
+  mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], args.mask_size), maps["codes"].shape)
+  nll = jax.jit(lambda p, k, b, m: prior.nll(p, k, b, m))
+  bound = {
+    name: evaluators.likelihoods(nll, prior.NLL_KINDS, params, jax.random.PRNGKey(0), maps, m, 100)["bound"]
+    for name, m in (("whole", None), ("masked", mask))
+  }
+  sample = jax.jit(lambda p, k: prior.sample(p, k, (100,) + val["z0"].shape[1:]))
+  codes, _ = evaluators.draw(sample, params, jax.random.PRNGKey(1), args.num_kl, 100)
   data = val["codes"][: args.num_kl]
   kl = code_metrics.mean_kl_interval(data, codes, num_codes, 1.0, np.random.default_rng(0))
-  floor = code_metrics.mean_kl_interval(data, val["codes"][args.num_kl : 2 * args.num_kl], num_codes, 1.0, np.random.default_rng(0))
+  floor = code_metrics.mean_kl_interval(
+    data, val["codes"][args.num_kl : 2 * args.num_kl], num_codes, 1.0, np.random.default_rng(0)
+  )
   return {"bound": bound, "kl": kl, "floor": floor}
 
 
@@ -75,16 +81,39 @@ def main():
   parser.add_argument("--decoder_ts", default="1", help="comma-separated decoder times t0 to evaluate each run at")
   args = parser.parse_args()
   workdirs = args.workdirs.split(",")
-  model = vqvae_task.load(compare.trained_config(workdirs[0]).vqvae_workdir)
-  base = fashion_mnist.get_config()
+  model = latents.load_vqvae(checkpoint.run_config(workdirs[0], "image_prior").vqvae_workdir)
+  base = prior_config.get_config()
   fmt = lambda v: f"{v['nats']:.3f} ± {v['se']:.3f}"  # noqa: E731
-  print(f"| run | t0 | changes | train s | bound, whole map (nats/pos) | bound, masked centre | KL ({args.steps} steps) [95%] | floor [95%] |\n|---|---|---|---|---|---|---|---|", flush=True)
+  head = [
+    "run",
+    "t0",
+    "changes",
+    "train s",
+    "bound, whole map (nats/pos)",
+    "bound, masked centre",
+    f"KL ({args.steps} steps) [95%]",
+    "floor [95%]",
+  ]
+  print("| " + " | ".join(head) + " |\n|" + "---|" * len(head), flush=True)
+  interval = lambda v: f"{v['mean']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"  # noqa: E731
   for w in workdirs:
     run = load_run(w, args, model)
     for t0 in (int(v) for v in args.decoder_ts.split(",")):
       r = evaluate(run, args, model.codebook.shape[0], t0)
-      print(f"| {os.path.basename(w)} | {t0} | {_changes(run['trained'], base)} | {loop.train_seconds(w):.0f} | {fmt(r['bound']['whole'])} | {fmt(r['bound']['masked'])} | "
-            f"{r['kl']['mean']:.3f} [{r['kl']['lo']:.3f}, {r['kl']['hi']:.3f}] | {r['floor']['mean']:.3f} [{r['floor']['lo']:.3f}, {r['floor']['hi']:.3f}] |", flush=True)
+      cells = [
+        os.path.basename(w),
+        t0,
+        _changes(run["trained"], base),
+        f"{loop.train_seconds(w):.0f}",
+        fmt(r["bound"]["whole"]),
+        fmt(r["bound"]["masked"]),
+        interval(r["kl"]),
+        interval(r["floor"]),
+      ]
+      print(
+        "| " + " | ".join(map(str, cells)) + " |",
+        flush=True,
+      )
 
 
 if __name__ == "__main__":

@@ -20,12 +20,10 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
-import helpers  # noqa: E402
-from dbvq_jax import priors  # noqa: E402
-from dbvq_jax.train import compare, image_prior  # noqa: E402
-from dbvq_jax.train import vqvae as vqvae_task  # noqa: E402
+from dbvq_jax import latents  # noqa: E402
+from dbvq_jax.evaluate import evaluators  # noqa: E402
+from dbvq_jax.train import checkpoint  # noqa: E402
 
 
 def _row(label: str, setting: str, estimate: dict, seconds: float) -> str:
@@ -34,7 +32,7 @@ def _row(label: str, setting: str, estimate: dict, seconds: float) -> str:
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--prior_workdir", required=True, help="a trained bridge prior (configs/fashion_mnist.py run)")
+  parser.add_argument("--prior_workdir", required=True, help="a trained bridge prior (configs/prior.py run)")
   parser.add_argument("--iwae_samples", default="1,4,16")
   parser.add_argument("--taus", default="0.5,1,4")
   parser.add_argument("--mc_samples", type=int, default=4)
@@ -42,25 +40,26 @@ def main():
   parser.add_argument("--examples", type=int, default=100)
   parser.add_argument("--mask_size", type=int, default=4)
   args = parser.parse_args()
-  trained = compare.trained_config(args.prior_workdir)
-  if trained.prior.type != "bridge":
-    raise SystemExit(f"{args.prior_workdir} holds a {trained.prior.type} prior, not a bridge")
-  model = vqvae_task.load(trained.vqvae_workdir)
-  stats = image_prior.latents(trained, args.prior_workdir, model)
-  config = helpers.load_config("fashion_mnist_compare")
-  config.eval.update({"num_kl": args.examples, "nll_examples": args.examples})
-  test = compare.held_out_latents(config, model, stats)
-  prior = priors.build(trained, image_prior.normalised_codebook(model, stats), stats["z"].shape[-1])
-  params = image_prior.load(trained, args.prior_workdir, prior, stats)
+  run = checkpoint.run_config(args.prior_workdir, "image_prior")
+  if run.prior.type != "bridge":
+    raise SystemExit(f"{args.prior_workdir} holds a {run.prior.type} prior, not a bridge")
+  model = latents.load_vqvae(run.vqvae_workdir)
+  trained = latents.load_prior(args.prior_workdir, model)
+  prior, params = trained.prior, trained.params
+  test = latents.test_latents(model, trained.stats, args.examples, 32)
   side = test["codes"].shape[1]
-  mask = np.broadcast_to(image_prior.centred_square(side, args.mask_size), (args.examples, side, side))
-  maps = {"codes": test["codes"][: args.examples], "z0": test["z0"][: args.examples]}
-  print(f"# bridge masked NLL, {args.examples} test maps, {args.mask_size}x{args.mask_size} of {side}x{side} masked; "
-        f"uniform over K = {model.codebook.shape[0]}: {np.log(model.codebook.shape[0]):.3f} nats")
+  mask = np.broadcast_to(latents.centred_square(side, args.mask_size), (args.examples, side, side))
+  maps = {"codes": test["codes"], "z0": test["z0"]}
+  print(
+    f"# bridge masked NLL, {args.examples} test maps, {args.mask_size}x{args.mask_size} of {side}x{side} masked; "
+    f"uniform over K = {model.codebook.shape[0]}: {np.log(model.codebook.shape[0]):.3f} nats"
+  )
   print("| estimator | setting | kind | nats/pos | s |\n|---|---|---|---|---|")
   for s in (int(v) for v in args.iwae_samples.split(",")):
     t0 = time.perf_counter()
-    r = compare.likelihoods(dataclasses.replace(prior, iwae_samples=s, nll_t_samples=0), params, jax.random.PRNGKey(s), maps, mask, 32)
+    swept = dataclasses.replace(prior, iwae_samples=s, nll_t_samples=0)
+    fn = jax.jit(lambda p, k, b, m, q=swept: q.nll(p, k, b, m))
+    r = evaluators.likelihoods(fn, prior.NLL_KINDS, params, jax.random.PRNGKey(s), maps, mask, 32)
     if s == 1:
       print(_row("bound", "all T terms", r["bound"], time.perf_counter() - t0), flush=True)
     print(_row("iwae", f"S = {s}", r["iwae"], time.perf_counter() - t0), flush=True)
@@ -68,10 +67,27 @@ def main():
     t0 = time.perf_counter()
     mc = dataclasses.replace(prior, paper_mc_samples=args.mc_samples, paper_mc_tau=tau, sample_steps=args.steps)
     fn = jax.jit(lambda k, b, m, p=mc: {"paper_mc": p.paper_mc(params, k, b, m)})
-    values = np.concatenate([np.asarray(fn(jax.random.PRNGKey(0), {k: v[i : i + 32] for k, v in maps.items()}, mask[i : i + 32])["paper_mc"]) for i in range(0, args.examples, 32)])
+    values = np.concatenate(
+      [
+        np.asarray(fn(jax.random.PRNGKey(0), {k: v[i : i + 32] for k, v in maps.items()}, mask[i : i + 32])["paper_mc"])
+        for i in range(0, args.examples, 32)
+      ]
+    )
     per_position = values / np.sum(~mask[0])
-    estimate = {"kind": prior.NLL_KINDS["paper_mc"], "nats": per_position.mean(), "se": per_position.std(ddof=1) / np.sqrt(len(per_position))}
-    print(_row("paper_mc", f"S = {args.mc_samples}, tau = {tau:g}, {args.steps or prior.bridge.num_steps} steps", estimate, time.perf_counter() - t0), flush=True)
+    estimate = {
+      "kind": prior.NLL_KINDS["paper_mc"],
+      "nats": per_position.mean(),
+      "se": per_position.std(ddof=1) / np.sqrt(len(per_position)),
+    }
+    print(
+      _row(
+        "paper_mc",
+        f"S = {args.mc_samples}, tau = {tau:g}, {args.steps or prior.bridge.num_steps} steps",
+        estimate,
+        time.perf_counter() - t0,
+      ),
+      flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The Fashion-MNIST prior comparison in one command: trains the VQ-VAE, the four priors and the
-feature classifier where a finished run is missing, then evaluates them all (configs/fashion_mnist_compare.py).
+feature classifier where a finished run is missing, then evaluates them all (configs/compare.py).
 
   python benchmarks/compare_priors.py [--root=runs] [--data_dir=/usr/share/datasets/fashion-mnist]
-      [--inception_weights=inception_fid.npz] [--minutes=M --vqvae=runs/fmnist_vqvae --classifier=runs/fmnist_classifier] [--bridge_steps=100] [--smoke]
+      [--inception_weights=inception_fid.npz]
+      [--minutes=M --vqvae=runs/fmnist_vqvae --classifier=runs/fmnist_classifier]
+      [--step_fractions=0.1] [--smoke]
 
 By default every prior trains for its config's steps (equal steps). With --minutes=M each prior first
 trains briefly in ROOT/probes/<prior> (with a cheap evaluation) to measure its steps per second after
@@ -13,8 +15,8 @@ share the codes and the feature classifier of the equal-steps comparison.
 Each stage is `python -m dbvq_jax.main ...` in its own process, so a killed comparison resumes where it
 stopped (training resumes from checkpoints; a stage with a metrics.json is skipped). Prints the stage
 times and the final table (ROOT/fmnist_compare/eval/results.md). --smoke shrinks every stage to tiny
-networks and a few steps (the test suite's settings, tests/helpers.py): it checks the pipeline in a
-minute or two and its numbers mean nothing.
+networks and a few steps (each config's `tiny` variant): it checks the pipeline in a minute or two and its
+numbers mean nothing. Every registered prior (dbvq_jax.priors.names()) is trained and compared.
 """
 
 import argparse
@@ -24,45 +26,50 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import helpers  # noqa: E402
-
 sys.path.insert(0, REPO)
+from dbvq_jax import priors  # noqa: E402
 from dbvq_jax.train import loop  # noqa: E402
 
-PRIORS = {"bridge": "fashion_mnist", "pixelcnn": "fashion_mnist_pixelcnn", "vq_diffusion": "fashion_mnist_vq_diffusion", "maskgit": "fashion_mnist_maskgit"}
-SMOKE = {  # config -> flags that shrink it (paths are set by the stages themselves)
-    "fashion_mnist_vqvae": lambda: helpers.override_flags("fashion_mnist_vqvae", helpers.tiny_vqvae(""), skip=("data.dir",)),
-    "fashion_mnist": lambda: helpers.override_flags("fashion_mnist", helpers.tiny_image_prior(""), skip=("vqvae_workdir",)),
-    **{config: (lambda kind=kind, config=config: helpers.override_flags(config, helpers.tiny_baseline("", kind), skip=("vqvae_workdir",)))
-       for kind, config in PRIORS.items() if kind != "bridge"},
-    "fashion_mnist_classifier": lambda: helpers.override_flags("fashion_mnist_classifier", helpers.tiny_classifier(""), skip=("data.dir",)),
-    "fashion_mnist_compare": lambda: helpers.override_flags("fashion_mnist_compare", helpers.tiny_compare()),
-}
+PROBE_STEPS = 150
+CHEAP_EVAL = [  # a probe's evaluation: a handful of maps
+  "--config.evals.samples.num=8",
+  "--config.evals.kl.num=8",
+  "--config.sampling.steps=10",
+  "--config.evals.inpaint.num_images=1",
+  "--config.evals.inpaint.samples_per_image=1",
+  "--config.evals.chain.num_chains=1",
+  "--config.evals.nll.num_examples=2",
+  "--config.evals.nll.batch_size=2",
+]
 
 
 def stage(name: str, config: str, workdir: str, overrides: list[str], smoke: bool) -> None:
+  """Runs `python -m dbvq_jax.main --config=configs/<config>` (with the `tiny` variant when smoke) unless
+  WORKDIR already has its metrics.json."""
   if os.path.exists(os.path.join(workdir, "metrics.json")):
     print(f"{name}: done already in {workdir}", flush=True)
     return
-  cmd = [sys.executable, "-m", "dbvq_jax.main", f"--config=configs/{config}.py", f"--workdir={workdir}", *overrides]
+  if smoke:
+    config += ",tiny" if ":" in config else ":tiny"
+  cmd = [sys.executable, "-m", "dbvq_jax.main", f"--config=configs/{config}", f"--workdir={workdir}", *overrides]
   print(f"{name}: {' '.join(cmd)}", flush=True)
   t0 = time.perf_counter()
-  subprocess.run(cmd + (SMOKE[config]() if smoke else []), cwd=REPO, check=True)
+  subprocess.run(cmd, cwd=REPO, check=True)
   print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-PROBE_STEPS = 150
-CHEAP_EVAL = ["--config.sampling.num_samples=8", "--config.sampling.steps=10", "--config.sampling.num_conditional=1",
-              "--config.sampling.conditional_samples=1", "--config.sampling.num_chains=1"]
+def prior_config(name: str) -> str:
+  return f"prior.py:prior={name}"
 
 
-def equal_time_steps(name: str, config: str, root: str, vqvae: str, minutes: float, smoke: bool) -> int:
-  """Steps that train `config` for `minutes` on this machine, at the throughput of a PROBE_STEPS probe."""
+def equal_time_steps(name: str, root: str, vqvae: str, minutes: float, smoke: bool) -> int:
+  """Steps that train prior `name` for `minutes` on this machine, at the throughput of a PROBE_STEPS probe."""
   probe = os.path.join(root, "probes", name)
-  flags = [f"--config.vqvae_workdir={vqvae}", *(f"--config.training.{k}={PROBE_STEPS}" for k in ("num_steps", "log_every", "checkpoint_every"))]
-  stage(f"{name} probe", config, probe, flags + CHEAP_EVAL, smoke)
+  flags = [
+    f"--config.vqvae_workdir={vqvae}",
+    *(f"--config.training.{k}={PROBE_STEPS}" for k in ("num_steps", "log_every", "checkpoint_every")),
+  ]
+  stage(f"{name} probe", prior_config(name), probe, flags + CHEAP_EVAL, smoke)
   rate = loop.steps_per_second(probe)
   steps = max(1, round(minutes * 60 * rate))
   print(f"{name}: {rate:.2f} steps/s -> {steps} steps in {minutes:g} min", flush=True)
@@ -73,11 +80,21 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--root", default="runs")
   parser.add_argument("--data_dir", default="/usr/share/datasets/fashion-mnist")
-  parser.add_argument("--inception_weights", default="", help="converted FID weights (dbvq_jax.evaluate.inception): adds FID")
-  parser.add_argument("--minutes", type=float, default=0.0, help="train each prior for this many minutes (0: its config's steps)")
-  parser.add_argument("--vqvae", default="", help="an existing VQ-VAE run (default: ROOT/fmnist_vqvae, trained if missing)")
+  parser.add_argument(
+    "--inception_weights", default="", help="converted FID weights (dbvq_jax.evaluate.inception): adds FID"
+  )
+  parser.add_argument(
+    "--minutes", type=float, default=0.0, help="train each prior for this many minutes (0: its config's steps)"
+  )
+  parser.add_argument(
+    "--vqvae", default="", help="an existing VQ-VAE run (default: ROOT/fmnist_vqvae, trained if missing)"
+  )
   parser.add_argument("--classifier", default="", help="an existing classifier run (default: ROOT/fmnist_classifier)")
-  parser.add_argument("--bridge_steps", default="", help="comma-separated strided-sampler steps for the bridge (default: the config's sweep, 1000 first)")
+  parser.add_argument(
+    "--step_fractions",
+    default="",
+    help="comma-separated fractions of each sampler's full steps to sweep (default: the config's)",
+  )
   parser.add_argument("--smoke", action="store_true", help="tiny settings: check the pipeline, not the numbers")
   args = parser.parse_args()
   if not os.path.isdir(args.data_dir):
@@ -85,21 +102,31 @@ def main():
   root = os.path.abspath(args.root)
   vqvae = os.path.abspath(args.vqvae) if args.vqvae else os.path.join(root, "fmnist_vqvae")
   t0 = time.perf_counter()
-  stage("vqvae", "fashion_mnist_vqvae", vqvae, [f"--config.data.dir={args.data_dir}"], args.smoke)
-  workdirs = {name: os.path.join(root, "fmnist_prior" if name == "bridge" else f"fmnist_{name}") for name in PRIORS}
-  for name, config in PRIORS.items():
-    steps = [f"--config.training.num_steps={equal_time_steps(name, config, root, vqvae, args.minutes, args.smoke)}"] if args.minutes else []
-    stage(name, config, workdirs[name], [f"--config.vqvae_workdir={vqvae}", *steps], args.smoke)
+  stage("vqvae", "vqvae.py", vqvae, [f"--config.data.dir={args.data_dir}"], args.smoke)
+  workdirs = {
+    name: os.path.join(root, "fmnist_prior" if name == "bridge" else f"fmnist_{name}") for name in priors.names()
+  }
+  for name in priors.names():
+    steps = (
+      [f"--config.training.num_steps={equal_time_steps(name, root, vqvae, args.minutes, args.smoke)}"]
+      if args.minutes
+      else []
+    )
+    stage(name, prior_config(name), workdirs[name], [f"--config.vqvae_workdir={vqvae}", *steps], args.smoke)
   classifier = os.path.abspath(args.classifier) if args.classifier else os.path.join(root, "fmnist_classifier")
-  stage("classifier", "fashion_mnist_classifier", classifier, [f"--config.data.dir={args.data_dir}"], args.smoke)
+  stage("classifier", "classifier.py", classifier, [f"--config.data.dir={args.data_dir}"], args.smoke)
   compare = os.path.join(root, "fmnist_compare")
-  overrides = ["--mode=eval", f"--config.vqvae_workdir={vqvae}", *[f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()]]
-  overrides.append(f"--config.eval.classifier_workdir={classifier}")
-  if args.bridge_steps:
-    overrides.append(f"--config.eval.bridge_steps=({args.bridge_steps},)")
+  overrides = [
+    "--mode=eval",
+    f"--config.vqvae_workdir={vqvae}",
+    *[f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()],
+  ]
+  overrides.append(f"--config.evals.classifier_fd.path={classifier}")
+  if args.step_fractions:
+    overrides.append(f"--config.evals.steps.fractions=({args.step_fractions},)")
   if args.inception_weights:
-    overrides.append(f"--config.eval.inception_weights={os.path.abspath(args.inception_weights)}")
-  stage("compare", "fashion_mnist_compare", compare, overrides, args.smoke)
+    overrides.append(f"--config.evals.fid.path={os.path.abspath(args.inception_weights)}")
+  stage("compare", "compare.py", compare, overrides, args.smoke)
   print(f"# total {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores\n")
   with open(os.path.join(compare, "eval", "results.md")) as f:
     print(f.read())

@@ -2,7 +2,7 @@
 
   python benchmarks/paper_scale_step.py [--config=cifar10] [--batch=128] [--repeats=2]
 
-Builds configs/<config>.py's prior (U-Net of ~60M parameters, T = 1000) on 8x8x128 latents with
+Builds configs/prior.py:data=<config>'s bridge prior (U-Net of ~60M parameters, T = 1000) on 8x8x128 latents with
 random weights and a random batch, and prints parameter count, compile time and the median step time.
 """
 
@@ -16,10 +16,8 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
-import helpers  # noqa: E402
-from dbvq_jax import priors  # noqa: E402
+from dbvq_jax import priors, train  # noqa: E402
 from dbvq_jax.train import state as state_lib  # noqa: E402
 
 LATENTS = {"cifar10": ((8, 8, 128), 256), "miniimagenet": ((21, 21, 32), 128)}
@@ -31,7 +29,8 @@ def main():
   parser.add_argument("--batch", type=int, default=128)
   parser.add_argument("--repeats", type=int, default=2)
   args = parser.parse_args()
-  config = helpers.load_config(args.config)
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  config = train.load_config(os.path.join(repo, "configs", "prior.py") + f":data={args.config}")
   shape, k = LATENTS[args.config]
   prior = priors.build(config, np.random.default_rng(0).normal(size=(k, shape[-1])).astype(np.float32), shape[-1])
   tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
@@ -53,10 +52,16 @@ def main():
     state, metrics = compiled(state, chunk)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - t0)
-  print(f"# paper-scale {args.config} prior train step, {os.cpu_count()} cores, jax {jax.__version__} on {jax.devices()[0].platform}")
+  print(
+    f"# paper-scale {args.config} prior train step, {os.cpu_count()} cores, "
+    f"jax {jax.__version__} on {jax.devices()[0].platform}"
+  )
   print("| params | latents | batch | compile s | step s (median) | loss |")
   print("|---|---|---|---|---|---|")
-  print(f"| {n_params / 1e6:.1f}M | {'x'.join(map(str, shape))} | {args.batch} | {compile_s:.1f} | {statistics.median(times):.2f} | {float(metrics['loss'][0]):.3f} |")
+  print(
+    f"| {n_params / 1e6:.1f}M | {'x'.join(map(str, shape))} | {args.batch} | {compile_s:.1f} | "
+    f"{statistics.median(times):.2f} | {float(metrics['loss'][0]):.3f} |"
+  )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,36 @@
-"""Config sections shared by the experiments."""
+"""Config sections shared by the experiments, and the parsing of `get_config(arg)` variants.
+
+Every config file takes keyword variants after a colon, as in big_vision:
+
+  --config=configs/prior.py:prior=maskgit,data=cifar10,tiny
+
+`key=value` picks a value and a bare `key` turns a switch on; `tiny` shrinks any experiment to seconds on a
+CPU (the test suite's and benchmarks' --smoke settings).
+"""
 
 import ml_collections
 
+from dbvq_jax.data.images import FASHION_MNIST_DIR
 
-def training(num_steps: int, batch_size: int, steps_per_call: int, log_every: int, checkpoint_every: int) -> ml_collections.ConfigDict:
+DATASETS = ("fashion_mnist", "cifar10", "miniimagenet")
+
+
+def parse(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """Variants of `arg` ("a=b,c") over `defaults` {name: default}; switches default to False."""
+  out = dict(defaults, tiny=False)
+  for part in filter(None, (arg or "").split(",")):
+    key, _, value = part.partition("=")
+    if key not in out:
+      raise ValueError(f"unknown config variant {key!r} in {arg!r}; known: {sorted(out)}")
+    out[key] = value if value else True
+  if "data" in out and out["data"] not in DATASETS:
+    raise ValueError(f"data must be one of {DATASETS}, got {out['data']!r}")
+  return ml_collections.ConfigDict(out)
+
+
+def training(
+  num_steps: int, batch_size: int, steps_per_call: int, log_every: int, checkpoint_every: int
+) -> ml_collections.ConfigDict:
   t = ml_collections.ConfigDict()
   t.num_steps = num_steps
   t.batch_size = batch_size  # global, over all devices and hosts
@@ -14,6 +41,12 @@ def training(num_steps: int, batch_size: int, steps_per_call: int, log_every: in
   t.ema_decay = 0.999  # EMA of the parameters
   t.ema_warmup = True  # decay min(ema_decay, (1 + step) / (10 + step)); False: ema_decay from step 0
   return t
+
+
+def tiny_training(c: ml_collections.ConfigDict, num_steps: int = 4, batch_size: int = 8) -> None:
+  """Shrinks c.training and c.optimizer to a few steps (the `tiny` variant)."""
+  c.training.update({"num_steps": num_steps, "batch_size": batch_size, "log_every": 2, "checkpoint_every": 2})
+  c.optimizer.warmup_steps = 1
 
 
 def optimizer(learning_rate: float, warmup_steps: int, end_lr_factor: float) -> ml_collections.ConfigDict:
@@ -29,59 +62,39 @@ def optimizer(learning_rate: float, warmup_steps: int, end_lr_factor: float) -> 
   return o
 
 
-def prior(kind: str) -> ml_collections.ConfigDict:
-  """The `prior` section's shared fields; kind: bridge | pixelcnn | vq_diffusion | maskgit."""
-  p = ml_collections.ConfigDict()
-  p.type = kind
-  p.num_labels = 0  # > 0: class-conditional with a learned null label (classifier-free guidance)
-  p.label_drop = 0.1  # probability of the null label in training (used when num_labels > 0)
-  return p
+def image_data(name: str) -> ml_collections.ConfigDict:
+  """The `data` section of a dataset: where its files are and how the VQ-VAE sees its images."""
+  d = ml_collections.ConfigDict()
+  d.name = name
+  d.format, d.dir, d.image_size, d.channels = {  # formats: see dbvq_jax/data/images.py
+    "fashion_mnist": ("idx", FASHION_MNIST_DIR, 32, 1),  # 28x28 zero-padded to 32x32
+    "cifar10": ("python_archive", "data/cifar10", 32, 3),  # python_archive | tfds
+    "miniimagenet": ("pkl", "data/miniimagenet", 84, 3),  # pkl | folders
+  }[name]
+  return d
 
 
-def _entry(kind: str, **settings) -> ml_collections.ConfigDict:
+def entry(kind: str, **settings) -> ml_collections.ConfigDict:
+  """One `evals` entry: an evaluator type (dbvq_jax/evaluate/evaluators.py) with its settings."""
   return ml_collections.ConfigDict({"type": kind, "log_steps": 0, **settings})
 
 
 def prior_evals(num_samples: int, mask_size: int, batch_size: int = 32) -> ml_collections.ConfigDict:
-  """The evaluators of an image-prior run (dbvq_jax/evaluate/evaluators.py); log_steps > 0 also runs one
-  during training."""
+  """The evaluators of an image-prior run; log_steps > 0 also runs one during training."""
   e = ml_collections.ConfigDict()
-  e.samples = _entry("samples", num=num_samples, timing_repeats=3)  # also the M of the KL below
-  e.chain = _entry("chain", num_chains=4, frames=11)  # the decoded denoising chain (priors that have one)
-  e.inpaint = _entry("inpaint", num_images=4, samples_per_image=6, mask_size=mask_size)
-  e.kl = _entry("code_kl", num=num_samples, alpha=1.0, bootstrap=200)  # per-position KL against M test maps
-  e.nll = _entry("nll", num_examples=100, mask_size=mask_size, batch_size=batch_size)
+  e.samples = entry("samples", num=num_samples, timing_repeats=3)  # also the M of the KL below
+  e.chain = entry("chain", num_chains=4, frames=11)  # the decoded denoising chain (priors that have one)
+  e.inpaint = entry("inpaint", num_images=4, samples_per_image=6, mask_size=mask_size)
+  e.kl = entry("code_kl", num=num_samples, alpha=1.0, bootstrap=200)  # per-position KL against M test maps
+  e.nll = entry("nll", num_examples=100, mask_size=mask_size, batch_size=batch_size)
   return e
 
 
-def pixelcnn(c: ml_collections.ConfigDict, channels: int, num_layers: int) -> ml_collections.ConfigDict:
-  """An image-prior config (bridge) turned into a gated PixelCNN on the same latents."""
-  del c.bridge
-  c.model = ml_collections.ConfigDict({"channels": channels, "num_layers": num_layers})
-  c.prior = prior("pixelcnn")
-  return c
-
-
-def _transformer(width: int, depth: int, heads: int, dropout: float) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict({"width": width, "depth": depth, "heads": heads, "dropout": dropout})
-
-
-def vq_diffusion(c: ml_collections.ConfigDict, width: int, depth: int, heads: int, dropout: float = 0.1) -> ml_collections.ConfigDict:
-  """An image-prior config (bridge) turned into VQ-Diffusion on the same latents."""
-  del c.bridge
-  c.model = _transformer(width, depth, heads, dropout)
-  c.prior = prior("vq_diffusion")
-  c.prior.num_steps = 100  # T, with the official linear mask-and-replace schedules
-  c.prior.aux_weight = 5e-4  # weight of the auxiliary x0 cross-entropy (official value)
-  c.prior.truncation = 1.0  # keep the top-mass classes of p(x0 | x_t) summing to this (1 = off)
-  return c
-
-
-def maskgit(c: ml_collections.ConfigDict, width: int, depth: int, heads: int, dropout: float = 0.1) -> ml_collections.ConfigDict:
-  """An image-prior config (bridge) turned into MaskGIT on the same latents."""
-  del c.bridge
-  c.model = _transformer(width, depth, heads, dropout)
-  c.prior = prior("maskgit")
-  c.prior.num_iterations = 12  # parallel decoding steps (8-16 in the paper)
-  c.prior.choice_temperature = 4.5  # Gumbel noise on confidences, annealed to 0
-  return c
+def tiny_prior_evals(e: ml_collections.ConfigDict) -> None:
+  """Shrinks prior_evals to a few maps (the `tiny` variant); the likelihoods, slow to compile, are left to the
+  comparison."""
+  del e["nll"]
+  e.samples.update({"num": 4, "timing_repeats": 1})
+  e.kl.update({"num": 4, "bootstrap": 10})
+  e.chain.update({"num_chains": 2, "frames": 3})
+  e.inpaint.update({"num_images": 2, "samples_per_image": 2})

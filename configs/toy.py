@@ -2,6 +2,9 @@
 
   python -m dbvq_jax.main --config=configs/toy.py --workdir=runs/toy
   python -m dbvq_jax.main --config=configs/toy.py --workdir=runs/toy --config.model.name=paper_conv
+  python -m dbvq_jax.main --config=configs/toy.py:e2e --workdir=runs/toy_e2e
+
+Variants: e2e (the codebook learned end to end, App. E); tiny.
 """
 
 import ml_collections
@@ -9,7 +12,8 @@ import ml_collections
 from configs import common
 
 
-def get_config() -> ml_collections.ConfigDict:
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  v = common.parse(arg, e2e=False)
   c = ml_collections.ConfigDict()
   c.experiment = "toy"
   c.seed = 0
@@ -45,7 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.prior.bayes_skip = False  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
 
   c.quantize = ml_collections.ConfigDict()
-  c.quantize.learn_codebook = False  # True: end-to-end (configs/toy_e2e.py)
+  c.quantize.learn_codebook = False  # True: end-to-end (the e2e variant)
   c.quantize.init_std = 0.5  # std of the random initial codebook when learned
   c.quantize.tau = 1.0  # temperature of q_phi(z_q | z_e)
   c.quantize.tau_0 = 0.1  # tau_t at t = 0 ...
@@ -74,4 +78,35 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.nll_t_samples = 0  # strata of t in the bound (0: every t)
   c.eval.paper_mc_samples = 4  # the paper's Monte Carlo estimate (conditional): S inpainted samples ...
   c.eval.paper_mc_tau = 1.0  # ... and the quantiser temperature
+  if v.e2e:
+    end_to_end(c)
+  if v.tiny:
+    tiny(c)
   return c
+
+
+def end_to_end(c: ml_collections.ConfigDict) -> None:
+  """App. E's end-to-end toy: a random codebook learned with the prior, by the Gumbel-softmax reconstruction
+  of x and the regulariser -L_t^reg; temperatures scaled to the unit-circle geometry (tau_t spans
+  [tau/10, 10 tau] as App. C's 0.1..10 spans it around tau = 1)."""
+  c.quantize.update(
+    {
+      "learn_codebook": True,
+      "init_std": 0.5,
+      "tau": 0.3,
+      "tau_0": 0.03,
+      "tau_T": 3.0,
+      "reg_weight": 1.0,
+      "rec_weight": 1.0,
+    }
+  )
+
+
+def tiny(c: ml_collections.ConfigDict) -> None:
+  """Seconds on a CPU: T = 10, a small MLP, 8 training steps, 64 samples, 16 scored sequences."""
+  c.bridge.num_steps, c.bridge.delta = 10, 0.3
+  c.model.update({"hidden": 32, "depth": 1})
+  c.training.update({"num_steps": 8, "batch_size": 16, "steps_per_call": 4, "log_every": 4, "checkpoint_every": 4})
+  c.optimizer.warmup_steps = 2
+  c.sampling.update({"num_samples": 64, "batch_size": 32})
+  c.eval.update({"nll_sequences": 16, "iwae_samples": 4})

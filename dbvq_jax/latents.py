@@ -19,13 +19,11 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dbvq_jax import priors
-from dbvq_jax import quantize
+from dbvq_jax import priors, quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
 from dbvq_jax.models import vqvae as vqvae_models
-from dbvq_jax.train import checkpoint
-from dbvq_jax.train import loop
+from dbvq_jax.train import checkpoint, loop
 
 PER_MAP = ("z0", "codes", "label")
 _CACHED = PER_MAP + ("mu", "scale")
@@ -36,7 +34,8 @@ def networks(config: ml_collections.ConfigDict) -> tuple[vqvae_models.Encoder, v
   m = config.model
   shared = dict(channels=m.channels, res_channels=m.res_channels, num_res_blocks=m.num_res_blocks, num_down=m.num_down)
   return vqvae_models.Encoder(latent_dim=m.latent_dim, **shared), vqvae_models.Decoder(
-      out_channels=config.data.channels, **shared)
+    out_channels=config.data.channels, **shared
+  )
 
 
 def vqvae_variables(config: ml_collections.ConfigDict):
@@ -102,7 +101,7 @@ def encode_split(model: VQVAE, split: str, batch_size: int, limit: int | None = 
   source = image_data.source(model.config.data, split)
   encode = _jitted_encode(model)
   batches = pipeline.eval_batches(source, batch_size=batch_size, transform=image_transform(model.config), limit=limit)
-  z, labels = zip(*((np.asarray(encode(model.params, b["image"])), b["label"]) for b in batches))
+  z, labels = zip(*((np.asarray(encode(model.params, b["image"])), b["label"]) for b in batches), strict=True)
   return np.concatenate(z), np.concatenate(labels).astype(np.int32)
 
 

@@ -1,4 +1,4 @@
-"""Command line: python -m dbvq_jax.main --config=configs/<exp>.py --workdir=DIR [--mode=train|sample|eval]."""
+"""Command line: python -m dbvq_jax.main --config=configs/<exp>.py[:variants] --workdir=DIR [--mode=train|eval]."""
 
 import logging as py_logging
 
@@ -9,10 +9,15 @@ from dbvq_jax import parallel, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, metrics and figures.")
-_MODE = flags.DEFINE_enum("mode", "train", list(train.MODES), "train (then evaluate), sample or eval.")
+_MODE = flags.DEFINE_enum(
+  "mode", "train", list(train.MODES), "train (resuming, then evaluate) or eval (the latest checkpoint)."
+)
 _DISTRIBUTED = flags.DEFINE_bool(
-    "distributed", False, "Start multi-host JAX (jax.distributed.initialize) before anything else; needed on "
-    "TPU pods and multi-node GPU. With no addresses below, the cluster is detected (TPU, SLURM, Open MPI).")
+  "distributed",
+  False,
+  "Start multi-host JAX (jax.distributed.initialize) before anything else; needed on "
+  "TPU pods and multi-node GPU. With no addresses below, the cluster is detected (TPU, SLURM, Open MPI).",
+)
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")

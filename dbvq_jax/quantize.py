@@ -53,7 +53,7 @@ def gumbel_softmax(rng: jax.Array, logits: jax.Array, temperature: float = 1.0, 
   return soft + jax.lax.stop_gradient(one_hot - soft)
 
 
-def categorical_kl(q_logits: jax.Array, p_logits: jax.Array) -> jax.Array:
+def kl_from_logits(q_logits: jax.Array, p_logits: jax.Array) -> jax.Array:
   """KL(q || p) = sum_k q_k (log q_k - log p_k) over the last axis: [..., K] -> [...]."""
   log_q = jax.nn.log_softmax(q_logits, axis=-1)
   log_p = jax.nn.log_softmax(p_logits, axis=-1)
@@ -62,7 +62,7 @@ def categorical_kl(q_logits: jax.Array, p_logits: jax.Array) -> jax.Array:
 
 def regulariser_kl(z: jax.Array, codebook: jax.Array, tau, tau_t) -> jax.Array:
   """-L_t^reg of eq. (5): KL(q_phi(. | z_e^t) at tau || p_theta,t(. | z_e^t) at tau_t), [..., d] -> [...]."""
-  return categorical_kl(code_logits(z, codebook, tau), code_logits(z, codebook, tau_t))
+  return kl_from_logits(code_logits(z, codebook, tau), code_logits(z, codebook, tau_t))
 
 
 def gamma(tau, tau_t) -> jax.Array:

@@ -24,7 +24,14 @@ def free_port() -> int:
 
 
 def commands(num_processes: int, port: int, main_args: list[str]) -> list[list[str]]:
-  base = [sys.executable, "-m", "dbvq_jax.main", "--distributed", f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={num_processes}"]
+  base = [
+    sys.executable,
+    "-m",
+    "dbvq_jax.main",
+    "--distributed",
+    f"--coordinator_address=127.0.0.1:{port}",
+    f"--num_processes={num_processes}",
+  ]
   return [[*base, f"--process_id={i}", *main_args] for i in range(num_processes)]
 
 
@@ -52,7 +59,9 @@ def main():
   if args.dry_run:
     return
   env = dict(os.environ, JAX_PLATFORMS="cpu")
-  procs = [subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in cmds]
+  procs = [
+    subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in cmds
+  ]
 
   def relay(i, proc):
     for line in proc.stdout:

@@ -2,7 +2,7 @@
 # Multi-node GPU training with SLURM: one process per node, all GPUs of a node in it; jax.distributed
 # reads the cluster from SLURM's environment (--distributed without addresses).
 #
-#   bash launch/slurm_gpu.sh --nodes=4 --gpus_per_node=8 --config=configs/cifar10.py --workdir=/shared/runs/cifar10_prior \
+#   bash launch/slurm_gpu.sh --nodes=4 --gpus_per_node=8 --config=configs/prior.py:data=cifar10 --workdir=/shared/runs/cifar10_prior \
 #     [--partition=gpu] [--time=48:00:00] [--venv=/shared/venvs/dbvq] [--dry-run] [-- --config.x=y ...]
 #
 # Writes the batch script to WORKDIR/slurm_job.sh and submits it with sbatch (--dry-run prints it instead).

@@ -4,9 +4,9 @@
 # worker, so checkpoints survive the VM and a rerun resumes.
 #
 #   bash launch/tpu_vm.sh --name=dbvq --zone=us-central2-b --accelerator=v4-32 --bucket=my-bucket \
-#     --repo=https://github.com/YOU/dbvq_jax --config=configs/miniimagenet_vqvae.py --workdir=runs/mini_vqvae \
+#     --repo=https://github.com/YOU/dbvq_jax --config=configs/vqvae.py:data=miniimagenet --workdir=runs/mini_vqvae \
 #     --data_dir=data/miniimagenet [--version=tpu-ubuntu2204-base] [--steps=create,setup,run] [--dry-run]
-#   bash launch/tpu_vm.sh ... --steps=run --config=configs/miniimagenet.py --workdir=runs/mini_prior \
+#   bash launch/tpu_vm.sh ... --steps=run --config=configs/prior.py:data=miniimagenet --workdir=runs/mini_prior \
 #     -- --config.vqvae_workdir=/mnt/my-bucket/runs/mini_vqvae
 #
 # --workdir and --data_dir (VQ-VAE configs only) are paths inside the bucket; --repo is the git URL

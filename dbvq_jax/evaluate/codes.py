@@ -29,8 +29,15 @@ def per_position_kl(data: np.ndarray, samples: np.ndarray, num_codes: int, alpha
   return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
 
 
-def mean_kl_interval(data: np.ndarray, samples: np.ndarray, num_codes: int, alpha: float, rng: np.random.Generator,
-                     num_boot: int = 200, level: float = 0.95) -> dict:
+def mean_kl_interval(
+  data: np.ndarray,
+  samples: np.ndarray,
+  num_codes: int,
+  alpha: float,
+  rng: np.random.Generator,
+  num_boot: int = 200,
+  level: float = 0.95,
+) -> dict:
   """Mean per-position KL of data [M, H, W] against samples [M', H, W] and a bias-corrected bootstrap
   interval: both sets are resampled with replacement num_boot times, and the percentile interval of the
   resampled KLs is moved by their mean's offset from the estimate (resampling duplicates maps, which
@@ -41,10 +48,17 @@ def mean_kl_interval(data: np.ndarray, samples: np.ndarray, num_codes: int, alph
   about 2.4x as wide as the spread over independent repeats. Overlap with the floor's interval is
   therefore a lenient test; compare the means too."""
   estimate = float(per_position_kl(data, samples, num_codes, alpha).mean())
-  boot = np.array([
-      per_position_kl(data[rng.integers(0, len(data), len(data))], samples[rng.integers(0, len(samples), len(samples))], num_codes, alpha).mean()
+  boot = np.array(
+    [
+      per_position_kl(
+        data[rng.integers(0, len(data), len(data))],
+        samples[rng.integers(0, len(samples), len(samples))],
+        num_codes,
+        alpha,
+      ).mean()
       for _ in range(num_boot)
-  ])
+    ]
+  )
   lo, hi = np.quantile(boot - boot.mean(), [(1 - level) / 2, (1 + level) / 2]) + estimate
   return {"mean": estimate, "lo": float(max(lo, 0.0)), "hi": float(hi)}
 

@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -26,11 +26,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dbvq_jax import latents
-from dbvq_jax import quantize
+from dbvq_jax import latents, quantize
 from dbvq_jax.evaluate import codes as code_metrics
-from dbvq_jax.evaluate import features
-from dbvq_jax.evaluate import frechet
+from dbvq_jax.evaluate import features, frechet
 from dbvq_jax.evaluate import images as image_eval
 
 _TYPES: dict[str, type] = {}
@@ -76,19 +74,21 @@ class Evaluator:
 @dataclasses.dataclass
 class PriorContext:
   """What the evaluators of one prior read: the prior, the VQ-VAE that decodes its codes, the latent
-  normalisation {'mu', 'scale'}, the sampling batch and a cache of encoded test images."""
+  normalisation {'mu', 'scale'}, the sampling batch, and a cache of what depends on the data only (encoded
+  test images, reference feature statistics), which priors on the same VQ-VAE may share."""
 
   prior: object
   vqvae: latents.VQVAE
   stats: dict
   batch_size: int
-  test_cache: dict = dataclasses.field(default_factory=dict)
+  cache: dict = dataclasses.field(default_factory=dict)
 
   def test(self, n: int) -> dict:
     """The first n test images' latents {'z0', 'codes', 'label'} (encoded once)."""
-    if len(self.test_cache.get("codes", ())) < n:
-      self.test_cache.update(latents.test_latents(self.vqvae, self.stats, n, self.batch_size))
-    return {k: v[:n] for k, v in self.test_cache.items()}
+    test = self.cache.get("test", {})
+    if len(test.get("codes", ())) < n:
+      test = self.cache["test"] = latents.test_latents(self.vqvae, self.stats, n, self.batch_size)
+    return {k: v[:n] for k, v in test.items()}
 
   @property
   def example_shape(self) -> tuple[int, ...]:
@@ -108,7 +108,9 @@ class PriorContext:
 
   def sampler(self, prior=None, batch: int | None = None):
     """Jitted (params, key) -> codes [batch, ...] of `prior` (default: the context's), compiled once."""
-    return _sampler(prior or self.prior, batch or self.batch_size, self.example_shape, self.labels(batch or self.batch_size))
+    return _sampler(
+      prior or self.prior, batch or self.batch_size, self.example_shape, self.labels(batch or self.batch_size)
+    )
 
   def picture(self, codes: np.ndarray, rows: int) -> np.ndarray:
     """Decoded code maps [N, h, w] as one grid image."""
@@ -160,10 +162,15 @@ class Samples(Evaluator):
   def run(self, params, key, shared):
     ctx = self.ctx
     codes = shared_samples(ctx, params, key, self.cfg.num, shared)
-    seconds = median_seconds_per_sample(ctx.sampler(), params, key, ctx.batch_size, shared["seconds"],
-                                        self.cfg.get("timing_repeats", 3))
-    record = {"num_samples": len(codes), "seconds_per_sample": seconds, "sample_batch_size": ctx.batch_size,
-              "code_perplexity": float(quantize.perplexity(jnp.asarray(codes), ctx.num_codes))}
+    seconds = median_seconds_per_sample(
+      ctx.sampler(), params, key, ctx.batch_size, shared["seconds"], self.cfg.get("timing_repeats", 3)
+    )
+    record = {
+      "num_samples": len(codes),
+      "seconds_per_sample": seconds,
+      "sample_batch_size": ctx.batch_size,
+      "code_perplexity": float(quantize.perplexity(jnp.asarray(codes), ctx.num_codes)),
+    }
     shown = codes[:64]
     return record, {"samples": ctx.picture(shown, rows=int(np.sqrt(len(shown))))}
 
@@ -175,14 +182,19 @@ class Chain(Evaluator):
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
     prior, n = context.prior, cfg.num_chains
-    self.fn = None if prior.chain is None else jax.jit(
-        lambda params, k: prior.chain(params, k, (n,) + context.example_shape, cfg.frames, labels=context.labels(n)))
+    if prior.chain is None:
+      self.fn = None
+      return
+    shape, labels = (n,) + context.example_shape, context.labels(n)
+    self.fn = jax.jit(lambda params, k: prior.chain(params, k, shape, cfg.frames, labels=labels))
 
   def run(self, params, key, shared):
     if self.fn is None:
       return {}, {}
     frames = np.asarray(self.fn(params, key))  # [F, n, h, w]
-    return {}, {"chain": self.ctx.picture(frames.transpose(1, 0, 2, 3).reshape((-1,) + frames.shape[2:]), self.cfg.num_chains)}
+    return {}, {
+      "chain": self.ctx.picture(frames.transpose(1, 0, 2, 3).reshape((-1,) + frames.shape[2:]), self.cfg.num_chains)
+    }
 
 
 @register("inpaint")
@@ -196,8 +208,9 @@ class Inpaint(Evaluator):
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
     prior = context.prior
-    self.fn = jax.jit(lambda params, k, known, mask, labels: prior.sample(params, k, known.shape, known=known, mask=mask,
-                                                                           labels=labels))
+    self.fn = jax.jit(
+      lambda params, k, known, mask, labels: prior.sample(params, k, known.shape, known=known, mask=mask, labels=labels)
+    )
 
   def run(self, params, key, shared):
     ctx, n, k = self.ctx, self.cfg.num_images, self.cfg.samples_per_image
@@ -257,24 +270,31 @@ class Likelihood(Evaluator):
     maps = {"codes": test["codes"], "z0": test["z0"]}
     mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], self.cfg.mask_size), maps["codes"].shape)
     return {
-        "nll_unconditional": self._score(params, key, maps, None),
-        "nll_masked": self._score(params, jax.random.fold_in(key, 1), maps, mask),
+      "nll_unconditional": self._score(params, key, maps, None),
+      "nll_masked": self._score(params, jax.random.fold_in(key, 1), maps, mask),
     }, {}
 
   def _score(self, params, key, maps: dict, mask: np.ndarray | None) -> dict:
-    """{estimator: {'nats': mean per scored position, 'se', 'kind'}}; mask True where observed."""
-    batch, parts = self.cfg.get("batch_size", self.ctx.batch_size), []
-    for i in range(0, len(maps["codes"]), batch):
-      part = {k: jnp.asarray(v[i : i + batch]) for k, v in maps.items()}
-      m = None if mask is None else jnp.asarray(mask[i : i + batch])
-      parts.append(jax.device_get(self.fn(params, jax.random.fold_in(key, i), part, m)))
-    scored = maps["codes"][0].size if mask is None else np.sum(~mask[0])
-    out = {}
-    for name in parts[0]:
-      per_position = np.concatenate([p[name] for p in parts]).astype(np.float64) / scored
-      se = per_position.std(ddof=1) / np.sqrt(len(per_position))
-      out[name] = {"nats": float(per_position.mean()), "se": float(se), "kind": self.prior.NLL_KINDS[name]}
-    return out
+    batch = self.cfg.get("batch_size", self.ctx.batch_size)
+    return likelihoods(self.fn, self.prior.NLL_KINDS, params, key, maps, mask, batch)
+
+
+def likelihoods(nll_fn, kinds: dict, params, key, maps: dict, mask: np.ndarray | None, batch: int) -> dict:
+  """{estimator: {'nats': mean per scored position, 'se', 'kind'}} of nll_fn(params, key, maps, mask) -> {name: [B]}
+  over maps {'codes': [N, h, w], 'z0': [N, h, w, d]} in batches; mask [N, h, w] True where observed (None: whole
+  maps); kinds: the prior's NLL_KINDS."""
+  parts = []
+  for i in range(0, len(maps["codes"]), batch):
+    part = {k: jnp.asarray(v[i : i + batch]) for k, v in maps.items()}
+    m = None if mask is None else jnp.asarray(mask[i : i + batch])
+    parts.append(jax.device_get(nll_fn(params, jax.random.fold_in(key, i), part, m)))
+  scored = maps["codes"][0].size if mask is None else np.sum(~mask[0])
+  out = {}
+  for name in parts[0]:
+    per_position = np.concatenate([p[name] for p in parts]).astype(np.float64) / scored
+    se = per_position.std(ddof=1) / np.sqrt(len(per_position))
+    out[name] = {"nats": float(per_position.mean()), "se": float(se), "kind": kinds[name]}
+  return out
 
 
 @register("frechet")
@@ -292,11 +312,24 @@ class Frechet(Evaluator):
     if cfg.features not in loaders:
       raise ValueError(f"frechet features must be one of {sorted(loaders)}, got {cfg.features!r}")
     self.metric = {"classifier": "classifier_fd", "inception": "fid"}[cfg.features]
-    self.features = loaders[cfg.features](cfg.path)
+    self.features = _cached(
+      context.cache, ("features", cfg.features, cfg.path), lambda: loaders[cfg.features](cfg.path)
+    )
     self.reference = self._statistics(0)
 
   def _statistics(self, start: int):
-    """Feature statistics of the reference for test images start..start + num."""
+    """Feature statistics of the reference for test images start..start + num (computed once per cache)."""
+    key = (
+      "reference",
+      self.cfg.features,
+      self.cfg.path,
+      self.cfg.get("reference", "reconstructions"),
+      start,
+      self.cfg.num,
+    )
+    return _cached(self.ctx.cache, key, lambda: self._compute_statistics(start))
+
+  def _compute_statistics(self, start: int):
     ctx, n = self.ctx, self.cfg.num
     if self.cfg.get("reference", "reconstructions") == "images":
       x = latents.test_images(ctx.vqvae.config, start + n, ctx.batch_size)[start:]
@@ -317,6 +350,12 @@ class Frechet(Evaluator):
     return {self.metric: frechet.frechet_distance(*self.reference, *self._statistics(self.cfg.num))}
 
 
+def _cached(cache: dict, key, make):
+  if key not in cache:
+    cache[key] = make()
+  return cache[key]
+
+
 @register("step_sweep")
 class StepSweep(Evaluator):
   """Quality against speed of the prior's sampler at each fraction in `fractions` of its full number of
@@ -333,7 +372,9 @@ class StepSweep(Evaluator):
     for steps, prior in self.priors.items():
       fn = ctx.sampler(prior)
       codes, seconds = draw(fn, params, key, self.cfg.num, ctx.batch_size)
-      per_sample = median_seconds_per_sample(fn, params, key, ctx.batch_size, seconds, self.cfg.get("timing_repeats", 3))
+      per_sample = median_seconds_per_sample(
+        fn, params, key, ctx.batch_size, seconds, self.cfg.get("timing_repeats", 3)
+      )
       rows.append({"steps": steps, "kl": kl_record(ctx, self.cfg, codes), "seconds_per_sample": per_sample})
     return ({"step_sweep": rows} if rows else {}), {}
 

@@ -3,7 +3,7 @@ distance is not FID) and FID's InceptionV3 (user-supplied weights, evaluate/ince
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +12,7 @@ import numpy as np
 
 from dbvq_jax.evaluate import inception
 from dbvq_jax.models import classifier as classifier_model
-from dbvq_jax.train import checkpoint
-from dbvq_jax.train import loop
+from dbvq_jax.train import checkpoint, loop
 
 
 def classifier_network(config: ml_collections.ConfigDict) -> classifier_model.Classifier:
@@ -43,4 +42,6 @@ def load_inception(path: str) -> Callable[[jax.Array], jax.Array]:
 def batched(features_fn, decode, x: np.ndarray, batch: int) -> np.ndarray:
   """Features [N, F] of decode(x) for x [N, ...] taken `batch` at a time (code maps with `decode` the
   VQ-VAE's decoder, or images with `decode` the identity)."""
-  return np.concatenate([np.asarray(features_fn(decode(jnp.asarray(x[i : i + batch])))) for i in range(0, len(x), batch)])
+  return np.concatenate(
+    [np.asarray(features_fn(decode(jnp.asarray(x[i : i + batch])))) for i in range(0, len(x), batch)]
+  )

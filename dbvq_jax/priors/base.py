@@ -11,7 +11,8 @@ A new prior is one module with a frozen dataclass that has these members and a b
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import jax
 import ml_collections

@@ -48,12 +48,9 @@ import numpy as np
 import optax
 
 from dbvq_jax import bridge as bridge_lib
-from dbvq_jax import likelihood
-from dbvq_jax import quantize
-from dbvq_jax import sampling
+from dbvq_jax import likelihood, quantize, sampling
 from dbvq_jax.models import unet
-from dbvq_jax.priors import base
-from dbvq_jax.priors import common
+from dbvq_jax.priors import base, common
 
 PARAMETERIZATIONS = ("eps", "codes")
 REG_FORMS = ("kl", "surrogate")
@@ -82,18 +79,26 @@ class BridgePrior:
   label_drop: float = 0.0
   sample_steps: int = 0  # 0: the ancestral chain over all T steps; else sampling.strided over this many
   ddim_eta: float = 1.0  # strided sampler: 1 = exact bridge posteriors, 0 = deterministic
-  sample_end: str = "decoder"  # decoder: chain to t0, then z_q ~ p_theta(z_q | z^t0); nearest: chain to z^0, nearest code
+  sample_end: str = (
+    "decoder"  # decoder: chain to t0, then z_q ~ p_theta(z_q | z^t0); nearest: chain to z^0, nearest code
+  )
   decoder_t: int = 1  # t0 of the decoder p_theta(z_q | z^t0) (likelihood.py)
   nll_t_samples: int = 0  # strata of t in the bound's diffusion term (0: every t)
   iwae_samples: int = 16  # S forward paths of the importance-weighted estimate (0: not computed)
-  paper_mc_samples: int = 4  # S inpainted samples of the paper's Monte Carlo estimate (conditional only; 0: not computed)
+  paper_mc_samples: int = (
+    4  # S inpainted samples of the paper's Monte Carlo estimate (conditional only; 0: not computed)
+  )
   paper_mc_tau: float = 1.0  # its quantiser temperature
   diffuse: str = "z_e"  # z_e: the forward process starts at z_e^0; codes: at the code embedding e_{z_q} (CDCD, Plaid)
   self_condition: bool = False  # the denoiser also sees its own estimate of z^0 at the same t (two passes)
   bayes_skip: bool = False  # "codes": the network's logits plus log q(z^t_i | e_k) (see the module docstring)
 
   latent_key = "z0"  # the batch entry the prior models (and `known` holds for inpainting)
-  NLL_KINDS = {"bound": "bound", "iwae": "estimate", "paper_mc": "estimate"}  # paper_mc: of another model (see paper_mc)
+  NLL_KINDS = {
+    "bound": "bound",
+    "iwae": "estimate",
+    "paper_mc": "estimate",
+  }  # paper_mc: of another model (see paper_mc)
 
   def __post_init__(self):
     if self.parameterization not in PARAMETERIZATIONS:
@@ -101,7 +106,9 @@ class BridgePrior:
     if self.loss_type not in LOSSES:
       raise ValueError(f"loss_type must be one of {LOSSES}, got {self.loss_type!r}")
     if self.parameterization == "codes" and self.loss_type == "eq4" and self.diffuse != "codes":
-      raise ValueError("loss_type='eq4' with parameterization='codes' is the bound on the codes: it needs diffuse='codes'")
+      raise ValueError(
+        "loss_type='eq4' with parameterization='codes' is the bound on the codes: it needs diffuse='codes'"
+      )
     if self.reg_form not in REG_FORMS:
       raise ValueError(f"reg_form must be one of {REG_FORMS}, got {self.reg_form!r}")
     if self.reg_weight > 0 and self.tau_t is None:
@@ -134,7 +141,9 @@ class BridgePrior:
     z = jnp.zeros((1,) + tuple(latent_shape))
     cond = jnp.zeros(z.shape[:-1] + (z.shape[-1] * (2 if self.self_condition else 1) + 1,))
     labels = {"labels": jnp.zeros((1,), jnp.int32)} if self.num_labels else {}
-    params = {"denoiser": jax.jit(self.denoiser.init)(rng, z, jnp.zeros((1,), jnp.int32), cond, **labels)}  # jit: one compile, not one per op
+    params = {
+      "denoiser": jax.jit(self.denoiser.init)(rng, z, jnp.zeros((1,), jnp.int32), cond, **labels)
+    }  # jit: one compile, not one per op
     if codebook is not None:
       params["codebook"] = jnp.asarray(codebook)
     return params
@@ -208,7 +217,9 @@ class BridgePrior:
     out = self._output_fn(params, known, mask, labels, guidance)
     return lambda zt, t: self._to_x0(params, zt, t, out(zt, t))
 
-  def decoder_log_probs(self, params: dict, zt: jax.Array, known=None, mask=None, labels=None, guidance: float = 1.0) -> jax.Array:
+  def decoder_log_probs(
+    self, params: dict, zt: jax.Array, known=None, mask=None, labels=None, guidance: float = 1.0
+  ) -> jax.Array:
     """log p_theta(z_q | z^{t0}) [B, ..., K] at t0 = decoder_t: the network's own code distribution
     ("codes") or the Bayes decoder under a uniform code prior ("eps", likelihood.bayes_decoder_logits)."""
     t = jnp.full((zt.shape[0],), self.decoder_t, jnp.int32)
@@ -233,7 +244,12 @@ class BridgePrior:
     rows, cols = jnp.arange(spatial[0])[None, :, None], jnp.arange(spatial[1])[None, None, :]
     lo_r, hi_r = jnp.minimum(corners[0], corners[2]), jnp.maximum(corners[0], corners[2])
     lo_c, hi_c = jnp.minimum(corners[1], corners[3]), jnp.maximum(corners[1], corners[3])
-    box = (rows >= lo_r[:, None, None]) & (rows < hi_r[:, None, None]) & (cols >= lo_c[:, None, None]) & (cols < hi_c[:, None, None])
+    box = (
+      (rows >= lo_r[:, None, None])
+      & (rows < hi_r[:, None, None])
+      & (cols >= lo_c[:, None, None])
+      & (cols < hi_c[:, None, None])
+    )
     return use & jnp.where(jax.random.bernoulli(k_kind, 0.5, expand), ~box, scattered)
 
   def start(self, params: dict, batch: dict) -> jax.Array:
@@ -261,7 +277,11 @@ class BridgePrior:
     eps = jax.random.normal(k_eps, z0.shape, z0.dtype)
     zt = bridge_lib.q_sample(b, z0, t, eps)
     mask = self._random_mask(k_mask, z0.shape[:-1]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:-1], bool)
-    labels = common.drop_labels(jax.random.fold_in(rng, 1), batch["label"], self.num_labels, self.label_drop) if self.num_labels else None
+    labels = (
+      common.drop_labels(jax.random.fold_in(rng, 1), batch["label"], self.num_labels, self.label_drop)
+      if self.num_labels
+      else None
+    )
     estimate = self._self_condition_estimate(params, k_sc, zt, t, z0, mask, labels, jax.random.fold_in(k_drop, 1))
     out = self._network(params, zt, t, z0, mask, labels=labels, dropout_rng=k_drop, estimate=estimate)
     if self.parameterization == "eps":
@@ -305,17 +325,17 @@ class BridgePrior:
     return quantize.regulariser_surrogate(zt, one_hot @ codebook, self.tau, tau_t)
 
   def sample_latents(
-      self,
-      params: dict,
-      rng: jax.Array,
-      shape: tuple[int, ...],
-      *,
-      known: jax.Array | None = None,
-      mask: jax.Array | None = None,
-      conditioned: bool = True,
-      keep_every: int = 0,
-      labels: jax.Array | None = None,
-      guidance: float = 1.0,
+    self,
+    params: dict,
+    rng: jax.Array,
+    shape: tuple[int, ...],
+    *,
+    known: jax.Array | None = None,
+    mask: jax.Array | None = None,
+    conditioned: bool = True,
+    keep_every: int = 0,
+    labels: jax.Array | None = None,
+    guidance: float = 1.0,
   ) -> tuple[jax.Array, jax.Array | None]:
     """z_e^{t_end} [B, ..., d] by the reverse chain (and the chain, see sampling.ancestral): t_end = t0
     when the sampler ends with the decoder, else 0; a chain asked for (keep_every > 0) runs to z^0.
@@ -327,14 +347,28 @@ class BridgePrior:
     With sample_steps > 0 (and no chain asked for) the strided sampler runs instead of all T steps.
     """
     known = self._conditioning(params, known)
-    eps_fn = self.eps_fn(params, known, mask, labels, guidance) if conditioned else self.eps_fn(params, labels=labels, guidance=guidance)
+    eps_fn = (
+      self.eps_fn(params, known, mask, labels, guidance)
+      if conditioned
+      else self.eps_fn(params, labels=labels, guidance=guidance)
+    )
     event_mask = None if mask is None else mask[..., None]
     t_end = self.decoder_t if self.sample_end == "decoder" and not keep_every else 0
     if self.sample_steps and not keep_every:
       times = sampling.time_grid(self.bridge.num_steps, self.sample_steps, t_end)
-      return sampling.strided(eps_fn, self.bridge, rng, shape, times, ddim_eta=self.ddim_eta, known=known, mask=event_mask), None
+      return sampling.strided(
+        eps_fn, self.bridge, rng, shape, times, ddim_eta=self.ddim_eta, known=known, mask=event_mask
+      ), None
     return sampling.ancestral(
-        eps_fn, self.bridge, rng, shape, known=known, mask=event_mask, variance=self.variance, keep_every=keep_every, t_end=t_end
+      eps_fn,
+      self.bridge,
+      rng,
+      shape,
+      known=known,
+      mask=event_mask,
+      variance=self.variance,
+      keep_every=keep_every,
+      t_end=t_end,
     )
 
   def _conditioning(self, params: dict, known):
@@ -344,20 +378,37 @@ class BridgePrior:
       return known
     return self.codebook(params)[quantize.nearest_code(known, self.codebook(params))]
 
-  def sample(self, params: dict, rng: jax.Array, shape, *, known=None, mask=None, labels=None, guidance: float = 1.0, conditioned: bool = True) -> jax.Array:
+  def sample(
+    self,
+    params: dict,
+    rng: jax.Array,
+    shape,
+    *,
+    known=None,
+    mask=None,
+    labels=None,
+    guidance: float = 1.0,
+    conditioned: bool = True,
+  ) -> jax.Array:
     """Codes z_q [B, ...]: drawn from the decoder p_theta(z_q | z^t0) (sample_end="decoder") or the
     nearest codes of z_e^0 ("nearest"); inpainting when `mask` [B, ...] is given, known positions keeping
     the nearest codes of `known` [B, ..., d]."""
     k_chain, k_code = jax.random.split(rng)
-    z, _ = self.sample_latents(params, k_chain, shape, known=known, mask=mask, labels=labels, guidance=guidance, conditioned=conditioned)
+    z, _ = self.sample_latents(
+      params, k_chain, shape, known=known, mask=mask, labels=labels, guidance=guidance, conditioned=conditioned
+    )
     codebook = self.codebook(params)
     if self.sample_end == "nearest":
       return quantize.nearest_code(z, codebook)
     kn, mk = (self._conditioning(params, known), mask) if conditioned else (None, None)
-    codes = jax.random.categorical(k_code, self.decoder_log_probs(params, z, kn, mk, labels, guidance)).astype(jnp.int32)
+    codes = jax.random.categorical(k_code, self.decoder_log_probs(params, z, kn, mk, labels, guidance)).astype(
+      jnp.int32
+    )
     return codes if mask is None else jnp.where(mask, quantize.nearest_code(known, codebook), codes)
 
-  def chain(self, params: dict, rng: jax.Array, shape, num_frames: int, *, labels=None, guidance: float = 1.0) -> jax.Array:
+  def chain(
+    self, params: dict, rng: jax.Array, shape, num_frames: int, *, labels=None, guidance: float = 1.0
+  ) -> jax.Array:
     """Nearest codes [F, B, ...] of z^t along one ancestral chain (Fig. 7), every T / (num_frames - 1)
     steps from t = T to z^0 (F = num_frames when that divides T)."""
     keep = max(1, self.bridge.num_steps // max(1, num_frames - 1))
@@ -377,7 +428,9 @@ class BridgePrior:
     y = self.codebook(params)[codes]
     free = jnp.ones(codes.shape, bool) if mask is None else ~mask
     x0_fn = self.x0_fn(params, y, mask, labels)
-    decoder_nll = lambda z: -jnp.take_along_axis(self.decoder_log_probs(params, z, y, mask, labels), codes[..., None], axis=-1)[..., 0]  # noqa: E731
+    decoder_nll = lambda z: (
+      -jnp.take_along_axis(self.decoder_log_probs(params, z, y, mask, labels), codes[..., None], axis=-1)[..., 0]
+    )  # noqa: E731
     k_bound, k_iwae, k_mc = jax.random.split(rng, 3)
     terms = likelihood.bound(self.bridge, k_bound, y, free, x0_fn, decoder_nll, self.decoder_t, self.nll_t_samples)
     out = {"bound": terms["prior"] + terms["diffusion"] + terms["decoder"]}
@@ -432,24 +485,37 @@ def from_config(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
   attn_resolutions, dropout) on a frozen VQ-VAE's normalised codebook [K, d]."""
   m, p, s = config.model, config.prior, config.sampling
   denoiser = unet.UNet(
-      out_features=codebook.shape[0] if p.parameterization == "codes" else latent_dim,
-      channels=m.channels,
-      channel_mult=tuple(m.channel_mult),
-      num_res_blocks=m.num_res_blocks,
-      attn_resolutions=tuple(m.attn_resolutions),
-      dropout=m.dropout,
-      num_labels=p.num_labels,
+    out_features=codebook.shape[0] if p.parameterization == "codes" else latent_dim,
+    channels=m.channels,
+    channel_mult=tuple(m.channel_mult),
+    num_res_blocks=m.num_res_blocks,
+    attn_resolutions=tuple(m.attn_resolutions),
+    dropout=m.dropout,
+    num_labels=p.num_labels,
   )
-  fields = ("data_std", "cond_prob", "label_drop", "decoder_t", "nll_t_samples", "iwae_samples", "paper_mc_samples",
-            "paper_mc_tau", "diffuse", "self_condition", "bayes_skip", "parameterization", "num_labels")
+  fields = (
+    "data_std",
+    "cond_prob",
+    "label_drop",
+    "decoder_t",
+    "nll_t_samples",
+    "iwae_samples",
+    "paper_mc_samples",
+    "paper_mc_tau",
+    "diffuse",
+    "self_condition",
+    "bayes_skip",
+    "parameterization",
+    "num_labels",
+  )
   return BridgePrior(
-      bridge=bridge_from_config(config.bridge),
-      denoiser=denoiser,
-      loss_type=p.loss,
-      fixed_codebook=codebook,
-      variance=s.variance,
-      sample_steps=s.steps,
-      ddim_eta=s.ddim_eta,
-      sample_end=s.end,
-      **{k: p[k] for k in fields},
+    bridge=bridge_from_config(config.bridge),
+    denoiser=denoiser,
+    loss_type=p.loss,
+    fixed_codebook=codebook,
+    variance=s.variance,
+    sample_steps=s.steps,
+    ddim_eta=s.ddim_eta,
+    sample_end=s.end,
+    **{k: p[k] for k in fields},
   )

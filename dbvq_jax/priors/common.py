@@ -37,8 +37,29 @@ def guided_log_probs(log_probs_fn, labels: jax.Array | None, num_labels: int, gu
   return jax.nn.log_softmax(uncond + guidance * (log_probs_fn(labels) - uncond), axis=-1)
 
 
+def init_transformer(network: transformer.Transformer, rng: jax.Array, shape: tuple[int, ...], timed: bool) -> dict:
+  """{'network': parameters} of a code transformer for maps of `shape` (with a time input when timed)."""
+  t = jnp.zeros((1,), jnp.int32) if timed else None
+  labels = jnp.zeros((1,), jnp.int32) if network.num_labels else None
+  return {"network": jax.jit(network.init)(rng, jnp.zeros((1,) + tuple(shape), jnp.int32), t, labels)}
+
+
+def transformer_log_probs(network, params: dict, tokens, t=None, labels=None, dropout_rng=None) -> jax.Array:
+  """log-probabilities [B, H, W, K] of a code transformer for tokens [B, H, W] (dropout when a dropout_rng is given)."""
+  train = dropout_rng is not None
+  rngs = {"dropout": dropout_rng} if train else {}
+  return jax.nn.log_softmax(network.apply(params["network"], tokens, t, labels, train=train, rngs=rngs), axis=-1)
+
+
 def code_transformer(model, num_codes: int, num_labels: int) -> transformer.Transformer:
   """The bidirectional transformer of the masked priors (model: width, depth, heads, dropout): tokens
   {0..K} with K = [MASK], logits over the K codes."""
-  return transformer.Transformer(vocab_size=num_codes + 1, out_features=num_codes, width=model.width, depth=model.depth,
-                                 heads=model.heads, dropout=model.dropout, num_labels=num_labels)
+  return transformer.Transformer(
+    vocab_size=num_codes + 1,
+    out_features=num_codes,
+    width=model.width,
+    depth=model.depth,
+    heads=model.heads,
+    dropout=model.dropout,
+    num_labels=num_labels,
+  )

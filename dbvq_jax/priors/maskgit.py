@@ -25,8 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from dbvq_jax.models import transformer
-from dbvq_jax.priors import base
-from dbvq_jax.priors import common
+from dbvq_jax.priors import base, common
 
 
 def mask_schedule(r: jax.Array) -> jax.Array:
@@ -34,7 +33,9 @@ def mask_schedule(r: jax.Array) -> jax.Array:
   return jnp.cos(0.5 * jnp.pi * r)
 
 
-def md4_bound(rng: jax.Array, codes: jax.Array, free: jax.Array, log_probs_fn, mask_token: int, num_m: int = 16) -> jax.Array:
+def md4_bound(
+  rng: jax.Array, codes: jax.Array, free: jax.Array, log_probs_fn, mask_token: int, num_m: int = 16
+) -> jax.Array:
   """MD4's bound above [B] (nats) for codes [B, ...], scored positions `free` [B, ...], and
   log_probs_fn(tokens [B, ...] in {0..K}) -> log p_theta [B, ..., K]: one x_m per each of num_m strata of
   m (m_j uniform in [j / n, (j + 1) / n)), averaged."""
@@ -80,14 +81,11 @@ class MaskGITPrior:
     return self.network.out_features
 
   def init(self, rng: jax.Array, shape: tuple[int, int]) -> dict:
-    labels = jnp.zeros((1,), jnp.int32) if self.num_labels else None
-    return {"network": jax.jit(self.network.init)(rng, jnp.zeros((1,) + tuple(shape), jnp.int32), None, labels)}
+    return common.init_transformer(self.network, rng, shape, timed=False)
 
   def log_probs(self, params, tokens, labels=None, dropout_rng=None) -> jax.Array:
     """log p_theta(x_ij = k | visible tokens) [B, H, W, K] for tokens [B, H, W] in {0..K}."""
-    train = dropout_rng is not None
-    rngs = {"dropout": dropout_rng} if train else {}
-    return jax.nn.log_softmax(self.network.apply(params["network"], tokens, None, labels, train=train, rngs=rngs), axis=-1)
+    return common.transformer_log_probs(self.network, params, tokens, None, labels, dropout_rng)
 
   def loss(self, params: dict, batch: dict, rng: jax.Array) -> tuple[jax.Array, dict]:
     codes = batch["codes"]
@@ -138,7 +136,11 @@ class MaskGITPrior:
     batch['codes'] [B, H, W], mask [B, H, W] True where observed (None: the whole map)."""
     codes = batch["codes"]
     free = jnp.ones(codes.shape, bool) if mask is None else ~mask
-    return {"md4_bound": md4_bound(rng, codes, free, lambda tokens: self.log_probs(params, tokens, labels), self.mask_token, self.nll_m_samples)}
+    return {
+      "md4_bound": md4_bound(
+        rng, codes, free, lambda tokens: self.log_probs(params, tokens, labels), self.mask_token, self.nll_m_samples
+      )
+    }
 
 
 @base.register("maskgit")
@@ -148,8 +150,8 @@ def from_config(config, codebook, latent_dim: int) -> MaskGITPrior:
   del latent_dim
   p = config.prior
   return MaskGITPrior(
-      network=common.code_transformer(config.model, codebook.shape[0], p.num_labels),
-      num_iterations=config.sampling.steps or p.num_iterations,
-      choice_temperature=p.choice_temperature,
-      label_drop=p.label_drop,
+    network=common.code_transformer(config.model, codebook.shape[0], p.num_labels),
+    num_iterations=config.sampling.steps or p.num_iterations,
+    choice_temperature=p.choice_temperature,
+    label_drop=p.label_drop,
   )

@@ -18,8 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from dbvq_jax.models import pixelcnn
-from dbvq_jax.priors import base
-from dbvq_jax.priors import common
+from dbvq_jax.priors import base, common
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +63,9 @@ class PixelCNNPrior:
 
     def step(n, codes):
       i, j = n // w, n % w
-      log_p = common.guided_log_probs(lambda y: self.log_probs(params, codes, y)[:, i, j], labels, self.num_labels, guidance)
+      log_p = common.guided_log_probs(
+        lambda y: self.log_probs(params, codes, y)[:, i, j], labels, self.num_labels, guidance
+      )
       draw = jax.random.categorical(jax.random.fold_in(rng, n), log_p)
       if mask is not None:
         draw = jnp.where(mask[:, i, j], codes[:, i, j], draw)
@@ -87,6 +88,7 @@ def from_config(config, codebook, latent_dim: int) -> PixelCNNPrior:
   """Gated PixelCNN (model: channels, num_layers) over the codes of the codebook [K, d]."""
   del latent_dim
   m, p = config.model, config.prior
-  net = pixelcnn.GatedPixelCNN(num_codes=codebook.shape[0], channels=m.channels, num_layers=m.num_layers,
-                               num_labels=p.num_labels)
+  net = pixelcnn.GatedPixelCNN(
+    num_codes=codebook.shape[0], channels=m.channels, num_layers=m.num_layers, num_labels=p.num_labels
+  )
   return PixelCNNPrior(net, label_drop=p.label_drop)

@@ -24,8 +24,7 @@ import jax.numpy as jnp
 from dbvq_jax import discrete_diffusion as dd
 from dbvq_jax import sampling
 from dbvq_jax.models import transformer
-from dbvq_jax.priors import base
-from dbvq_jax.priors import common
+from dbvq_jax.priors import base, common
 
 
 def truncate(log_p: jax.Array, mass: float) -> jax.Array:
@@ -68,20 +67,18 @@ class VQDiffusionPrior:
     return self.process.num_codes
 
   def init(self, rng: jax.Array, shape: tuple[int, int]) -> dict:
-    x = jnp.zeros((1,) + tuple(shape), jnp.int32)
-    labels = jnp.zeros((1,), jnp.int32) if self.num_labels else None
-    return {"network": jax.jit(self.network.init)(rng, x, jnp.zeros((1,), jnp.int32), labels)}
+    return common.init_transformer(self.network, rng, shape, timed=True)
 
   def log_x0(self, params, x_t, t, labels=None, dropout_rng=None) -> jax.Array:
     """log p_theta(x_0 | x_t) [B, H, W, K] for x_t [B, H, W] in {0..K}, t [B]."""
-    train = dropout_rng is not None
-    rngs = {"dropout": dropout_rng} if train else {}
-    logits = self.network.apply(params["network"], x_t, t, labels, train=train, rngs=rngs)
-    return jax.nn.log_softmax(logits, axis=-1)
+    return common.transformer_log_probs(self.network, params, x_t, t, labels, dropout_rng)
 
   def _vb_terms(self, log_p_x0, x0, x_t, t) -> jax.Array:
     """L_vb per position [B, H, W] at t [B]."""
-    kl = dd.categorical_kl(dd.log_posterior(self.process, dd.log_one_hot(x0, self.num_codes), x_t, t - 1, t), dd.log_posterior(self.process, log_p_x0, x_t, t - 1, t))
+    kl = dd.categorical_kl(
+      dd.log_posterior(self.process, dd.log_one_hot(x0, self.num_codes), x_t, t - 1, t),
+      dd.log_posterior(self.process, log_p_x0, x_t, t - 1, t),
+    )
     nll = -jnp.take_along_axis(log_p_x0, x0[..., None], axis=-1)[..., 0]
     return jnp.where((t == 1)[:, None, None], nll, kl)
 
@@ -120,9 +117,13 @@ class VQDiffusionPrior:
     mask = jnp.zeros(codes.shape, bool) if mask is None else mask
     p, free = self.process, ~mask
     T = p.num_steps
-    q_T = dd.log_q_forward(p, dd.log_one_hot(codes, self.num_codes + 1), jnp.zeros(codes.shape[:1], jnp.int32), jnp.full(codes.shape[:1], T))
+    q_T = dd.log_q_forward(
+      p, dd.log_one_hot(codes, self.num_codes + 1), jnp.zeros(codes.shape[:1], jnp.int32), jnp.full(codes.shape[:1], T)
+    )
     alpha, beta, gamma = dd.transition(p, 0, T)
-    log_prior_T = jnp.log(jnp.concatenate([jnp.full((self.num_codes,), alpha / self.num_codes + beta), jnp.array([gamma])]))
+    log_prior_T = jnp.log(
+      jnp.concatenate([jnp.full((self.num_codes,), alpha / self.num_codes + beta), jnp.array([gamma])])
+    )
     prior_term = jnp.sum(jnp.where(free, dd.categorical_kl(q_T, log_prior_T), 0.0), axis=(1, 2))
 
     def term(total, tk):
@@ -144,10 +145,10 @@ def from_config(config, codebook, latent_dim: int) -> VQDiffusionPrior:
   del latent_dim
   p, k = config.prior, codebook.shape[0]
   return VQDiffusionPrior(
-      network=common.code_transformer(config.model, k, p.num_labels),
-      process=dd.MaskReplace.linear(k, p.num_steps),
-      aux_weight=p.aux_weight,
-      sample_steps=config.sampling.steps,
-      truncation=p.truncation,
-      label_drop=p.label_drop,
+    network=common.code_transformer(config.model, k, p.num_labels),
+    process=dd.MaskReplace.linear(k, p.num_steps),
+    aux_weight=p.aux_weight,
+    sample_steps=config.sampling.steps,
+    truncation=p.truncation,
+    label_drop=p.label_drop,
   )

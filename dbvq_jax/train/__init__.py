@@ -8,15 +8,15 @@ import sys
 
 import ml_collections
 
-from dbvq_jax.train.experiment import MODES  # noqa: F401
+MODES = ("train", "eval")  # --mode: train (resuming, then evaluate) | eval (the latest checkpoint)
 
 EXPERIMENTS = {  # config.experiment -> module:class
-    "toy": "dbvq_jax.train.toy:Toy",
-    "vqvae": "dbvq_jax.train.vqvae:VQVAE",
-    "image_prior": "dbvq_jax.train.image_prior:ImagePrior",
-    "image_e2e": "dbvq_jax.train.image_e2e:EndToEnd",
-    "compare": "dbvq_jax.train.compare:Compare",
-    "classifier": "dbvq_jax.train.classifier:Classifier",
+  "toy": "dbvq_jax.train.toy:Toy",
+  "vqvae": "dbvq_jax.train.vqvae:VQVAE",
+  "image_prior": "dbvq_jax.train.image_prior:ImagePrior",
+  "image_e2e": "dbvq_jax.train.image_e2e:EndToEnd",
+  "compare": "dbvq_jax.train.compare:Compare",
+  "classifier": "dbvq_jax.train.classifier:Classifier",
 }
 
 
@@ -27,13 +27,16 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str):
   module, name = EXPERIMENTS[config.experiment].split(":")
   return getattr(importlib.import_module(module), name)(config, workdir).run(mode)
 
-def load_config(path: str) -> ml_collections.ConfigDict:
-  """get_config() of a config file configs/<name>.py, from any working directory (notebooks): the
-  directory above configs/ goes on sys.path, as the configs import their siblings as `configs.x`."""
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+  """get_config(arg) of a config file given as configs/<name>.py[:arg], as --config takes it, from any working
+  directory (notebooks): the directory above configs/ goes on sys.path, as the configs import their siblings."""
+  path, _, arg = spec.partition(":")
   path = os.path.abspath(path)
   if not os.path.exists(path):
     raise FileNotFoundError(f"no config file {path!r}")
   root, name = os.path.dirname(os.path.dirname(path)), os.path.splitext(os.path.basename(path))[0]
   if root not in sys.path:
     sys.path.insert(0, root)
-  return importlib.import_module(f"{os.path.basename(os.path.dirname(path))}.{name}").get_config()
+  module = importlib.import_module(f"{os.path.basename(os.path.dirname(path))}.{name}")
+  return module.get_config(arg or None)

@@ -39,8 +39,8 @@ def run_config(workdir: str, experiment: str) -> ml_collections.ConfigDict:
 def manager(workdir: str, max_to_keep: int) -> ocp.CheckpointManager:
   """A CheckpointManager on WORKDIR/checkpoints (created if missing)."""
   return ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), "checkpoints"),
-      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+    os.path.join(os.path.abspath(workdir), "checkpoints"),
+    options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
   )
 
 
@@ -70,7 +70,7 @@ def restore(mgr: ocp.CheckpointManager, target: TrainState, data_iter=None, step
     restored = mgr.restore(step, args=ocp.args.Composite(**items))
   except Exception as e:  # orbax raises many types for unreadable or mismatched files
     raise RuntimeError(
-        f"cannot restore checkpoint step {step} from {mgr.directory}: {type(e).__name__}: {e}. "
-        "Remove that step's folder to fall back to an earlier one, or use a new --workdir."
+      f"cannot restore checkpoint step {step} from {mgr.directory}: {type(e).__name__}: {e}. "
+      "Remove that step's folder to fall back to an earlier one, or use a new --workdir."
     ) from e
   return restored["state"]

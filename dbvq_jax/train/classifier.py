@@ -12,8 +12,7 @@ import optax
 from dbvq_jax import latents
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
-from dbvq_jax.evaluate import evaluators
-from dbvq_jax.evaluate import features
+from dbvq_jax.evaluate import evaluators, features
 from dbvq_jax.train import experiment
 
 
@@ -25,8 +24,13 @@ class Classifier(experiment.Experiment):
 
   def train_data(self):
     c = self.config
-    return pipeline.train_chunks(image_data.source(c.data, "train"), seed=c.seed, global_batch=c.training.batch_size,
-                                 steps_per_call=c.training.steps_per_call, transform=latents.image_transform(c))
+    return pipeline.train_chunks(
+      image_data.source(c.data, "train"),
+      seed=c.seed,
+      global_batch=c.training.batch_size,
+      steps_per_call=c.training.steps_per_call,
+      transform=latents.image_transform(c),
+    )
 
   def loss(self, params, model_state, batch, rng):
     del rng
@@ -45,7 +49,8 @@ class Accuracy(evaluators.Evaluator):
 
   def run(self, params, key, shared):
     config = self.ctx.config
-    batches = pipeline.eval_batches(image_data.source(config.data, "test"), batch_size=self.cfg.batch_size,
-                                    transform=latents.image_transform(config))
+    batches = pipeline.eval_batches(
+      image_data.source(config.data, "test"), batch_size=self.cfg.batch_size, transform=latents.image_transform(config)
+    )
     hits = [np.asarray(self.fn(params, b["image"])) == b["label"] for b in batches]
     return {"test_accuracy": float(np.mean(np.concatenate(hits)))}, {}

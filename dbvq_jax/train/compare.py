@@ -20,8 +20,7 @@ from absl import logging
 
 from dbvq_jax import latents
 from dbvq_jax.evaluate import evaluators
-from dbvq_jax.train import experiment
-from dbvq_jax.train import loop
+from dbvq_jax.train import experiment, loop
 
 
 class Compare(experiment.Experiment):
@@ -29,32 +28,44 @@ class Compare(experiment.Experiment):
 
   trains = False
 
-  def _row(self, name: str, prior_dir: str, model: latents.VQVAE, out: str) -> tuple[dict, evaluators.PriorContext]:
-    """One prior's results row (and the context its evaluators used); its pictures go to OUT."""
+  def _row(self, name: str, prior_dir: str, model: latents.VQVAE, out: str, cache: dict) -> tuple[dict, dict]:
+    """One prior's results row (and its evaluators); its pictures go to OUT. `cache` holds what depends on
+    the data only (test latents, reference features), shared by every prior."""
     t0 = time.perf_counter()
     trained = latents.load_prior(prior_dir, model)
-    ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size)
-    record, pictures, _ = evaluators.evaluate_all(evaluators.build(self.config.evals, ctx), trained.params,
-                                                  jax.random.PRNGKey(self.config.seed))
+    ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size, cache)
+    built = evaluators.build(self.config.evals, ctx)
+    record, pictures, _ = evaluators.evaluate_all(built, trained.params, jax.random.PRNGKey(self.config.seed))
     experiment.save_pictures(out, pictures, suffix=f"_{name}")
-    row = {"prior": name, "type": trained.config.prior.type, "params": sum(int(np.prod(v.shape)) for v in jax.tree.leaves(trained.params)),
-           "train_steps": int(trained.config.training.num_steps), "train_seconds": loop.train_seconds(prior_dir), **record}
+    row = {
+      "prior": name,
+      "type": trained.config.prior.type,
+      "params": sum(int(np.prod(v.shape)) for v in jax.tree.leaves(trained.params)),
+      "train_steps": int(trained.config.training.num_steps),
+      "train_seconds": loop.train_seconds(prior_dir),
+      **record,
+    }
     logging.info("%s: %s (%.0f s)", name, json.dumps(evaluators.scalars(row)), time.perf_counter() - t0)
-    return row, ctx
+    return row, built
 
   def finish(self, state) -> dict:
     del state
     model = latents.load_vqvae(self.config.vqvae_workdir)
     out = os.path.join(self.workdir, "eval")
-    rows, floor = [], None
+    rows, floor, cache = [], None, {}
     for name, prior_dir in self.config.priors.items():
-      row, ctx = self._row(name, prior_dir, model, out)
+      row, built = self._row(name, prior_dir, model, out, cache)
       rows.append(row)
       if floor is None:
         floor = {"prior": "data (floor)"}
-        for e in evaluators.build(self.config.evals, ctx).values():
+        for e in built.values():
           floor.update(e.floor() or {})
-    results = {"vqvae_workdir": self.config.vqvae_workdir, "evals": self.config.evals.to_dict(), "floor": floor, "priors": rows}
+    results = {
+      "vqvae_workdir": self.config.vqvae_workdir,
+      "evals": self.config.evals.to_dict(),
+      "floor": floor,
+      "priors": rows,
+    }
     md = results_markdown(results)
     if jax.process_index() == 0:
       experiment.write_json(os.path.join(out, "results.json"), results)
@@ -81,8 +92,15 @@ def _nll_rows(priors_: list[dict]) -> list[dict]:
   for r in priors_:
     for name in dict.fromkeys([*r["nll_unconditional"], *r["nll_masked"]]):
       entry = r["nll_masked"].get(name) or r["nll_unconditional"][name]
-      rows.append({"prior": r["prior"], "estimator": name, "kind": entry["kind"],
-                   "unconditional": fmt(r["nll_unconditional"].get(name)), "masked": fmt(r["nll_masked"].get(name))})
+      rows.append(
+        {
+          "prior": r["prior"],
+          "estimator": name,
+          "kind": entry["kind"],
+          "unconditional": fmt(r["nll_unconditional"].get(name)),
+          "masked": fmt(r["nll_masked"].get(name)),
+        }
+      )
   return rows
 
 
@@ -104,23 +122,47 @@ def results_markdown(results: dict) -> str:
   md = ""
   if nll:
     side = nll["mask_size"]
-    md += (f"## Likelihoods (nats per position ± s.e., {nll['num_examples']} test maps; masked: centred "
-           f"{side}x{side} given the rest)\n\n")
-    md += _table(_nll_rows(rows), [(h, lambda r, k=k: r[k]) for h, k in (
-        ("prior", "prior"), ("estimator", "estimator"), ("kind", "kind"), ("whole map", "unconditional"),
-        ("masked region", "masked"))])
-  md += f"\n## Samples (M = {kl.get('num')} against as many test maps; KL with a {kl.get('bootstrap')}-resample bootstrap interval)\n\n"
+    md += (
+      f"## Likelihoods (nats per position ± s.e., {nll['num_examples']} test maps; masked: centred "
+      f"{side}x{side} given the rest)\n\n"
+    )
+    md += _table(
+      _nll_rows(rows),
+      [
+        (h, lambda r, k=k: r[k])
+        for h, k in (
+          ("prior", "prior"),
+          ("estimator", "estimator"),
+          ("kind", "kind"),
+          ("whole map", "unconditional"),
+          ("masked region", "masked"),
+        )
+      ],
+    )
+  md += (
+    f"\n## Samples (M = {kl.get('num')} against as many test maps; "
+    f"KL with a {kl.get('bootstrap')}-resample bootstrap interval)\n\n"
+  )
   columns = [
-      ("prior", lambda r: r["prior"]), ("parameters", lambda r: f"{r['params']:,}" if "params" in r else "—"),
-      ("train steps", lambda r: f"{r['train_steps']:,}" if "train_steps" in r else "—"),
-      ("train s", lambda r: f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "—"),  # 0: not recorded
-      ("mean KL [95%]", lambda r: _interval(r["kl"])), ("at floor", lambda r: at_floor(r) if "params" in r else "—"),
-      *[(names[m], lambda r, m=m: f"{r[m]:.2f}") for m in names if m in floor],
-      ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}" if "seconds_per_sample" in r else "—"),
+    ("prior", lambda r: r["prior"]),
+    ("parameters", lambda r: f"{r['params']:,}" if "params" in r else "—"),
+    ("train steps", lambda r: f"{r['train_steps']:,}" if "train_steps" in r else "—"),
+    ("train s", lambda r: f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "—"),  # 0: not recorded
+    ("mean KL [95%]", lambda r: _interval(r["kl"])),
+    ("at floor", lambda r: at_floor(r) if "params" in r else "—"),
+    *[(names[m], lambda r, m=m: f"{r[m]:.2f}") for m in names if m in floor],
+    ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}" if "seconds_per_sample" in r else "—"),
   ]
   md += _table([floor, *rows], columns)
   if _sweep_rows(rows):
-    md += "\n## Sampler steps\n\n" + _table(_sweep_rows(rows), [
-        ("prior", lambda r: r["prior"]), ("steps", lambda r: str(r["steps"])), ("mean KL [95%]", lambda r: _interval(r["kl"])),
-        ("at floor", at_floor), ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}")])
+    md += "\n## Sampler steps\n\n" + _table(
+      _sweep_rows(rows),
+      [
+        ("prior", lambda r: r["prior"]),
+        ("steps", lambda r: str(r["steps"])),
+        ("mean KL [95%]", lambda r: _interval(r["kl"])),
+        ("at floor", at_floor),
+        ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}"),
+      ],
+    )
   return md

@@ -16,9 +16,7 @@ from absl import logging
 
 from dbvq_jax.evaluate import evaluators as evaluators_lib
 from dbvq_jax.evaluate import images as image_eval
-from dbvq_jax.train import loop
-
-MODES = ("train", "eval")
+from dbvq_jax.train import MODES, loop
 
 
 class Experiment:
@@ -68,8 +66,14 @@ class Experiment:
     if not self.trains:
       return self.finish(None)
     if mode == "train":
-      state = loop.fit(self.config, self.workdir, init_variables=self.init_variables, loss_fn=self.loss,
-                       data_iter=self.train_data(), on_step=self._periodic)
+      state = loop.fit(
+        self.config,
+        self.workdir,
+        init_variables=self.init_variables,
+        loss_fn=self.loss,
+        data_iter=self.train_data(),
+        on_step=self._periodic,
+      )
     else:
       state = loop.load(self.config, self.workdir, self.init_variables)
     return self.finish(state)
@@ -79,7 +83,9 @@ class Experiment:
     due = {n: e for n, e in self.evaluators.items() if e.log_steps and step % e.log_steps == 0}
     if not due:
       return
-    record, pictures, _ = evaluators_lib.evaluate_all(due, self.eval_params(state), jax.random.PRNGKey(self.config.seed + 1))
+    record, pictures, _ = evaluators_lib.evaluate_all(
+      due, self.eval_params(state), jax.random.PRNGKey(self.config.seed + 1)
+    )
     logging.info("step %d evaluation: %s", step, json.dumps(evaluators_lib.scalars(record)))
     if writer is not None:
       for k, v in evaluators_lib.scalars(record).items():

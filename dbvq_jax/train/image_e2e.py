@@ -20,15 +20,14 @@ draws the samples changes with the weights). Fréchet-distance evaluators also s
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dbvq_jax import latents
-from dbvq_jax import priors
-from dbvq_jax import quantize
+from dbvq_jax import latents, priors, quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
 from dbvq_jax.evaluate import evaluators
@@ -45,11 +44,19 @@ def build_prior(config: ml_collections.ConfigDict, latent_dim: int, num_codes: i
   if config.prior.type != "bridge":
     raise ValueError(f"end-to-end training needs prior.type='bridge', got {config.prior.type!r}")
   if config.prior.diffuse != "z_e":
-    raise ValueError(f"end-to-end training diffuses z_e (Algorithm 1): set prior.diffuse='z_e', got {config.prior.diffuse!r}")
+    raise ValueError(
+      f"end-to-end training diffuses z_e (Algorithm 1): set prior.diffuse='z_e', got {config.prior.diffuse!r}"
+    )
   q = config.quantize
   fixed = priors.build(config, np.zeros((num_codes, latent_dim), np.float32), latent_dim)
-  return dataclasses.replace(fixed, fixed_codebook=None, tau=q.tau, reg_weight=q.reg_weight, reg_form=q.reg_form,
-                             tau_t=quantize.tau_schedule(fixed.bridge.num_steps, q.tau_0, q.tau_T))
+  return dataclasses.replace(
+    fixed,
+    fixed_codebook=None,
+    tau=q.tau,
+    reg_weight=q.reg_weight,
+    reg_form=q.reg_form,
+    tau_t=quantize.tau_schedule(fixed.bridge.num_steps, q.tau_0, q.tau_T),
+  )
 
 
 def _normalised(params: dict, stats: dict) -> dict:
@@ -57,7 +64,9 @@ def _normalised(params: dict, stats: dict) -> dict:
   return {"denoiser": params["denoiser"], "codebook": (params["codebook"] - stats["mu"]) / stats["scale"]}
 
 
-def loss_fn(config: ml_collections.ConfigDict, vq_config: ml_collections.ConfigDict, prior: bridge_prior.BridgePrior, stats: dict):
+def loss_fn(
+  config: ml_collections.ConfigDict, vq_config: ml_collections.ConfigDict, prior: bridge_prior.BridgePrior, stats: dict
+):
   encoder, decoder = latents.networks(vq_config)
   q = config.quantize
 
@@ -90,12 +99,16 @@ def reconstruction_metrics(config, model: latents.VQVAE, stats) -> dict:
   test = image_data.source(model.config.data, "test")
   tf = latents.image_transform(model.config)
   batches = pipeline.eval_batches(test, batch_size=config.sampling.batch_size, transform=tf, limit=config.eval_images)
-  xs, recs, codes, zs = (np.concatenate(v) for v in zip(*((b["image"], *jax.device_get(run(model.params, model.codebook, b["image"])))
-                                                          for b in batches)))
+  xs, recs, codes, zs = (
+    np.concatenate(v)
+    for v in zip(
+      *((b["image"], *jax.device_get(run(model.params, model.codebook, b["image"]))) for b in batches), strict=True
+    )
+  )
   return {
-      "psnr": image_eval.psnr(xs, recs),
-      "perplexity": float(quantize.perplexity(jnp.asarray(codes), model.codebook.shape[0])),
-      "latent_scale": float(np.std(zs)),
+    "psnr": image_eval.psnr(xs, recs),
+    "perplexity": float(quantize.perplexity(jnp.asarray(codes), model.codebook.shape[0])),
+    "latent_scale": float(np.std(zs)),
   }
 
 
@@ -106,9 +119,13 @@ def starting_prior(config: ml_collections.ConfigDict, model: latents.VQVAE) -> l
     return None
   start = latents.load_prior(config.prior_workdir, model)
   for section in _SAME:
-    if start.config[section].to_dict() != config[section].to_dict():
-      raise ValueError(f"{config.prior_workdir!r} was trained with a different config.{section}: "
-                       f"{start.config[section].to_json()} vs {config[section].to_json()}")
+    if json.loads(start.config[section].to_json()) != json.loads(
+      config[section].to_json()
+    ):  # tuples read back as lists
+      raise ValueError(
+        f"{config.prior_workdir!r} was trained with a different config.{section}: "
+        f"{start.config[section].to_json()} vs {config[section].to_json()}"
+      )
   return start
 
 
@@ -134,14 +151,21 @@ class EndToEnd(experiment.Experiment):
 
   def train_data(self):
     c, vq = self.config, self.pretrained.config
-    return pipeline.train_chunks(image_data.source(vq.data, "train"), seed=c.seed, global_batch=c.training.batch_size,
-                                 steps_per_call=c.training.steps_per_call, transform=latents.image_transform(vq))
+    return pipeline.train_chunks(
+      image_data.source(vq.data, "train"),
+      seed=c.seed,
+      global_batch=c.training.batch_size,
+      steps_per_call=c.training.steps_per_call,
+      transform=latents.image_transform(vq),
+    )
 
   def _periodic(self, step, state, writer) -> None:
     """End to end evaluates at the end only (the decoder of the samples changes with the weights)."""
 
   def _context(self, model: latents.VQVAE) -> evaluators.PriorContext:
-    frozen = dataclasses.replace(self.prior, fixed_codebook=latents.normalised_codebook(model, self.stats), reg_weight=0.0)
+    frozen = dataclasses.replace(
+      self.prior, fixed_codebook=latents.normalised_codebook(model, self.stats), reg_weight=0.0
+    )
     return evaluators.PriorContext(frozen, model, self.stats, self.config.sampling.batch_size)
 
   def context(self) -> evaluators.PriorContext:

@@ -18,8 +18,10 @@ from dbvq_jax.train import experiment
 def check_dataset(config: ml_collections.ConfigDict, model: latents.VQVAE) -> None:
   """The prior config names the dataset of the VQ-VAE whose latents it models."""
   if config.dataset != model.config.data.name:
-    raise ValueError(f"config.dataset={config.dataset!r}, but the VQ-VAE in {config.vqvae_workdir!r} was trained "
-                     f"on {model.config.data.name!r}")
+    raise ValueError(
+      f"config.dataset={config.dataset!r}, but the VQ-VAE in {config.vqvae_workdir!r} was trained "
+      f"on {model.config.data.name!r}"
+    )
 
 
 class ImagePrior(experiment.Experiment):
@@ -36,8 +38,13 @@ class ImagePrior(experiment.Experiment):
   def train_data(self):
     c = self.config
     train = latents.split_validation(self.stats, c.validation_size)[0]
-    return pipeline.train_chunks(latents.LatentSource(train), seed=c.seed, global_batch=c.training.batch_size,
-                                 steps_per_call=c.training.steps_per_call, transform=lambda r: r)
+    return pipeline.train_chunks(
+      latents.LatentSource(train),
+      seed=c.seed,
+      global_batch=c.training.batch_size,
+      steps_per_call=c.training.steps_per_call,
+      transform=lambda r: r,
+    )
 
   def loss(self, params, model_state, batch, rng):
     loss, metrics = self.prior.loss(params, batch, rng)

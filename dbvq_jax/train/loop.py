@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -82,8 +83,8 @@ def _check_finite(losses: np.ndarray, step: int, mgr) -> None:
   if not np.all(np.isfinite(losses)):
     bad = step - len(losses) + 1 + int(np.argmin(np.isfinite(losses)))
     raise FloatingPointError(
-        f"non-finite loss at step {bad}; stopping without saving. The last good checkpoint "
-        f"(step {mgr.latest_step()}) in {mgr.directory} is untouched."
+      f"non-finite loss at step {bad}; stopping without saving. The last good checkpoint "
+      f"(step {mgr.latest_step()}) in {mgr.directory} is untouched."
     )
 
 
@@ -115,15 +116,22 @@ def _compiled_step(config, loss_fn: Callable):
   cfg, replicated = config.training, parallel.replicated(mesh)
   tx = state_lib.make_optimizer(config.optimizer, cfg.num_steps)
   return jax.jit(
-      state_lib.make_train_step(loss_fn, tx, cfg.ema_decay, cfg.ema_warmup),
-      in_shardings=(replicated, parallel.batch_sharding(mesh, batch_axis=1)),
-      out_shardings=(replicated, replicated),
-      donate_argnums=0,
+    state_lib.make_train_step(loss_fn, tx, cfg.ema_decay, cfg.ema_warmup),
+    in_shardings=(replicated, parallel.batch_sharding(mesh, batch_axis=1)),
+    out_shardings=(replicated, replicated),
+    donate_argnums=0,
   )
 
 
-def fit(config: ml_collections.ConfigDict, workdir: str, *, init_variables: Callable[[jax.Array], Any],
-        loss_fn: Callable, data_iter, on_step: Callable | None = None) -> state_lib.TrainState:
+def fit(
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  *,
+  init_variables: Callable[[jax.Array], Any],
+  loss_fn: Callable,
+  data_iter,
+  on_step: Callable | None = None,
+) -> state_lib.TrainState:
   """Trains to config.training.num_steps, resuming from the latest checkpoint in WORKDIR.
 
   init_variables(rng) -> (params, model_state); loss_fn(params, model_state, batch, rng) ->

@@ -24,15 +24,15 @@ class TrainState:
 def make_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
   """Adam(W) with linear warm-up, cosine decay to `end_lr_factor` and global-norm clipping."""
   schedule = optax.warmup_cosine_decay_schedule(
-      init_value=0.0,
-      peak_value=config.learning_rate,
-      warmup_steps=config.warmup_steps,
-      decay_steps=max(num_steps, config.warmup_steps + 1),
-      end_value=config.learning_rate * config.end_lr_factor,
+    init_value=0.0,
+    peak_value=config.learning_rate,
+    warmup_steps=config.warmup_steps,
+    decay_steps=max(num_steps, config.warmup_steps + 1),
+    end_value=config.learning_rate * config.end_lr_factor,
   )
   return optax.chain(
-      optax.clip_by_global_norm(config.grad_clip),
-      optax.adamw(schedule, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay),
+    optax.clip_by_global_norm(config.grad_clip),
+    optax.adamw(schedule, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay),
   )
 
 
@@ -40,12 +40,12 @@ def create(variables: tuple[Any, Any], tx: optax.GradientTransformation, rng: ja
   """The state at step 0 from (params, model_state)."""
   params, model_state = variables
   return TrainState(
-      step=jnp.zeros((), jnp.int32),
-      params=params,
-      ema_params=params,
-      opt_state=tx.init(params),
-      model_state=model_state,
-      rng=rng,
+    step=jnp.zeros((), jnp.int32),
+    params=params,
+    ema_params=params,
+    opt_state=tx.init(params),
+    model_state=model_state,
+    rng=rng,
   )
 
 
@@ -74,7 +74,9 @@ def make_train_step(loss_fn, tx: optax.GradientTransformation, ema_decay: float,
     params = optax.apply_updates(state.params, updates)
     ema = optax.incremental_update(params, state.ema_params, 1.0 - ema_decay_at(state.step, ema_decay, ema_warmup))
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
-    new = state.replace(step=state.step + 1, params=params, ema_params=ema, opt_state=opt_state, model_state=model_state)
+    new = state.replace(
+      step=state.step + 1, params=params, ema_params=ema, opt_state=opt_state, model_state=model_state
+    )
     return new, metrics
 
   def chunk_step(state: TrainState, chunk):

@@ -14,12 +14,11 @@ import numpy as np
 from absl import logging
 
 from dbvq_jax import bridge as bridge_lib
-from dbvq_jax import parallel
-from dbvq_jax import quantize
+from dbvq_jax import parallel, quantize
 from dbvq_jax.data import toy as toy_data
+from dbvq_jax.evaluate import evaluators
 from dbvq_jax.evaluate import toy as toy_eval
 from dbvq_jax.models import toy as toy_models
-from dbvq_jax.evaluate import evaluators
 from dbvq_jax.priors import bridge as bridge_prior
 from dbvq_jax.train import experiment
 
@@ -38,27 +37,27 @@ def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
     raise ValueError(f"model.name must be one of {MODELS}, got {m.name!r}")
   b = bridge_prior.bridge_from_config(config.bridge)
   return bridge_prior.BridgePrior(
-      bridge=b,
-      denoiser=denoiser,
-      parameterization=p.parameterization,
-      loss_type=p.loss,
-      fixed_codebook=None if q.learn_codebook else toy_data.centroids(config.data.num_codes),
-      data_std=p.data_std,
-      cond_prob=p.cond_prob,
-      tau=q.tau,
-      tau_t=quantize.tau_schedule(b.num_steps, q.tau_0, q.tau_T),
-      reg_weight=q.reg_weight,
-      reg_form=q.reg_form,
-      variance=config.sampling.variance,
-      sample_end=config.sampling.end,
-      decoder_t=p.decoder_t,
-      diffuse=p.diffuse,
-      self_condition=p.self_condition,
-      bayes_skip=p.bayes_skip,
-      nll_t_samples=config.eval.nll_t_samples,
-      iwae_samples=config.eval.iwae_samples,
-      paper_mc_samples=config.eval.paper_mc_samples,
-      paper_mc_tau=config.eval.paper_mc_tau,
+    bridge=b,
+    denoiser=denoiser,
+    parameterization=p.parameterization,
+    loss_type=p.loss,
+    fixed_codebook=None if q.learn_codebook else toy_data.centroids(config.data.num_codes),
+    data_std=p.data_std,
+    cond_prob=p.cond_prob,
+    tau=q.tau,
+    tau_t=quantize.tau_schedule(b.num_steps, q.tau_0, q.tau_T),
+    reg_weight=q.reg_weight,
+    reg_form=q.reg_form,
+    variance=config.sampling.variance,
+    sample_end=config.sampling.end,
+    decoder_t=p.decoder_t,
+    diffuse=p.diffuse,
+    self_condition=p.self_condition,
+    bayes_skip=p.bayes_skip,
+    nll_t_samples=config.eval.nll_t_samples,
+    iwae_samples=config.eval.iwae_samples,
+    paper_mc_samples=config.eval.paper_mc_samples,
+    paper_mc_tau=config.eval.paper_mc_tau,
   )
 
 
@@ -128,7 +127,9 @@ def _mean_se(x) -> tuple[float, float]:
   return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
 
 
-def likelihoods(config: ml_collections.ConfigDict, prior: bridge_prior.BridgePrior, params: dict, true_index: np.ndarray, rng) -> dict:
+def likelihoods(
+  config: ml_collections.ConfigDict, prior: bridge_prior.BridgePrior, params: dict, true_index: np.ndarray, rng
+) -> dict:
   """Nats per sequence on eval.nll_sequences held-out sequences, unconditional and with the unknown
   positions of sampling.inpaint_codes scored given the others: each estimator's mean and standard
   error, beside the data law's exact value on the same sequences (evaluate/toy.exact_nll)."""
@@ -143,7 +144,11 @@ def likelihoods(config: ml_collections.ConfigDict, prior: bridge_prior.BridgePri
     t0 = time.perf_counter()
     batch = {"codes": jnp.asarray(codes), "z0": jnp.asarray(y)}
     result = jax.device_get(nll(jax.random.fold_in(rng, i), batch, None if mask is None else jnp.asarray(mask)))
-    row = {"data_law": float(toy_eval.exact_nll(true_codes, known if mask is not None else np.zeros_like(known), d.num_codes).mean())}
+    row = {
+      "data_law": float(
+        toy_eval.exact_nll(true_codes, known if mask is not None else np.zeros_like(known), d.num_codes).mean()
+      )
+    }
     for estimator, values in result.items():
       row[estimator], row[f"{estimator}_se"] = _mean_se(values)
     out[name] = row
@@ -173,21 +178,22 @@ class ToyMetrics(evaluators.Evaluator):
     given = np.asarray(config.sampling.inpaint_codes)
     keeps_known = lambda c: float(np.mean(np.all(c[:, mask[0]] == given[mask[0]], axis=1)))  # noqa: E731
     metrics = {
-        "num_samples": int(config.sampling.num_samples),
-        "valid_rate": toy_eval.valid_rate(codes, k),
-        "tv_to_uniform_valid": toy_eval.tv_to_uniform_valid(codes, k),
-        "inpaint_valid_rate": toy_eval.valid_rate(inpainted, k),
-        "inpaint_keeps_known": keeps_known(inpainted),
-        "inpaint_replacement_valid_rate": toy_eval.valid_rate(replaced, k),
-        "inpaint_replacement_keeps_known": keeps_known(replaced),
-        "sampling_seconds_incl_compile": seconds,
-        "nll": likelihoods(config, prior, params, true_index, r_nll),
+      "num_samples": int(config.sampling.num_samples),
+      "valid_rate": toy_eval.valid_rate(codes, k),
+      "tv_to_uniform_valid": toy_eval.tv_to_uniform_valid(codes, k),
+      "inpaint_valid_rate": toy_eval.valid_rate(inpainted, k),
+      "inpaint_keeps_known": keeps_known(inpainted),
+      "inpaint_replacement_valid_rate": toy_eval.valid_rate(replaced, k),
+      "inpaint_replacement_keeps_known": keeps_known(replaced),
+      "sampling_seconds_incl_compile": seconds,
+      "nll": likelihoods(config, prior, params, true_index, r_nll),
     }
     if config.quantize.learn_codebook:
       metrics.update(codebook_max_error=float(errors.max()), codebook_mean_error=float(errors.mean()))
     reverse = _table4(config, prior, params, r_chain, codebook, true_index)
-    return metrics, {"figures": lambda path: _draw_figures(config, _run_dir(path), prior, params, reverse,
-                                                           true_index, r_inpaint)}
+    return metrics, {
+      "figures": lambda path: _draw_figures(config, _run_dir(path), prior, params, reverse, true_index, r_inpaint)
+    }
 
 
 def _run_dir(picture_path: str) -> str:
@@ -218,9 +224,13 @@ def _draw_figures(config, workdir, prior, params, reverse, true_index, rng) -> N
   forward = jax.vmap(lambda t, e: bridge_lib.q_sample(b, jnp.asarray(x[0]), t, e))(jnp.arange(b.num_steps + 1), eps)
   times = np.arange(b.num_steps, -1, -1)
   toy_eval.plot_chains(paths["chains"], true, np.asarray(forward)[::-1], reverse, times)
-  toy_eval.plot_codebooks(paths["codebook"], true, codebook, initial_codebook(config) if config.quantize.learn_codebook else None)
+  toy_eval.plot_codebooks(
+    paths["codebook"], true, codebook, initial_codebook(config) if config.quantize.learn_codebook else None
+  )
   known, mask = inpainting_inputs(config, 4)
-  z0, _ = jax.jit(prior.sample_latents, static_argnums=2)(params, rng, (4, n, 2), known=jnp.asarray(known), mask=jnp.asarray(mask))
+  z0, _ = jax.jit(prior.sample_latents, static_argnums=2)(
+    params, rng, (4, n, 2), known=jnp.asarray(known), mask=jnp.asarray(mask)
+  )
   codes = true_index[np.asarray(quantize.nearest_code(z0, codebook))]
   toy_eval.plot_inpainting(paths["inpainting"], true, np.asarray(z0), codes, mask[0])
 
@@ -237,5 +247,8 @@ class Toy(experiment.Experiment):
   def train_data(self):
     d, c = self.config.data, self.config
     local = parallel.local_batch_size(c.training.batch_size)
-    return iter(toy_data.batches(c.seed, local, c.training.steps_per_call, d.length, d.num_codes, d.noise_std,
-                                 jax.process_index()))
+    return iter(
+      toy_data.batches(
+        c.seed, local, c.training.steps_per_call, d.length, d.num_codes, d.noise_std, jax.process_index()
+      )
+    )

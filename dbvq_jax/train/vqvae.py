@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dbvq_jax import latents
-from dbvq_jax import quantize
+from dbvq_jax import latents, quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
 from dbvq_jax.evaluate import evaluators
@@ -34,8 +33,9 @@ def loss_fn(config: ml_collections.ConfigDict):
     if q.ema:
       model_state = quantize.ema_codebook_update(model_state, jax.lax.stop_gradient(z), codes, q.ema_decay)
       if q.restart_threshold > 0:
-        model_state, restarted = quantize.restart_dead_codes(rng, model_state, jax.lax.stop_gradient(z),
-                                                             q.restart_threshold)
+        model_state, restarted = quantize.restart_dead_codes(
+          rng, model_state, jax.lax.stop_gradient(z), q.restart_threshold
+        )
         metrics["restarted"] = restarted
     else:
       loss = loss + codebook_loss
@@ -52,8 +52,13 @@ class VQVAE(experiment.Experiment):
 
   def train_data(self):
     c = self.config
-    return pipeline.train_chunks(image_data.source(c.data, "train"), seed=c.seed, global_batch=c.training.batch_size,
-                                 steps_per_call=c.training.steps_per_call, transform=latents.image_transform(c))
+    return pipeline.train_chunks(
+      image_data.source(c.data, "train"),
+      seed=c.seed,
+      global_batch=c.training.batch_size,
+      steps_per_call=c.training.steps_per_call,
+      transform=latents.image_transform(c),
+    )
 
   def eval_params(self, state) -> dict:
     """The weights and the codebook (a parameter, or EMA statistics in the model state)."""
@@ -79,13 +84,21 @@ class Reconstruction(evaluators.Evaluator):
   def run(self, params, key, shared):
     config = self.ctx.config
     test = image_data.source(config.data, "test")
-    batches = pipeline.eval_batches(test, batch_size=self.cfg.batch_size, transform=latents.image_transform(config),
-                                    limit=self.cfg.num_images or None)
-    x, x_hat, codes = (np.concatenate(v) for v in zip(*((b["image"], *jax.device_get(self.fn(params, b["image"])))
-                                                         for b in batches)))
+    batches = pipeline.eval_batches(
+      test, batch_size=self.cfg.batch_size, transform=latents.image_transform(config), limit=self.cfg.num_images or None
+    )
+    x, x_hat, codes = (
+      np.concatenate(v)
+      for v in zip(*((b["image"], *jax.device_get(self.fn(params, b["image"]))) for b in batches), strict=True)
+    )
     k = config.model.num_codes
-    record = {"num_images": len(x), "mse": float(np.mean(np.square(x - x_hat))), "psnr": image_eval.psnr(x, x_hat),
-              "perplexity": float(quantize.perplexity(jnp.asarray(codes), k)),
-              "dead_codes": int(k - len(np.unique(codes))), "latent_shape": list(codes.shape[1:])}
+    record = {
+      "num_images": len(x),
+      "mse": float(np.mean(np.square(x - x_hat))),
+      "psnr": image_eval.psnr(x, x_hat),
+      "perplexity": float(quantize.perplexity(jnp.asarray(codes), k)),
+      "dead_codes": int(k - len(np.unique(codes))),
+      "latent_shape": list(codes.shape[1:]),
+    }
     n = min(16, len(x))
     return record, {"reconstructions": image_eval.grid(np.concatenate([x[:n], x_hat[:n]]), 2)}

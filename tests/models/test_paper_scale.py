@@ -4,8 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from dbvq_jax import priors
-from dbvq_jax import latents
+from dbvq_jax import latents, priors
 
 import helpers
 
@@ -16,7 +15,7 @@ def _count(tree) -> int:
 
 @pytest.mark.parametrize("name,latent", [("cifar10", (8, 8, 128)), ("miniimagenet", (21, 21, 32))])
 def test_prior_sizes(name, latent):
-  config = helpers.load_config(name)
+  config = helpers.load_config(f"prior:data={name}")
   k = {"cifar10": 256, "miniimagenet": 128}[name]
   prior = priors.build(config, np.zeros((k, latent[-1]), np.float32), latent[-1])
   params = jax.eval_shape(lambda: prior.init(jax.random.PRNGKey(0), latent))
@@ -25,9 +24,9 @@ def test_prior_sizes(name, latent):
   assert 45e6 < n < 70e6  # App. D: 57M
 
 
-@pytest.mark.parametrize("name,latent", [("cifar10_vqvae", [8, 8]), ("miniimagenet_vqvae", [21, 21])])
+@pytest.mark.parametrize("name,latent", [("cifar10", [8, 8]), ("miniimagenet", [21, 21])])
 def test_vqvae_latent_grids(name, latent):
-  config = helpers.load_config(name)
+  config = helpers.load_config(f"vqvae:data={name}")
   params, model_state = jax.eval_shape(lambda: latents.vqvae_variables(config)(jax.random.PRNGKey(0)))
   encoder, _ = latents.networks(config)
   size = config.data.image_size

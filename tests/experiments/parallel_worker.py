@@ -1,7 +1,7 @@
 """Runs the tiny toy training in a fresh process, for the multi-device and multi-process tests.
 
-  python tests/parallel_worker.py train WORKDIR OUT.npz [COORDINATOR NUM_PROCESSES PROCESS_ID]
-  python tests/parallel_worker.py load WORKDIR OUT.npz
+  python tests/experiments/parallel_worker.py train WORKDIR OUT.npz [COORDINATOR NUM_PROCESSES PROCESS_ID]
+  python tests/experiments/parallel_worker.py load WORKDIR OUT.npz
 
 `train` fits the tiny toy config and saves the final params; `load` restores WORKDIR's latest
 checkpoint onto however many devices this process has and saves its params.
@@ -10,8 +10,8 @@ checkpoint onto however many devices this process has and saves its params.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for helpers
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # the repository
 
 
 def main(mode, workdir, out, *cluster):
@@ -28,7 +28,7 @@ def main(mode, workdir, out, *cluster):
 
   import helpers
 
-  config = helpers.tiny_toy()
+  config = helpers.load_config("toy:tiny")
   prior = toy_task.build_prior(config)
   init = toy_task.init_fn(prior, config)
   if mode == "train":

@@ -6,7 +6,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-COLABS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "colabs")
+import helpers
+
+COLABS = os.path.join(helpers.ROOT, "colabs")
 
 
 @pytest.mark.parametrize("name", sorted(f for f in os.listdir(COLABS) if f.endswith(".ipynb")))

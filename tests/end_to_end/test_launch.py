@@ -8,8 +8,7 @@ import sys
 
 import helpers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = helpers.override_flags("toy", helpers.tiny_toy())
+REPO = helpers.ROOT
 
 
 def _run(args, **kw):
@@ -24,9 +23,8 @@ def test_local_launcher_trains_with_two_processes(tmp_path):
       "launch/local.py",
       "--num_processes=2",
       "--",
-      "--config=configs/toy.py",
+      "--config=configs/toy.py:tiny",
       f"--workdir={workdir}",
-      *TINY,
     ]
   )
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -52,7 +50,7 @@ def test_tpu_and_slurm_scripts_dry_run(tmp_path):
       "--accelerator=v4-8",
       "--bucket=b",
       "--repo=https://example.org/r",
-      "--config=configs/cifar10.py",
+      "--config=configs/prior.py:data=cifar10",
       "--workdir=runs/c",
       "--dry-run",
       "--",
@@ -62,7 +60,8 @@ def test_tpu_and_slurm_scripts_dry_run(tmp_path):
   assert tpu.returncode == 0, tpu.stderr
   assert "tpu-vm create v" in tpu.stdout and "--worker=all" in tpu.stdout
   assert (
-    "--distributed --config=configs/cifar10.py --workdir=/mnt/b/runs/c --config.training.batch_size=256" in tpu.stdout
+    "--distributed --config=configs/prior.py:data=cifar10 --workdir=/mnt/b/runs/c --config.training.batch_size=256"
+    in tpu.stdout
   )
   slurm = _run(
     [
@@ -70,7 +69,7 @@ def test_tpu_and_slurm_scripts_dry_run(tmp_path):
       "launch/slurm_gpu.sh",
       "--nodes=2",
       "--gpus_per_node=8",
-      "--config=configs/cifar10.py",
+      "--config=configs/prior.py:data=cifar10",
       f"--workdir={tmp_path}/w",
       "--dry-run",
     ]
@@ -78,7 +77,9 @@ def test_tpu_and_slurm_scripts_dry_run(tmp_path):
   assert slurm.returncode == 0, slurm.stderr
   assert "#SBATCH --nodes=2" in slurm.stdout and "srun python -m dbvq_jax.main --distributed" in slurm.stdout
   assert not os.path.exists(tmp_path / "w")  # a dry run writes nothing
-  missing = _run(["bash", "launch/slurm_gpu.sh", "--nodes=2", "--config=configs/cifar10.py", "--workdir=/tmp/w"])
+  missing = _run(
+    ["bash", "launch/slurm_gpu.sh", "--nodes=2", "--config=configs/prior.py:data=cifar10", "--workdir=/tmp/w"]
+  )
   assert missing.returncode == 2 and "gpus_per_node" in missing.stderr
   wrong = _run(
     [

@@ -10,8 +10,7 @@ import jax
 import pytest
 
 from dbvq_jax.data import toy as toy_data
-from dbvq_jax.train import checkpoint
-from dbvq_jax.train import loop
+from dbvq_jax.train import checkpoint, loop
 from dbvq_jax.train import toy as toy_task
 
 import helpers
@@ -46,12 +45,18 @@ def _fit(config, workdir, data_iter=None):
   d, t = config.data, config.training
   if data_iter is None:
     data_iter = iter(toy_data.batches(config.seed, t.batch_size, t.steps_per_call, d.length, d.num_codes, d.noise_std))
-  return loop.fit(config, workdir, init_variables=toy_task.init_fn(prior, config), loss_fn=toy_task.loss_fn(prior, config), data_iter=data_iter)
+  return loop.fit(
+    config,
+    workdir,
+    init_variables=toy_task.init_fn(prior, config),
+    loss_fn=toy_task.loss_fn(prior, config),
+    data_iter=data_iter,
+  )
 
 
 @pytest.fixture(scope="module")
 def config():
-  return helpers.tiny_toy()
+  return helpers.load_config("toy:tiny")
 
 
 def test_resume_equals_straight_run(config, tmp_path):
@@ -66,7 +71,11 @@ def test_resume_equals_straight_run(config, tmp_path):
   chex.assert_trees_all_equal(jax.device_get(straight), jax.device_get(resumed))
   with open(tmp_path / "straight" / "train_time.json") as f:
     record = json.load(f)
-  assert record["step"] == 8 and record["seconds"] > 0 and record["steps_per_second"] == loop.steps_per_second(str(tmp_path / "straight")) > 0
+  assert (
+    record["step"] == 8
+    and record["seconds"] > 0
+    and record["steps_per_second"] == loop.steps_per_second(str(tmp_path / "straight")) > 0
+  )
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(config, tmp_path):
@@ -93,7 +102,7 @@ def test_schedule_must_fit_steps_per_call(config, tmp_path):
 
 def _main(*args):
   return subprocess.run(
-      [sys.executable, "-m", "dbvq_jax.main", *args], capture_output=True, text=True, cwd=helpers.ROOT, timeout=300
+    [sys.executable, "-m", "dbvq_jax.main", *args], capture_output=True, text=True, cwd=helpers.ROOT, timeout=300
   )
 
 
@@ -116,7 +125,9 @@ def test_ema_keeps_the_initialisation_weight_its_decays_say(warmup):
 
   from dbvq_jax.train import state as state_lib
 
-  jump = optax.GradientTransformation(lambda p: optax.EmptyState(), lambda g, s, p: (jax.tree.map(lambda x: 1.0 - x, p), s))
+  jump = optax.GradientTransformation(
+    lambda p: optax.EmptyState(), lambda g, s, p: (jax.tree.map(lambda x: 1.0 - x, p), s)
+  )
   step = jax.jit(state_lib.make_train_step(lambda p, ms, b, r: (jnp.sum(p["w"]) * 0.0, ({}, ms)), jump, 0.999, warmup))
   state = state_lib.create(({"w": jnp.zeros(())}, {}), jump, jax.random.PRNGKey(0))
   state, _ = step(state, {"x": jnp.zeros((300, 1))})

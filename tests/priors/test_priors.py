@@ -11,12 +11,9 @@ import numpy as np
 import pytest
 
 from dbvq_jax import discrete_diffusion as dd
-from dbvq_jax import likelihood
+from dbvq_jax import likelihood, priors
 from dbvq_jax.models import pixelcnn as pixelcnn_model
-from dbvq_jax import priors
-from dbvq_jax.priors import common
-from dbvq_jax.priors import maskgit
-from dbvq_jax.priors import vq_diffusion
+from dbvq_jax.priors import common, maskgit, vq_diffusion
 
 import helpers
 
@@ -42,7 +39,8 @@ def test_pixelcnn_is_causal_without_blind_spot():
 
 
 def _tiny(kind, num_labels=0):
-  c = helpers.tiny_baseline("unused", kind, num_labels)
+  c = helpers.load_config(f"prior:prior={kind},tiny")
+  c.prior.num_labels = num_labels
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
   prior = priors.build(c, codebook, 3)
   return prior, prior.init(jax.random.PRNGKey(0), (3, 4))
@@ -61,7 +59,9 @@ def test_pixelcnn_nll_is_exact():
   joint = np.sum(np.take_along_axis(np.asarray(log_p, np.float64), grids[..., None], -1), axis=(1, 2, 3))
   index = int(np.flatnonzero(np.all(completions == np.asarray(codes)[0, 2], axis=1))[0])
   exact = -(joint[index] - np.logaddexp.reduce(joint))
-  np.testing.assert_allclose(float(prior.nll(params, None, {"codes": codes}, jnp.asarray(mask))["exact"][0]), exact, rtol=1e-4)
+  np.testing.assert_allclose(
+    float(prior.nll(params, None, {"codes": codes}, jnp.asarray(mask))["exact"][0]), exact, rtol=1e-4
+  )
 
 
 # --- VQ-Diffusion's mask-and-replace process --------------------------------------------------------
@@ -105,14 +105,23 @@ def test_posterior_matches_bayes_rule(s, t):
   reachable = bayes.sum(1) > 0
   bayes = bayes[reachable] / bayes[reachable].sum(1, keepdims=True)
   sb, tb = jnp.full(x0.shape, s), jnp.full(x0.shape, t)
-  ours = np.exp(np.asarray(dd.log_posterior(p, dd.log_one_hot(jnp.asarray(x0), K), jnp.asarray(xt), sb, tb), np.float64))
+  ours = np.exp(
+    np.asarray(dd.log_posterior(p, dd.log_one_hot(jnp.asarray(x0), K), jnp.asarray(xt), sb, tb), np.float64)
+  )
   np.testing.assert_allclose(ours[reachable], bayes, atol=1e-5)
   np.testing.assert_allclose(ours.sum(-1), 1.0, atol=1e-5)
   if s == 0:  # t = 1: the posterior is the point mass on x0
     np.testing.assert_allclose(ours[reachable], np.eye(K + 1)[x0[reachable]], atol=1e-5)
 
   p_x0 = np.random.default_rng(t).dirichlet(np.ones(K), size=K + 1)  # one soft p(x0) per x_t
-  soft = np.exp(np.asarray(dd.log_posterior(p, jnp.log(jnp.asarray(p_x0, jnp.float32)), jnp.arange(K + 1), jnp.full(K + 1, s), jnp.full(K + 1, t)), np.float64))
+  soft = np.exp(
+    np.asarray(
+      dd.log_posterior(
+        p, jnp.log(jnp.asarray(p_x0, jnp.float32)), jnp.arange(K + 1), jnp.full(K + 1, s), jnp.full(K + 1, t)
+      ),
+      np.float64,
+    )
+  )
   full = np.zeros((K, K + 1, K + 1))  # [x0, x_t, x_s]
   num = q0s[:K, :, None] * qst[None, :, :]  # [x0, x_s, x_t]
   with np.errstate(invalid="ignore", divide="ignore"):
@@ -149,7 +158,9 @@ def test_inpainting_keeps_known_codes_and_fills_the_rest(kind):
   rng = np.random.default_rng(1)
   known = jnp.asarray(rng.integers(0, K, (6, 3, 4)))
   mask = jnp.asarray(rng.random((6, 3, 4)) < np.linspace(0.0, 0.9, 6)[:, None, None])  # 0% .. 90% known
-  codes = np.asarray(jax.jit(lambda key: prior.sample(params, key, (6, 3, 4), known=known, mask=mask))(jax.random.PRNGKey(2)))
+  codes = np.asarray(
+    jax.jit(lambda key: prior.sample(params, key, (6, 3, 4), known=known, mask=mask))(jax.random.PRNGKey(2))
+  )
   np.testing.assert_array_equal(codes[np.asarray(mask)], np.asarray(known)[np.asarray(mask)])
   assert codes.min() >= 0 and codes.max() < K  # every masked position filled with a code, never [MASK]
   uncond = np.asarray(prior.sample(params, jax.random.PRNGKey(3), (6, 3, 4)))
@@ -174,7 +185,7 @@ def test_maskgit_decoding_unmasks_on_schedule():
 @pytest.mark.parametrize("kind", ["bridge", "pixelcnn", "vq_diffusion", "maskgit"])
 def test_guidance_weight_zero_is_the_unconditional_model(kind):
   if kind == "bridge":
-    c = helpers.tiny_image_prior("unused")
+    c = helpers.load_config("prior:tiny")
     c.prior.num_labels = 3
     codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
     prior = priors.build(c, codebook, 3)
@@ -185,7 +196,9 @@ def test_guidance_weight_zero_is_the_unconditional_model(kind):
     shape = (4, 3, 4)
   leaves, tree = jax.tree.flatten(params)  # away from the zero-initialised label paths
   keys = jax.random.split(jax.random.PRNGKey(9), len(leaves))
-  params = jax.tree.unflatten(tree, [v + 0.2 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys, strict=True)])
+  params = jax.tree.unflatten(
+    tree, [v + 0.2 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys, strict=True)]
+  )
   labels = jnp.array([0, 1, 2, 0])
   null = common.null_labels(4, 3)
   if kind == "bridge":  # compare the continuous z_e^0 (codes are too coarse to see a tiny network)
@@ -213,14 +226,23 @@ def test_md4_bound_with_exact_conditionals_is_the_exact_nll():
   def exact_log_probs(tokens):  # tokens [B, 3] in {0..K}, K = mask -> log p(x_i = c | visible) [B, 3, K]
     agree = np.all((every[None] == tokens[:, None]) | (tokens[:, None] == k), axis=-1)  # [B, K^n]
     weight = agree * joint.reshape(-1)[None]
-    per_code = np.stack([np.stack([(weight * (every[None, :, i] == c)).sum(-1) for c in range(k)], -1) for i in range(n)], 1)
+    per_code = np.stack(
+      [np.stack([(weight * (every[None, :, i] == c)).sum(-1) for c in range(k)], -1) for i in range(n)], 1
+    )
     with np.errstate(divide="ignore"):  # codes a visible position does not hold
       return np.log(per_code / per_code.sum(-1, keepdims=True))
 
   fn = lambda tokens: jax.pure_callback(exact_log_probs, jax.ShapeDtypeStruct(tokens.shape + (k,), jnp.float32), tokens)  # noqa: E731
   codes = jnp.asarray(np.repeat(np.array([[2, 0, 1]]), 20_000, axis=0))
-  for free, exact in ((np.ones(n, bool), -np.log(joint[2, 0, 1])), (np.array([True, False, True]), -np.log(joint[2, 0, 1] / joint[:, 0, :].sum()))):
-    est = np.asarray(jax.jit(lambda key: maskgit.md4_bound(key, codes, jnp.broadcast_to(free, codes.shape), fn, k, 8))(jax.random.PRNGKey(1)))  # noqa: B023
+  for free, exact in (
+    (np.ones(n, bool), -np.log(joint[2, 0, 1])),
+    (np.array([True, False, True]), -np.log(joint[2, 0, 1] / joint[:, 0, :].sum())),
+  ):
+    est = np.asarray(
+      jax.jit(lambda key, free=free: maskgit.md4_bound(key, codes, jnp.broadcast_to(free, codes.shape), fn, k, 8))(
+        jax.random.PRNGKey(1)
+      )
+    )  # noqa: B023
     np.testing.assert_allclose(est.mean(), exact, atol=4 * est.std() / np.sqrt(len(est)))
 
 
@@ -236,13 +258,15 @@ def test_maskgit_nll_scores_only_free_positions():
 def test_vq_diffusion_nll_bounds_the_exact_likelihood():
   """One masked position, T = 4, by enumerating its (K + 1)^T paths: the estimator's mean equals the
   variational bound E_q[log q(x_1:T | x_0) - log p(x_0:T)] and lies above the exact -log p(x_0 | known)."""
-  c = helpers.tiny_baseline("unused", "vq_diffusion")
+  c = helpers.load_config("prior:prior=vq_diffusion,tiny")
   c.prior.num_steps = 4
   prior = priors.build(c, np.zeros((K, 3), np.float32), 3)
   params = prior.init(jax.random.PRNGKey(0), (1, 2))
   leaves, tree = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.PRNGKey(9), len(leaves))
-  params = jax.tree.unflatten(tree, [v + 0.3 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys, strict=True)])
+  params = jax.tree.unflatten(
+    tree, [v + 0.3 * jax.random.normal(k, v.shape) for v, k in zip(leaves, keys, strict=True)]
+  )
   codes = jnp.array([[[3, 1]]])
   mask = jnp.array([[[True, False]]])  # position (0, 1) is masked
   p, T = prior.process, 4
@@ -273,13 +297,17 @@ def test_vq_diffusion_nll_bounds_the_exact_likelihood():
       continue
     log_p = np.log(prob_T[states[T]]) + sum(np.log(step_probs(states[t], t)[states[t - 1]]) for t in range(1, T + 1))
     elbo += q * (np.log(q) - log_p)
-  estimates = np.asarray(jax.jit(jax.vmap(lambda key: prior.nll(params, key, {"codes": codes}, mask)["bound"][0]))(jax.random.split(jax.random.PRNGKey(3), 2000)))
+  estimates = np.asarray(
+    jax.jit(jax.vmap(lambda key: prior.nll(params, key, {"codes": codes}, mask)["bound"][0]))(
+      jax.random.split(jax.random.PRNGKey(3), 2000)
+    )
+  )
   np.testing.assert_allclose(estimates.mean(), elbo, atol=4 * estimates.std() / np.sqrt(len(estimates)))
   assert elbo >= exact
 
 
 def test_bridge_nll_is_zero_when_nothing_is_scored_and_finite_otherwise():
-  c = helpers.tiny_image_prior("unused")
+  c = helpers.load_config("prior:tiny")
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
   prior = dataclasses.replace(priors.build(c, codebook, 3), iwae_samples=2, paper_mc_samples=2)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
@@ -298,7 +326,7 @@ def test_bridge_nll_is_zero_when_nothing_is_scored_and_finite_otherwise():
 def test_bridge_self_conditioning_and_code_embeddings_train_sample_and_score():
   """diffuse='codes' starts the forward process at e_{z_q}; self-conditioning doubles the passes.
   Both give finite losses with gradients, codes of the right shape, and finite likelihoods."""
-  c = helpers.tiny_image_prior("unused")
+  c = helpers.load_config("prior:tiny")
   c.prior.diffuse, c.prior.self_condition, c.prior.iwae_samples = "codes", True, 2
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
   prior = priors.build(c, codebook, 3)
@@ -320,7 +348,7 @@ def optax_norm(tree):
 def test_bridge_trained_on_the_bound_has_the_bound_as_its_mean():
   """loss='eq4' with 'codes': over t and eps its mean per position is the bound's diffusion plus decoder
   terms (likelihood.bound over every t, itself checked against closed forms in test_likelihood.py)."""
-  c = helpers.tiny_image_prior("unused")
+  c = helpers.load_config("prior:tiny")
   c.prior.loss, c.prior.cond_prob, c.model.dropout = "eq4", 0.0, 0.0
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
   prior = dataclasses.replace(priors.build(c, codebook, 3), nll_t_samples=0, iwae_samples=0, decoder_t=2)

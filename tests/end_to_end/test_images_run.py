@@ -12,16 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dbvq_jax import quantize
-from dbvq_jax import train
+from dbvq_jax import latents, priors, quantize, train
 from dbvq_jax.models import unet
 from dbvq_jax.priors import bridge as bridge_prior
-from dbvq_jax import priors
 from dbvq_jax.train import loop
-from dbvq_jax import latents
 
 import helpers
-
 
 BASELINES = ("pixelcnn", "vq_diffusion", "maskgit")
 
@@ -37,8 +33,20 @@ def runs(tmp_path_factory):
   root = tmp_path_factory.mktemp("images")
   helpers.write_fashion_mnist(str(root / "data"))
   helpers.write_random_inception(str(root / "inception_fid.npz"))
-  out = subprocess.run([sys.executable, "benchmarks/compare_priors.py", "--smoke", f"--root={root}", f"--data_dir={root / 'data'}",
-                        f"--inception_weights={root / 'inception_fid.npz'}"], cwd=helpers.ROOT, capture_output=True, text=True, timeout=900)
+  out = subprocess.run(
+    [
+      sys.executable,
+      "benchmarks/compare_priors.py",
+      "--smoke",
+      f"--root={root}",
+      f"--data_dir={root / 'data'}",
+      f"--inception_weights={root / 'inception_fid.npz'}",
+    ],
+    cwd=helpers.ROOT,
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
   assert "| maskgit |" in out.stdout  # the printed table
   return root
@@ -62,17 +70,22 @@ def test_image_prior_run(runs):
     assert os.path.getsize(prior_dir / "figures" / f"{name}.png") > 500
   metrics = _metrics(prior_dir)
   assert metrics["seconds_per_sample"] > 0 and metrics["num_samples"] == 4
-  config = helpers.tiny_image_prior(str(runs / "fmnist_vqvae"))
-  restored = loop.load(config, str(prior_dir), lambda rng: (priors.build(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {}))
+  config = helpers.load_config("prior:tiny")
+  config.vqvae_workdir = str(runs / "fmnist_vqvae")
+  restored = loop.load(
+    config, str(prior_dir), lambda rng: (priors.build(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {})
+  )
   assert int(restored.step) == 4
 
 
 def test_end_to_end_run(runs):
   root = runs
-  prior_ze = helpers.tiny_image_prior(str(root / "fmnist_vqvae"))
+  prior_ze = helpers.load_config("prior:tiny")
+  prior_ze.vqvae_workdir = str(root / "fmnist_vqvae")
   prior_ze.prior.diffuse = "z_e"  # Algorithm 1 diffuses z_e; a codes-diffused prior is refused
   train.run(prior_ze, str(root / "fmnist_prior_ze"), "train")
-  config = helpers.tiny_e2e(str(root / "fmnist_vqvae"))
+  config = helpers.load_config("e2e:tiny")
+  config.vqvae_workdir = str(root / "fmnist_vqvae")
   config.prior_workdir = str(root / "fmnist_prior")
   with pytest.raises(ValueError, match="different config.prior"):
     train.run(config, str(root / "e2e"), "train")
@@ -84,34 +97,26 @@ def test_end_to_end_run(runs):
   fds = (metrics["floor"]["classifier_fd"], metrics["before"]["classifier_fd"], metrics["classifier_fd"])
   assert all(v >= 0 for v in fds)
   with np.load(root / "e2e" / "samples" / "codes.npz") as f:
-    assert f["codes"].shape == (4, 8, 8)
+    assert f["codes"].shape == (8, 8, 8)  # the most any evaluator drew: the FD's 8
   assert os.path.getsize(root / "e2e" / "figures" / "samples.png") > 500
 
 
 def test_miniimagenet_configs_run_on_pkl_files(tmp_path):
-  """configs/miniimagenet{_vqvae,}.py as written (84x84 -> 21x21 latents, 9x9 masks), shrunk in width."""
+  """configs/vqvae.py and configs/prior.py at data=miniimagenet,tiny (84x84 -> 21x21 latents, 9x9 masks)."""
   import pickle
 
   rng = np.random.default_rng(0)
   for split, n in (("train", 16), ("test", 4)):
     with open(tmp_path / f"mini-imagenet-cache-{split}.pkl", "wb") as f:
-      pickle.dump({"image_data": rng.integers(0, 256, (n, 84, 84, 3), dtype=np.uint8), "class_dict": {"a": list(range(n))}}, f)
-  vq = helpers.load_config("miniimagenet_vqvae")
-  tiny = helpers.tiny_vqvae(str(tmp_path))
+      pickle.dump(
+        {"image_data": rng.integers(0, 256, (n, 84, 84, 3), dtype=np.uint8), "class_dict": {"a": list(range(n))}}, f
+      )
+  vq = helpers.load_config("vqvae:data=miniimagenet,tiny")
   vq.data.dir = str(tmp_path)
-  vq.model.update(tiny.model)
-  vq.training.update(tiny.training)
-  vq.evals.reconstruction.batch_size = 4
   train.run(vq, str(tmp_path / "vqvae"), "train")
-  prior = helpers.load_config("miniimagenet")
-  small = helpers.tiny_image_prior(str(tmp_path / "vqvae"))
-  for section in ("bridge", "training", "sampling", "evals"):
-    prior[section].update(small[section])
-  prior.evals.inpaint.mask_size = prior.evals.nll.mask_size = 9
-  prior.model.update(small.model)
+  prior = helpers.load_config("prior:data=miniimagenet,tiny")
   prior.model.attn_resolutions = (11,)
   prior.vqvae_workdir = str(tmp_path / "vqvae")
-  prior.validation_size = small.validation_size
   train.run(prior, str(tmp_path / "prior"), "train")
   with np.load(tmp_path / "prior" / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 21, 21)
@@ -138,10 +143,13 @@ def test_compare_writes_the_table_for_every_prior(runs):
   assert sorted(r["prior"] for r in results["priors"]) == sorted(["bridge", *BASELINES])
   for row in results["priors"]:
     for part in ("nll_unconditional", "nll_masked"):
-      assert all(np.isfinite(v["nats"]) and v["nats"] > 0 and v["kind"] in ("exact", "bound", "estimate") for v in row[part].values())
+      assert all(
+        np.isfinite(v["nats"]) and v["nats"] > 0 and v["kind"] in ("exact", "bound", "estimate")
+        for v in row[part].values()
+      )
     assert row["kl"]["lo"] <= row["kl"]["hi"] and row["kl"]["mean"] > 0 and row["seconds_per_sample"] > 0
     assert row["classifier_fd"] > 0 and row["fid"] > 0
-    for name in ("samples", "inpaint", "kl"):
+    for name in ("samples", "inpaint_centre", "inpaint_top_left", "kl_map"):
       assert os.path.getsize(out / f"{name}_{row['prior']}.png") > 500
   assert set(results["priors"][0]["nll_masked"]) == {"bound", "iwae", "paper_mc"}  # the bridge
   assert results["floor"]["kl"]["mean"] > 0 and results["floor"]["classifier_fd"] >= 0
@@ -149,7 +157,7 @@ def test_compare_writes_the_table_for_every_prior(runs):
   table = (out / "results.md").read_text()
   assert "| maskgit | md4_bound | bound |" in table and "| data (floor) |" in table and "Sampler steps" in table
   assert "classifier FD" in table and "| FID |" in table
-  c = helpers.tiny_compare()
+  c = helpers.load_config("compare:tiny")
   c.vqvae_workdir = str(runs / "fmnist_prior")
   with pytest.raises(ValueError, match="not a VQ-VAE"):
     train.run(c, str(runs / "compare2"), "eval")
@@ -159,9 +167,19 @@ def test_bridge_nll_command(runs):
   """The README's NLL sensitivity command on the trained bridge, shrunk."""
   [command] = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/bridge_nll.py")]
   args = [sys.executable if a == "python" else a.replace("=runs/", f"={runs}/") for a in command.split()]
-  out = subprocess.run(args + ["--examples=4", "--iwae_samples=1,2", "--mc_samples=2", "--taus=0.5,4", "--steps=2"], cwd=helpers.ROOT, capture_output=True, text=True, timeout=300)
+  out = subprocess.run(
+    args + ["--examples=4", "--iwae_samples=1,2", "--mc_samples=2", "--taus=0.5,4", "--steps=2"],
+    cwd=helpers.ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-  rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.stdout.splitlines() if line.startswith(("| bound", "| iwae", "| paper_mc"))]
+  rows = [
+    [c.strip() for c in line.split("|")[1:-1]]
+    for line in out.stdout.splitlines()
+    if line.startswith(("| bound", "| iwae", "| paper_mc"))
+  ]
   assert [r[0] for r in rows] == ["bound", "iwae", "iwae", "paper_mc", "paper_mc"]
   assert all(float(r[3].split(" ± ")[0]) > 0 for r in rows)
 
@@ -181,9 +199,9 @@ def test_end_to_end_guard_restores_the_latent_scale():
   """The guard: with the fixed normalisation, the loss pulls a shrunk or inflated encoder back."""
   from dbvq_jax.train import image_e2e
 
-  config = helpers.tiny_e2e("unused")
+  config = helpers.load_config("e2e:tiny")
   config.quantize.scale_weight = 100.0
-  vq = helpers.tiny_vqvae("unused")
+  vq = helpers.load_config("vqvae:tiny")
   prior = image_e2e.build_prior(config, 4, 8)
   params, _ = latents.vqvae_variables(vq)(jax.random.PRNGKey(0))
   params = dict(params, codebook=jax.random.normal(jax.random.PRNGKey(1), (8, 4)))
@@ -205,7 +223,7 @@ def test_end_to_end_guard_restores_the_latent_scale():
 
 def test_prior_on_grids_keeps_known_codes():
   codebook = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
-  config = helpers.tiny_image_prior("unused")
+  config = helpers.load_config("prior:tiny")
   prior = priors.build(config, codebook, 4)
   params = prior.init(jax.random.PRNGKey(0), (5, 5, 4))
   known = jnp.asarray(codebook[np.random.default_rng(1).integers(0, 8, (2, 5, 5))])
@@ -222,29 +240,35 @@ def test_unet_odd_sizes_and_masks():
   z = jnp.zeros((2, 21, 21, 3))
   params = m.init(jax.random.PRNGKey(0), z, jnp.zeros((2,), jnp.int32))
   assert m.apply(params, z, jnp.array([3, 999])).shape == (2, 21, 21, 3)
-  masks = bridge_prior.BridgePrior(bridge=prior_bridge(), denoiser=m, cond_prob=1.0)._random_mask(jax.random.PRNGKey(0), (256, 8, 8))
+  masks = bridge_prior.BridgePrior(bridge=prior_bridge(), denoiser=m, cond_prob=1.0)._random_mask(
+    jax.random.PRNGKey(0), (256, 8, 8)
+  )
   rectangles = 0
   for known in np.asarray(masks):
     hole = ~known
     if 0 < hole.sum() < hole.size:
       r, c = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
-      rectangles += hole.sum() == (r[-1] - r[0] + 1) * (c[-1] - c[0] + 1) == hole[r[0] : r[-1] + 1, c[0] : c[-1] + 1].sum()
+      rectangles += (
+        hole.sum() == (r[-1] - r[0] + 1) * (c[-1] - c[0] + 1) == hole[r[0] : r[-1] + 1, c[0] : c[-1] + 1].sum()
+      )
   assert rectangles > 256 * 0.3  # about half the masks leave one rectangle to inpaint
   assert 0.2 < np.asarray(masks).mean() < 0.9
 
 
 def prior_bridge():
-  return bridge_prior.bridge_from_config(helpers.load_config("fashion_mnist").bridge)
+  return bridge_prior.bridge_from_config(helpers.load_config("prior").bridge)
 
 
 def test_equal_time_steps_come_from_the_probe_throughput(tmp_path):
   """compare_priors --minutes: a finished probe run is not retrained, and its recorded steps/s after
   compilation (train_time.json, written by the loop: test_train.py) sets the steps of M minutes."""
-  spec = importlib.util.spec_from_file_location("compare_priors", os.path.join(helpers.ROOT, "benchmarks", "compare_priors.py"))
+  spec = importlib.util.spec_from_file_location(
+    "compare_priors", os.path.join(helpers.ROOT, "benchmarks", "compare_priors.py")
+  )
   compare_priors = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(compare_priors)
   probe = tmp_path / "probes" / "pixelcnn"
   probe.mkdir(parents=True)
   (probe / "metrics.json").write_text("{}")
   (probe / "train_time.json").write_text(json.dumps({"step": 150, "seconds": 40.0, "steps_per_second": 4.4}))
-  assert compare_priors.equal_time_steps("pixelcnn", "fashion_mnist_pixelcnn", str(tmp_path), "unused", 15, False) == 3960
+  assert compare_priors.equal_time_steps("pixelcnn", str(tmp_path), "unused", 15, False) == 3960

@@ -1,0 +1,69 @@
+"""The prior comparison (the paper's Tables 1-3, Figure 4): every prior trained on the latents of one VQ-VAE
+run, evaluated alike (dbvq_jax/train/compare.py). benchmarks/compare_priors.py trains whatever is missing first.
+
+  python -m dbvq_jax.main --config=configs/compare.py --workdir=runs/fmnist_compare
+
+Variants: data=fashion_mnist (100 test maps scored) | cifar10 | miniimagenet (the paper's sizes: 1,000 maps,
+a 4x4 or 9x9 masked centre); tiny.
+"""
+
+import ml_collections
+
+from configs import common
+from configs import prior as prior_config
+
+
+def evals(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.ConfigDict:
+  """The comparison's evaluators (dbvq_jax/evaluate/evaluators.py), run alike on every prior."""
+  e = ml_collections.ConfigDict()
+  e.nll = common.entry(
+    "nll",
+    num_examples=nll_examples,
+    mask_size=mask_size,
+    estimators={
+      "iwae_samples": 4,  # bridge: S forward paths of the IWAE estimate
+      "nll_t_samples": 50,  # bridge: strata of t in the bound's diffusion term (0: all T)
+      "paper_mc_samples": 4,  # bridge: S inpainted samples of the paper's Monte Carlo estimate ...
+      "paper_mc_tau": 1.0,  # ... and its quantiser temperature on normalised latents
+      "nll_m_samples": 16,  # maskgit: strata of the masking probability in MD4's bound
+    },
+  )  # sample counts, applied to every prior with such a field
+  e.samples = common.entry("samples", num=num_kl, timing_repeats=3)  # s/sample at the comparison's batch_size
+  e.kl = common.entry("code_kl", num=num_kl, alpha=1.0, bootstrap=200)  # M test maps, M samples; floor: the next M
+  e.classifier_fd = common.entry("frechet", features="classifier", path="", num=num_kl)  # path: a classifier run
+  e.fid = common.entry("frechet", features="inception", path="", num=num_kl)  # path: converted InceptionV3 weights
+  e.steps = common.entry(
+    "step_sweep", fractions=(0.25, 0.1, 0.05, 0.02), num=num_kl, alpha=1.0, bootstrap=200
+  )  # quality against steps, for priors with a choice of steps
+  e.inpaint = common.entry("inpaint", num_images=4, samples_per_image=4, mask_size=mask_size)
+  return e
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  v = common.parse(arg, data="fashion_mnist")
+  runs = prior_config.RUNS[v.data]
+  c = ml_collections.ConfigDict()
+  c.experiment = "compare"
+  c.seed = 0
+  c.vqvae_workdir = f"{runs}_vqvae"
+  c.priors = ml_collections.ConfigDict(
+    {  # name -> a configs/prior.py run on vqvae_workdir
+      "bridge": f"{runs}_prior",
+      "pixelcnn": f"{runs}_pixelcnn",
+      "vq_diffusion": f"{runs}_vq_diffusion",
+      "maskgit": f"{runs}_maskgit",
+    }
+  )
+  c.batch_size = 32  # sampling batch (and the batch of the s/sample timing)
+  small = v.data == "fashion_mnist"
+  c.evals = evals(num_kl=1_000, nll_examples=100 if small else 1_000, mask_size=9 if v.data == "miniimagenet" else 4)
+  c.evals.classifier_fd.path = f"{runs}_classifier" if small else ""
+  if v.tiny:
+    c.batch_size = 4
+    c.evals.nll.update({"num_examples": 4, "batch_size": 4})
+    c.evals.nll.estimators.update({"iwae_samples": 2, "paper_mc_samples": 2, "nll_t_samples": 4, "nll_m_samples": 2})
+    c.evals.samples.update({"num": 8, "timing_repeats": 1})
+    c.evals.kl.update({"num": 8, "bootstrap": 10})
+    c.evals.classifier_fd.num = c.evals.fid.num = 8
+    c.evals.steps.update({"num": 8, "bootstrap": 10, "fractions": (0.2,)})
+  return c

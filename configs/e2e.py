@@ -1,0 +1,43 @@
+"""End-to-end training (Algorithm 1): encoder, decoder, codebook and bridge prior together, from a VQ-VAE run
+(configs/vqvae.py) and optionally from a bridge prior trained on its z_e (configs/prior.py with
+--config.prior.diffuse=z_e).
+
+  python -m dbvq_jax.main --config=configs/e2e.py --workdir=runs/fmnist_e2e
+
+Variants: data=fashion_mnist | cifar10 | miniimagenet (the bridge of configs/prior.py for that data); tiny.
+"""
+
+import ml_collections
+
+from configs import common, prior
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  v = common.parse(arg, data="fashion_mnist")
+  c = prior.get_config(f"prior=bridge,data={v.data}" + (",tiny" if v.tiny else ""))
+  small = v.data == "fashion_mnist"
+  c.experiment = "image_e2e"
+  c.prior_workdir = f"{prior.RUNS[v.data]}_prior_ze" if small else ""  # start the denoiser from this run ("": scratch)
+  c.prior.diffuse = "z_e"  # Algorithm 1 diffuses the encoder's output, so a prior_workdir run must too
+  c.eval_images = 2_000 if small else 10_000  # test images for the before/after reconstruction metrics
+  if small:
+    c.sampling.steps = 100  # the strided sampler for every evaluation (1,000 steps take ~10x longer)
+    c.training.num_steps = 1_000
+    c.optimizer.learning_rate = 2e-4
+  # The classifier Fréchet distance (not FID) of `num` samples against as many test images, before and after,
+  # with its floor; path: a configs/classifier.py run ("" skips it).
+  c.evals.fd = common.entry(
+    "frechet", features="classifier", path="runs/fmnist_classifier" if small else "", num=1_000, reference="images"
+  )
+  c.quantize = ml_collections.ConfigDict()
+  c.quantize.tau = 0.1  # q_phi(z_q | z_e) temperature on normalised latents (App. C uses 1)
+  c.quantize.tau_0 = 0.01  # tau_t at t = 0 ...
+  c.quantize.tau_T = 1.0  # ... and t = T
+  c.quantize.reg_weight = 1.0 / {"miniimagenet": 21 * 21}.get(v.data, 8 * 8)  # KL summed over positions, per position
+  c.quantize.reg_form = "kl"  # kl | surrogate
+  c.quantize.rec_weight = 10.0  # on the per-pixel MSE
+  c.quantize.scale_weight = 100.0  # latent-scale guard: scale_weight * (log std(z))^2
+  if v.tiny:
+    c.prior_workdir, c.eval_images, c.sampling.steps = "", 16, 0
+    c.evals.fd.update({"path": "", "num": 8})
+  return c

@@ -1,0 +1,100 @@
+"""Every command the README prints is run in CI: the toy and benchmark commands here, as printed with
+tiny settings appended (`runs/` moved to a temporary directory); the others by the test named in
+RUN_BY. A new README command without a runner fails test_every_readme_command_is_run."""
+
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+import helpers
+
+# Appended to a benchmark command as printed (argparse keeps the last value of a repeated option).
+BENCHMARK_SMOKE = {
+  "benchmarks/toy_table.py": ["--smoke", "--workdir={tmp}/toy_table"],
+  "benchmarks/toy_sampling.py": ["--batch=50", "--repeats=1"],
+  "benchmarks/paper_scale_step.py": ["--batch=1", "--repeats=1"],
+  "benchmarks/prior_table.py": ["--smoke", "--repeats=1", "--sample_batch=2"],
+}
+BENCHMARKS = "test_readme::test_benchmark_commands"
+TOY_TEST = "test_readme::test_toy_commands"
+TOY = r"^python -m dbvq_jax\.main --config=configs/toy\.py[: ]"
+RUN_BY = {  # README command (regex) -> the test that runs it
+  r"^python3 -m venv \.venv && .*pip install -e \. && .*dbvq_jax\.main --config=configs/toy\.py": TOY_TEST,
+  r"pip install -e \"\.\[test\]\" && .*ruff format --check \. && .*ruff check \. && .*pytest -q$": "CI (.ci/run)",
+  TOY: TOY_TEST,
+  r"^python benchmarks/(toy_table|toy_sampling|paper_scale_step|prior_table)\.py": BENCHMARKS,
+  r"^python benchmarks/compare_priors\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
+  r"^python benchmarks/bridge_nll\.py": "test_images_run::test_bridge_nll_command",
+  r"^python benchmarks/bridge_ablation\.py": "test_images_run::test_bridge_ablation_command",
+  r"--config=configs/(vqvae\.py|prior\.py:prior=)": "test_images_run::test_baseline_prior_runs",
+  r"--config=configs/prior\.py ": "test_images_run::test_image_prior_run",
+  r"--config=configs/e2e\.py": "test_images_run::test_end_to_end_run",
+  r"--config=configs/compare\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
+  r"--config=configs/classifier\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
+  r"^pip install torch && python -m dbvq_jax\.evaluate\.inception": "test_inception::test_features_match_pytorch_fid",
+  r"^python launch/local\.py": "test_launch::test_local_launcher_trains_with_two_processes",
+  r"^bash launch/(tpu_vm|slurm_gpu)\.sh .*--dry-run$": "test_readme::test_launch_dry_runs",
+}
+
+
+def _run(command: str, tmp_path, extra: list[str], relocate: bool = True):
+  """Runs a README command; with relocate, `=runs/` paths go under tmp_path."""
+  args = [a.replace("=runs/", f"={tmp_path}/") if relocate else a for a in shlex.split(command)]
+  args = [sys.executable if a == "python" else a for a in args] + [e.format(tmp=tmp_path) for e in extra]
+  out = subprocess.run(args, cwd=helpers.ROOT, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+  return out
+
+
+def test_every_readme_command_is_run():
+  commands = helpers.readme_commands()
+  assert len(commands) > 20
+  for command in commands:
+    runners = [test for pattern, test in RUN_BY.items() if re.search(pattern, command)]
+    assert runners, f"no test runs this README command: {command}"
+  for test in set(RUN_BY.values()) - {"CI (.ci/run)"}:
+    module, name = test.split("::")
+    [path] = glob.glob(os.path.join(helpers.ROOT, "tests", "**", f"{module}.py"), recursive=True)
+    with open(path) as f:
+      assert f"def {name}(" in f.read(), test
+
+
+def test_toy_commands(tmp_path):
+  """The toy commands in README order (train, eval, overrides), each run with the config's `tiny` variant
+  (the command's own --config.* flags still apply on top)."""
+  commands = [c for c in helpers.readme_commands() if re.search(TOY, c)]
+  assert "--mode=eval" in {a for c in commands for a in c.split()}
+  for command in commands:
+    command = re.sub(
+      r"--config=configs/toy\.py(:(\S+))?",
+      lambda m: f"--config=configs/toy.py:{m.group(2) + ',' if m.group(2) else ''}tiny",
+      command,
+    )
+    if "--config.training.num_steps=40000" in command:  # the long run, cut to the tiny step count
+      command = command.replace("--config.training.num_steps=40000", "--config.training.num_steps=8")
+    _run(command, tmp_path, [])
+  assert os.path.exists(tmp_path / "toy" / "samples" / "codes.npz") and os.path.exists(
+    tmp_path / "toy2" / "metrics.json"
+  )
+
+
+@pytest.mark.parametrize("script", sorted(BENCHMARK_SMOKE))
+def test_benchmark_commands(script, tmp_path):
+  commands = [c for c in helpers.readme_commands() if c.startswith(f"python {script}")]
+  assert commands
+  for command in commands:
+    out = _run(command, tmp_path, BENCHMARK_SMOKE[script])
+    assert re.search(r"^\|---", out.stdout, re.M), out.stdout  # printed its markdown table
+
+
+def test_launch_dry_runs(tmp_path):
+  commands = [c for c in helpers.readme_commands() if c.startswith("bash launch/")]
+  assert len(commands) == 2
+  for command in commands:
+    out = _run(command, tmp_path, [], relocate=False)  # a dry run prints its plan and touches nothing
+    assert "gcloud compute tpus tpu-vm create" in out.stdout or "#SBATCH --nodes=4" in out.stdout, out.stdout

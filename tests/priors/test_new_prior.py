@@ -1,0 +1,113 @@
+"""A prior defined and registered entirely inside this file trains, samples, inpaints and appears in the
+comparison table through the repository's configs, experiments and evaluators, with no other file changed."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from dbvq_jax import latents, priors, train
+
+import helpers
+
+
+@dataclasses.dataclass(frozen=True)
+class IndependentPrior:
+  """p(x) = prod_ij Categorical(x_ij; softmax(l_ij)) over code maps x [B, H, W], one logit table per position."""
+
+  num_codes: int
+
+  latent_key = "codes"
+  NLL_KINDS = {"exact": "exact"}
+  num_labels = 0
+  full_sample_steps = 0
+  chain = None
+
+  def with_sample_steps(self, steps):
+    raise ValueError("one draw per position: no choice of steps")
+
+  def init(self, rng, example_shape):
+    return {"logits": 0.01 * jax.random.normal(rng, tuple(example_shape) + (self.num_codes,))}
+
+  def loss(self, params, batch, rng):
+    nll = optax.softmax_cross_entropy_with_integer_labels(
+      jnp.broadcast_to(params["logits"], batch["codes"].shape + (self.num_codes,)), batch["codes"]
+    )
+    return jnp.mean(nll), {"nll": jnp.mean(nll)}
+
+  def sample(self, params, rng, shape, *, known=None, mask=None, labels=None, guidance=1.0):
+    codes = jax.random.categorical(rng, jnp.broadcast_to(params["logits"], tuple(shape) + (self.num_codes,)))
+    return codes if mask is None else jnp.where(mask, known, codes)
+
+  def nll(self, params, rng, batch, mask=None, labels=None):
+    log_p = jax.nn.log_softmax(params["logits"])
+    per_position = -jnp.take_along_axis(
+      jnp.broadcast_to(log_p, batch["codes"].shape + log_p.shape[-1:]), batch["codes"][..., None], axis=-1
+    )[..., 0]
+    scored = per_position if mask is None else jnp.where(mask, 0.0, per_position)
+    return {"exact": jnp.sum(scored, axis=(1, 2))}
+
+
+@priors.register("independent")
+def _independent(config, codebook, latent_dim):
+  del config, latent_dim
+  return IndependentPrior(num_codes=codebook.shape[0])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """A tiny VQ-VAE on synthetic Fashion-MNIST files, the new prior trained on its codes, and the comparison."""
+  root = tmp_path_factory.mktemp("new_prior")
+  helpers.write_fashion_mnist(root / "data")
+  vq = helpers.load_config("vqvae:tiny")
+  vq.data.dir = str(root / "data")
+  train.run(vq, str(root / "vqvae"), "train")
+  config = helpers.load_config("prior:prior=independent,tiny")
+  config.vqvae_workdir = str(root / "vqvae")
+  metrics = train.run(config, str(root / "independent"), "train")
+  compare = helpers.load_config("compare:tiny")
+  compare.vqvae_workdir = str(root / "vqvae")
+  compare.priors = {"independent": str(root / "independent")}
+  compare.evals.classifier_fd.path = ""
+  results = train.run(compare, str(root / "compare"), "eval")
+  return root, metrics, results
+
+
+def test_the_new_prior_trains_samples_and_inpaints(runs):
+  root, metrics, _ = runs
+  assert metrics["prior"] == "independent" and metrics["num_samples"] == 4 and metrics["seconds_per_sample"] > 0
+  with np.load(root / "independent" / "samples" / "codes.npz") as f:
+    assert f["codes"].shape == (4, 8, 8) and 0 <= f["codes"].min() and f["codes"].max() < 8
+  for name in ("samples", "inpaint_centre", "inpaint_top_left", "kl_map"):
+    assert (root / "independent" / "figures" / f"{name}.png").stat().st_size > 500
+  assert not (root / "independent" / "figures" / "chain.png").exists()  # it has no chain
+
+
+def test_its_exact_likelihood_is_scored_as_computed_by_hand(runs):
+  """The comparison's masked NLL equals the mean over the test maps of -sum log softmax(l)[x] over the masked
+  centre, divided by its size, from the trained logits (float64)."""
+  root, _, results = runs
+  model = latents.load_vqvae(str(root / "vqvae"))
+  trained = latents.load_prior(str(root / "independent"), model)
+  logits = np.asarray(trained.params["logits"], np.float64)
+  log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  test = latents.test_latents(model, trained.stats, 4, 4)["codes"]
+  hidden = ~latents.centred_square(8, 4)
+  per_map = [-np.take_along_axis(log_p, x[..., None], -1)[..., 0][hidden].sum() / hidden.sum() for x in test]
+  [row] = results["priors"]
+  assert row["nll_masked"]["exact"]["nats"] == pytest.approx(np.mean(per_map), rel=1e-5)
+  assert row["nll_masked"]["exact"]["kind"] == "exact"
+
+
+def test_it_appears_in_the_comparison_table(runs):
+  root, _, results = runs
+  [row] = results["priors"]
+  assert row["prior"] == "independent" and row["type"] == "independent" and row["kl"]["mean"] > 0
+  assert "step_sweep" not in row  # no choice of sampling steps
+  table = (root / "compare" / "eval" / "results.md").read_text()
+  assert "| independent | exact | exact |" in table and "| data (floor) |" in table
+  assert json.loads((root / "compare" / "eval" / "results.json").read_text())["priors"][0]["params"] == 8 * 8 * 8
