@@ -14,7 +14,7 @@ from configs import common, prior
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   v = common.parse(arg, data="fashion_mnist")
-  c = prior.get_config(f"prior=bridge,data={v.data}" + (",tiny" if v.tiny else ""))
+  c = prior.get_config(f"prior=bridge,data={v.data}")
   small = v.data == "fashion_mnist"
   c.experiment = "image_e2e"
   c.prior_workdir = f"{prior.RUNS[v.data]}_prior_ze" if small else ""  # start the denoiser from this run ("": scratch)
@@ -38,6 +38,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.quantize.rec_weight = 10.0  # on the per-pixel MSE
   c.quantize.scale_weight = 100.0  # latent-scale guard: scale_weight * (log std(z))^2
   if v.tiny:
+    prior.tiny(c)
     c.prior_workdir, c.eval_images, c.sampling.steps = "", 16, 0
     c.evals.fd.update({"path": "", "num": 8})
   return c

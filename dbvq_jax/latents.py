@@ -67,6 +67,20 @@ def image_transform(config: ml_collections.ConfigDict):
   return lambda r: {"image": pipeline.image_to_float(r["image"], size), "label": r["label"]}
 
 
+def image_chunks(config: ml_collections.ConfigDict, image_config: ml_collections.ConfigDict):
+  """This process's chunks of training images of image_config's dataset, as the VQ-VAE sees them, batched
+  and seeded by `config` (training.batch_size, training.steps_per_call, seed)."""
+  t = config.training
+  source = image_data.source(image_config.data, "train")
+  return pipeline.train_chunks(
+    source,
+    seed=config.seed,
+    global_batch=t.batch_size,
+    steps_per_call=t.steps_per_call,
+    transform=image_transform(image_config),
+  )
+
+
 @dataclasses.dataclass(frozen=True)
 class VQVAE:
   """A trained VQ-VAE: encode (images -> z_e), decode (z_q -> images) and decode_codes (codes -> images)."""

@@ -24,7 +24,7 @@ for v in NODES GPUS CONFIG WORKDIR; do
 done
 [[ "$NODES" =~ ^[0-9]+$ && "$GPUS" =~ ^[0-9]+$ ]] || { echo "--nodes and --gpus_per_node must be integers" >&2; exit 2; }
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-[[ -f "$REPO/$CONFIG" ]] || { echo "config file $CONFIG not found in $REPO" >&2; exit 2; }
+[[ -f "$REPO/${CONFIG%%:*}" ]] || { echo "config file ${CONFIG%%:*} not found in $REPO" >&2; exit 2; }
 
 JOB="#!/usr/bin/env bash
 #SBATCH --job-name=dbvq

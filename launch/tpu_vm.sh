@@ -28,7 +28,7 @@ done
 for v in NAME ZONE ACCEL BUCKET REPO CONFIG WORKDIR; do
   [[ -n "${!v}" ]] || { echo "missing --$(echo "$v" | tr 'A-Z' 'a-z' | sed 's/accel/accelerator/')=..." >&2; exit 2; }
 done
-[[ -f "$(dirname "$0")/../$CONFIG" ]] || { echo "config file $CONFIG not found in this checkout" >&2; exit 2; }
+[[ -f "$(dirname "$0")/../${CONFIG%%:*}" ]] || { echo "config file ${CONFIG%%:*} not found in this checkout" >&2; exit 2; }
 
 MNT="/mnt/$BUCKET"
 RUN="cd ~/dbvq_jax && python3 -m dbvq_jax.main --distributed --config=$CONFIG --workdir=$MNT/$WORKDIR"

@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dbvq_jax import latents, quantize
+from dbvq_jax import latents, priors, quantize
 from dbvq_jax.evaluate import codes as code_metrics
 from dbvq_jax.evaluate import features, frechet
 from dbvq_jax.evaluate import images as image_eval
@@ -77,11 +77,12 @@ class PriorContext:
   normalisation {'mu', 'scale'}, the sampling batch, and a cache of what depends on the data only (encoded
   test images, reference feature statistics), which priors on the same VQ-VAE may share."""
 
-  prior: object
+  prior: priors.Prior
   vqvae: latents.VQVAE
   stats: dict
   batch_size: int
   cache: dict = dataclasses.field(default_factory=dict)
+  samplers: dict = dataclasses.field(default_factory=dict)  # id(prior) -> (prior, its compiled sampler)
 
   def test(self, n: int) -> dict:
     """The first n test images' latents {'z0', 'codes', 'label'} (encoded once)."""
@@ -106,25 +107,18 @@ class PriorContext:
     """Labels [n] cycling through the classes for a class-conditional prior, else None."""
     return jnp.arange(n, dtype=jnp.int32) % self.prior.num_labels if self.prior.num_labels else None
 
-  def sampler(self, prior=None, batch: int | None = None):
-    """Jitted (params, key) -> codes [batch, ...] of `prior` (default: the context's), compiled once."""
-    return _sampler(
-      prior or self.prior, batch or self.batch_size, self.example_shape, self.labels(batch or self.batch_size)
-    )
+  def sampler(self, prior: priors.Prior | None = None):
+    """Jitted (params, key) -> codes [batch_size, ...] of `prior` (default: the context's), compiled once."""
+    prior = prior or self.prior
+    if id(prior) not in self.samplers:
+      shape, labels = (self.batch_size,) + self.example_shape, self.labels(self.batch_size)
+      fn = jax.jit(lambda params, k: prior.sample(params, k, shape, labels=labels))
+      self.samplers[id(prior)] = (prior, fn)  # the prior is kept so that its id stays its own
+    return self.samplers[id(prior)][1]
 
   def picture(self, codes: np.ndarray, rows: int) -> np.ndarray:
     """Decoded code maps [N, h, w] as one grid image."""
     return image_eval.grid(np.asarray(self.decode(jnp.asarray(codes))), rows=rows)
-
-
-_SAMPLERS: dict = {}
-
-
-def _sampler(prior, batch: int, shape: tuple[int, ...], labels):
-  key = (id(prior), batch, shape)
-  if key not in _SAMPLERS:
-    _SAMPLERS[key] = (prior, jax.jit(lambda params, k: prior.sample(params, k, (batch,) + shape, labels=labels)))
-  return _SAMPLERS[key][1]
 
 
 def draw(fn, params, key, n: int, batch: int) -> tuple[np.ndarray, list[float]]:

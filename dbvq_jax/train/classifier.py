@@ -23,14 +23,7 @@ class Classifier(experiment.Experiment):
     self.init_variables = features.classifier_variables(config)
 
   def train_data(self):
-    c = self.config
-    return pipeline.train_chunks(
-      image_data.source(c.data, "train"),
-      seed=c.seed,
-      global_batch=c.training.batch_size,
-      steps_per_call=c.training.steps_per_call,
-      transform=latents.image_transform(c),
-    )
+    return latents.image_chunks(self.config, self.config)
 
   def loss(self, params, model_state, batch, rng):
     del rng

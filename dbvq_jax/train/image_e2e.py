@@ -150,14 +150,7 @@ class EndToEnd(experiment.Experiment):
     return dict(self.pretrained.params, codebook=jnp.asarray(self.pretrained.codebook), denoiser=denoiser), {}
 
   def train_data(self):
-    c, vq = self.config, self.pretrained.config
-    return pipeline.train_chunks(
-      image_data.source(vq.data, "train"),
-      seed=c.seed,
-      global_batch=c.training.batch_size,
-      steps_per_call=c.training.steps_per_call,
-      transform=latents.image_transform(vq),
-    )
+    return latents.image_chunks(self.config, self.pretrained.config)
 
   def _periodic(self, step, state, writer) -> None:
     """End to end evaluates at the end only (the decoder of the samples changes with the weights)."""

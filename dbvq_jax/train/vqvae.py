@@ -51,14 +51,7 @@ class VQVAE(experiment.Experiment):
     self.loss = loss_fn(config)
 
   def train_data(self):
-    c = self.config
-    return pipeline.train_chunks(
-      image_data.source(c.data, "train"),
-      seed=c.seed,
-      global_batch=c.training.batch_size,
-      steps_per_call=c.training.steps_per_call,
-      transform=latents.image_transform(c),
-    )
+    return latents.image_chunks(self.config, self.config)
 
   def eval_params(self, state) -> dict:
     """The weights and the codebook (a parameter, or EMA statistics in the model state)."""

@@ -159,7 +159,7 @@ def test_compare_writes_the_table_for_every_prior(runs):
   assert "classifier FD" in table and "| FID |" in table
   c = helpers.load_config("compare:tiny")
   c.vqvae_workdir = str(runs / "fmnist_prior")
-  with pytest.raises(ValueError, match="not a VQ-VAE"):
+  with pytest.raises(ValueError, match="not 'vqvae'"):
     train.run(c, str(runs / "compare2"), "eval")
 
 

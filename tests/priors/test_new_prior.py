@@ -68,6 +68,7 @@ def runs(tmp_path_factory):
   train.run(vq, str(root / "vqvae"), "train")
   config = helpers.load_config("prior:prior=independent,tiny")
   config.vqvae_workdir = str(root / "vqvae")
+  config.evals.samples.log_steps = config.evals.kl.log_steps = 2  # also evaluated during training
   metrics = train.run(config, str(root / "independent"), "train")
   compare = helpers.load_config("compare:tiny")
   compare.vqvae_workdir = str(root / "vqvae")
@@ -85,6 +86,9 @@ def test_the_new_prior_trains_samples_and_inpaints(runs):
   for name in ("samples", "inpaint_centre", "inpaint_top_left", "kl_map"):
     assert (root / "independent" / "figures" / f"{name}.png").stat().st_size > 500
   assert not (root / "independent" / "figures" / "chain.png").exists()  # it has no chain
+  events = b"".join(p.read_bytes() for p in (root / "independent" / "tb").iterdir())
+  for tag in (b"eval/seconds_per_sample", b"eval/kl/mean", b"eval/samples", b"train/loss"):
+    assert tag in events, tag  # evaluated at steps 2 and 4: scalars and the sample grid in TensorBoard
 
 
 def test_its_exact_likelihood_is_scored_as_computed_by_hand(runs):
