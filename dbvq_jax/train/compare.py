@@ -36,7 +36,8 @@ class Compare(experiment.Experiment):
     ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size, cache)
     built = evaluators.build(self.config.evals, ctx)
     record, pictures, _ = evaluators.evaluate_all(built, trained.params, jax.random.PRNGKey(self.config.seed))
-    experiment.save_pictures(out, pictures, suffix=f"_{name}")
+    if jax.process_index() == 0:
+      experiment.save_pictures(out, pictures, suffix=f"_{name}")
     row = {
       "prior": name,
       "type": trained.config.prior.type,
