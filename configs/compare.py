@@ -55,6 +55,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     }
   )
   c.batch_size = 32  # sampling batch (and the batch of the s/sample timing)
+  c.needs_accelerator = v.data != "fashion_mnist" and not v.tiny  # paper-scale priors: main refuses a CPU
   small = v.data == "fashion_mnist"
   c.evals = evals(num_kl=1_000, nll_examples=100 if small else 1_000, mask_size=9 if v.data == "miniimagenet" else 4)
   c.evals.classifier_fd.path = f"{runs}_classifier" if small else ""

@@ -112,6 +112,7 @@ def tiny(c: ml_collections.ConfigDict) -> None:
     c.model.update({"width": 16, "depth": 1, "heads": 2})
     c.prior.update({"num_steps": 10} if kind == "vq_diffusion" else {"num_iterations": 4})
   common.tiny_training(c)
+  c.needs_accelerator = False
   c.sampling.batch_size = 4
   common.tiny_prior_evals(c.evals)
 
@@ -125,6 +126,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.vqvae_workdir = f"{RUNS[v.data]}_vqvae"  # a configs/vqvae.py run on that dataset
   c.validation_size = 2000  # the last N training maps, held out (not trained on) for choosing settings
   c.use_ema = True  # sample and evaluate with the EMA of the parameters
+  c.needs_accelerator = v.data != "fashion_mnist"  # paper scale: main refuses a CPU (--allow_cpu)
   c.prior = ml_collections.ConfigDict({"type": v.prior})
   c.prior.num_labels = 0  # > 0: class-conditional with a learned null label (classifier-free guidance)
   c.prior.label_drop = 0.1  # probability of the null label in training (used when num_labels > 0)

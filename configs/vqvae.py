@@ -25,6 +25,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.experiment = "vqvae"
   c.seed = 0
   c.data = common.image_data(v.data)
+  c.needs_accelerator = v.data != "fashion_mnist" and not v.tiny  # paper scale: main refuses a CPU (--allow_cpu)
 
   c.model = ml_collections.ConfigDict()
   c.model.channels, c.model.res_channels, c.model.latent_dim, c.model.num_codes = MODEL[v.data]

@@ -2,6 +2,7 @@
 
 import logging as py_logging
 
+import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -21,6 +22,7 @@ _DISTRIBUTED = flags.DEFINE_bool(
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")
+_ALLOW_CPU = flags.DEFINE_bool("allow_cpu", False, "Run a paper-scale config (needs_accelerator) on CPU anyway.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -31,6 +33,7 @@ def main(argv):
   logging.get_absl_handler().addFilter(lambda r: "orbax" not in r.pathname or r.levelno >= py_logging.WARNING)
   if _DISTRIBUTED.value:
     parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  train.check_backend(_CONFIG.value, jax.default_backend(), _ALLOW_CPU.value)
   train.run(_CONFIG.value, _WORKDIR.value, _MODE.value)
 
 

@@ -20,6 +20,16 @@ EXPERIMENTS = {  # config.experiment -> module:class
 }
 
 
+def check_backend(config: ml_collections.ConfigDict, backend: str, allow_cpu: bool) -> None:
+  """Refuses a paper-scale config (config.needs_accelerator) on the CPU backend unless allow_cpu: a jaxlib
+  without GPU or TPU support would otherwise train it for weeks with only a warning."""
+  if config.get("needs_accelerator") and backend == "cpu" and not allow_cpu:
+    raise SystemExit(
+      f"this {config.experiment} config is paper scale and JAX sees only a CPU: install a GPU or TPU build of "
+      "jax (e.g. pip install -U 'jax[cuda12]') or pass --allow_cpu to run it here anyway"
+    )
+
+
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str):
   """Runs experiment `config.experiment` in `mode` (train also evaluates at the end); returns its metrics."""
   if config.get("experiment") not in EXPERIMENTS:
