@@ -40,22 +40,25 @@ def test_local_launcher_checks_its_inputs():
   assert out.returncode != 0 and "not found" in out.stderr
 
 
+def _tpu_vm(repo: str, config: str, workdir: str) -> list[str]:
+  """launch/tpu_vm.sh with a fixed name, zone, chip and bucket."""
+  return [
+    "bash",
+    "launch/tpu_vm.sh",
+    "--name=v",
+    "--zone=z",
+    "--accelerator=v4-8",
+    "--bucket=b",
+    f"--repo={repo}",
+    f"--config={config}",
+    f"--workdir={workdir}",
+  ]
+
+
 def test_tpu_and_slurm_scripts_dry_run(tmp_path):
   tpu = _run(
-    [
-      "bash",
-      "launch/tpu_vm.sh",
-      "--name=v",
-      "--zone=z",
-      "--accelerator=v4-8",
-      "--bucket=b",
-      "--repo=https://example.org/r",
-      "--config=configs/prior.py:data=cifar10",
-      "--workdir=runs/c",
-      "--dry-run",
-      "--",
-      "--config.training.batch_size=256",
-    ]
+    _tpu_vm("https://example.org/r", "configs/prior.py:data=cifar10", "runs/c")
+    + ["--dry-run", "--", "--config.training.batch_size=256"]
   )
   assert tpu.returncode == 0, tpu.stderr
   assert "tpu-vm create v" in tpu.stdout and "--worker=all" in tpu.stdout
@@ -81,17 +84,5 @@ def test_tpu_and_slurm_scripts_dry_run(tmp_path):
     ["bash", "launch/slurm_gpu.sh", "--nodes=2", "--config=configs/prior.py:data=cifar10", "--workdir=/tmp/w"]
   )
   assert missing.returncode == 2 and "gpus_per_node" in missing.stderr
-  wrong = _run(
-    [
-      "bash",
-      "launch/tpu_vm.sh",
-      "--name=v",
-      "--zone=z",
-      "--accelerator=v4-8",
-      "--bucket=b",
-      "--repo=r",
-      "--config=configs/nope.py",
-      "--workdir=w",
-    ]
-  )
+  wrong = _run(_tpu_vm("r", "configs/nope.py", "w"))
   assert wrong.returncode == 2 and "not found" in wrong.stderr
