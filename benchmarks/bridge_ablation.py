@@ -62,7 +62,7 @@ def evaluate(run: dict, args, num_codes: int, decoder_t: int) -> dict:
     for name, m in (("whole", None), ("masked", mask))
   }
   sample = jax.jit(lambda p, k: prior.sample(p, k, (100,) + val["z0"].shape[1:]))
-  codes, _ = evaluators.draw(sample, params, jax.random.PRNGKey(1), args.num_kl, 100)
+  codes = evaluators.draw(sample, params, jax.random.PRNGKey(1), args.num_kl, 100)
   data = val["codes"][: args.num_kl]
   kl = code_metrics.mean_kl_interval(data, codes, num_codes, 1.0, np.random.default_rng(0))
   floor = code_metrics.mean_kl_interval(

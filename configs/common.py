@@ -38,6 +38,7 @@ def training(
   t.log_every = log_every
   t.checkpoint_every = checkpoint_every
   t.keep_checkpoints = 2
+  t.data_workers = 0  # grain worker processes reading and transforming records (0: in the training process)
   t.ema_decay = 0.999  # EMA of the parameters
   t.ema_warmup = True  # decay min(ema_decay, (1 + step) / (10 + step)); False: ema_decay from step 0
   return t

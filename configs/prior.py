@@ -43,6 +43,8 @@ def bridge(c: ml_collections.ConfigDict, data: str) -> None:
   c.model.num_res_blocks = 1 if small else 2
   c.model.attn_resolutions = {"fashion_mnist": (4,), "cifar10": (8, 4), "miniimagenet": (11, 6)}[data]
   c.model.dropout = 0.1
+  c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and outputs stay float32)
+  c.model.remat = False  # recompute the U-Net's blocks in the backward pass: less memory, more time
 
   p = c.prior
   p.parameterization = "codes" if small else "eps"  # codes | eps (the paper's; far slower to train here, see README)
@@ -65,10 +67,13 @@ def baseline(c: ml_collections.ConfigDict, kind: str, data: str) -> None:
   """The sections of a baseline prior at the dataset's size."""
   if kind == "pixelcnn":
     c.model = ml_collections.ConfigDict(dict(zip(("channels", "num_layers"), PIXELCNN[data], strict=True)))
+    c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and logits stay float32)
     return
   c.model = ml_collections.ConfigDict(
     dict(zip(("width", "depth", "heads"), TRANSFORMER[data], strict=True), dropout=0.1)
   )
+  c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and logits stay float32)
+  c.model.remat = False  # recompute the transformer's blocks in the backward pass: less memory, more time
   if kind == "vq_diffusion":
     c.prior.num_steps = 100  # T, with the official linear mask-and-replace schedules
     c.prior.aux_weight = 5e-4  # weight of the auxiliary x0 cross-entropy (official value)

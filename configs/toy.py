@@ -37,6 +37,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.hidden = 256  # mlp width
   c.model.depth = 3  # mlp residual blocks
   c.model.channels = 32  # paper_conv width
+  c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and outputs stay float32)
 
   c.prior = ml_collections.ConfigDict()
   c.prior.parameterization = "codes"  # codes | eps (see dbvq_jax/priors/bridge.py)

@@ -31,6 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.channels, c.model.res_channels, c.model.latent_dim, c.model.num_codes = MODEL[v.data]
   c.model.num_res_blocks = 2
   c.model.num_down = 2  # latents are image_size / 2^num_down on a side
+  c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and outputs stay float32)
 
   c.quantize = ml_collections.ConfigDict()
   c.quantize.ema = True  # EMA k-means codebook updates; False: codebook loss and gradients

@@ -10,7 +10,6 @@ Batches of latents are {'z0': normalised z_e [B, h, w, d], 'codes': [B, h, w], '
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import jax
@@ -18,10 +17,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
+from jax.experimental import multihost_utils
 
-from dbvq_jax import priors, quantize
+from dbvq_jax import files, parallel, priors, quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
+from dbvq_jax.models import layers
 from dbvq_jax.models import vqvae as vqvae_models
 from dbvq_jax.train import checkpoint, loop
 
@@ -30,9 +32,16 @@ _CACHED = PER_MAP + ("mu", "scale")
 
 
 def networks(config: ml_collections.ConfigDict) -> tuple[vqvae_models.Encoder, vqvae_models.Decoder]:
-  """The VQ-VAE encoder and decoder of a VQ-VAE config."""
+  """The VQ-VAE encoder and decoder of a VQ-VAE config (model: channels, res_channels, num_res_blocks, num_down,
+  latent_dim, dtype)."""
   m = config.model
-  shared = dict(channels=m.channels, res_channels=m.res_channels, num_res_blocks=m.num_res_blocks, num_down=m.num_down)
+  shared = dict(
+    channels=m.channels,
+    res_channels=m.res_channels,
+    num_res_blocks=m.num_res_blocks,
+    num_down=m.num_down,
+    dtype=layers.model_dtype(m),
+  )
   return vqvae_models.Encoder(latent_dim=m.latent_dim, **shared), vqvae_models.Decoder(
     out_channels=config.data.channels, **shared
   )
@@ -78,6 +87,7 @@ def image_chunks(config: ml_collections.ConfigDict, image_config: ml_collections
     global_batch=t.batch_size,
     steps_per_call=t.steps_per_call,
     transform=image_transform(image_config),
+    workers=t.data_workers,
   )
 
 
@@ -107,16 +117,23 @@ def load_vqvae(workdir: str) -> VQVAE:
   state = loop.load(config, workdir, vqvae_variables(config))
   params = loop.eval_params(state, config.use_ema)
   codebook = jnp.asarray(codebook_of(params, jax.device_get(state.model_state)))
-  return VQVAE(config, params, codebook, int(state.step), os.path.abspath(workdir))
+  return VQVAE(config, params, codebook, int(state.step), files.absolute(workdir))
 
 
 def encode_split(model: VQVAE, split: str, batch_size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """z_e [N, h, w, d] and labels [N] of the first `limit` images of a split of the VQ-VAE's dataset."""
+  """z_e [N, h, w, d] and labels [N] of the first `limit` images of a split of the VQ-VAE's dataset, encoded in
+  batches spread over every device of every process (each process reads only its own batches)."""
   source = image_data.source(model.config.data, split)
-  encode = _jitted_encode(model)
-  batches = pipeline.eval_batches(source, batch_size=batch_size, transform=image_transform(model.config), limit=limit)
-  z, labels = zip(*((np.asarray(encode(model.params, b["image"])), b["label"]) for b in batches), strict=True)
-  return np.concatenate(z), np.concatenate(labels).astype(np.int32)
+  n = len(source) if limit is None else min(limit, len(source))
+  encode, transform = _jitted_encode(model), image_transform(model.config)
+
+  def one(params, i: int):
+    records = [transform(source[j]) for j in range(i * batch_size, min(n, (i + 1) * batch_size))]
+    images = parallel.pad_rows(np.stack([r["image"] for r in records]), batch_size)
+    return encode(params, jnp.asarray(images)), parallel.pad_rows(np.asarray([r["label"] for r in records]), batch_size)
+
+  z, labels = zip(*parallel.gather_batches(one, model.params, -(-n // batch_size), f"encoding {split}"), strict=True)
+  return np.concatenate(z)[:n], np.concatenate(labels)[:n].astype(np.int32)
 
 
 _ENCODERS: dict = {}
@@ -145,10 +162,10 @@ def nearest_codes(z: np.ndarray, codebook: np.ndarray) -> np.ndarray:
 def training_latents(workdir: str, model: VQVAE, batch_size: int) -> dict:
   """{'z0': normalised training latents [N, h, w, d], 'codes': [N, h, w], 'label': [N], 'mu': [d], 'scale': []},
   cached in WORKDIR/latents.npz for one VQ-VAE checkpoint (another run or step re-encodes)."""
-  path = os.path.join(workdir, "latents.npz")
+  path = epath.Path(workdir, "latents.npz")
   source = f"{model.workdir}@{model.step}"
-  if os.path.exists(path):
-    with np.load(path) as f:
+  if path.exists():
+    with path.open("rb") as fh, np.load(fh) as f:
       if str(f["vqvae"]) == source and all(k in f for k in _CACHED):
         return {k: f[k] for k in _CACHED}
   t0 = time.perf_counter()
@@ -158,9 +175,12 @@ def training_latents(workdir: str, model: VQVAE, batch_size: int) -> dict:
   out = {"z0": ((z_e - mu) / scale).astype(np.float32), "mu": mu, "scale": scale, "label": labels}
   out["codes"] = nearest_codes(out["z0"], normalised_codebook(model, out)).astype(np.int32)
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    np.savez(path + ".tmp.npz", vqvae=source, **out)
-    os.replace(path + ".tmp.npz", path)  # never a half-written cache
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    with tmp.open("wb") as fh:
+      np.savez(fh, vqvae=source, **out)
+    tmp.replace(path)  # never a half-written cache
+  multihost_utils.sync_global_devices("latents written")  # every process holds them; none runs ahead of the file
   logging.info("encoded %d training images to latents %s in %.1f s", len(z_e), z_e.shape[1:], time.perf_counter() - t0)
   return out
 
@@ -245,7 +265,7 @@ def prior_variables(prior: priors.Prior, stats: dict):
 def load_prior(workdir: str, model: VQVAE) -> TrainedPrior:
   """The image prior trained in WORKDIR, checked to be on `model`'s latents."""
   config = checkpoint.run_config(workdir, "image_prior")
-  if os.path.abspath(config.vqvae_workdir) != model.workdir:
+  if files.absolute(config.vqvae_workdir) != model.workdir:
     raise ValueError(f"{workdir!r} was trained on the latents of {config.vqvae_workdir!r}, not {model.workdir!r}")
   stats = training_latents(workdir, model, config.sampling.batch_size)
   prior = build_prior(config, model, stats)

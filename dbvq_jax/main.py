@@ -6,7 +6,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dbvq_jax import parallel, train
+from dbvq_jax import errors, parallel, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, metrics and figures.")
@@ -22,7 +22,14 @@ _DISTRIBUTED = flags.DEFINE_bool(
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")
+_CACHE_DIR = flags.DEFINE_string(
+  "compilation_cache_dir",
+  None,
+  "Persistent XLA compilation cache: a second run (or a resumed one) loads its compiled programs from here "
+  "instead of compiling again. Any local or gs:// directory.",
+)
 _ALLOW_CPU = flags.DEFINE_bool("allow_cpu", False, "Run a paper-scale config (needs_accelerator) on CPU anyway.")
+_VERBOSE = flags.DEFINE_bool("verbose", False, "Show an error's full traceback (otherwise one line).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -31,11 +38,14 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   # Orbax reports every checkpoint step at INFO; keep its warnings, drop the chatter.
   logging.get_absl_handler().addFilter(lambda r: "orbax" not in r.pathname or r.levelno >= py_logging.WARNING)
-  if _DISTRIBUTED.value:
-    parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-  train.check_backend(_CONFIG.value, jax.default_backend(), _ALLOW_CPU.value)
-  train.run(_CONFIG.value, _WORKDIR.value, _MODE.value)
+  with errors.reported(_VERBOSE.value):
+    if _CACHE_DIR.value:
+      jax.config.update("jax_compilation_cache_dir", _CACHE_DIR.value)
+    if _DISTRIBUTED.value:
+      parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    train.check_backend(_CONFIG.value, jax.default_backend(), _ALLOW_CPU.value)
+    train.run(_CONFIG.value, _WORKDIR.value, _MODE.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

@@ -6,12 +6,18 @@ parameters and optimizer state are replicated, and XLA inserts the gradient all-
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Callable
 from typing import Any
 
+import grain
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from dbvq_jax import progress
 
 DATA_AXIS = "data"
 
@@ -31,6 +37,48 @@ def local_copy(tree: Any) -> Any:
   """This process's single-device copy of each replicated array, so that evaluation runs locally on
   every host (works with any process and device count)."""
   return jax.tree.map(lambda x: x.addressable_data(0), tree)
+
+
+def gather_batches(fn: Callable[[Any, int], Any], params: Any, num_batches: int, label: str = "batches") -> list:
+  """[fn(params, i) for i < num_batches] as numpy on every process, batch i computed on global device i mod D.
+
+  Every device of every process works: each process dispatches its devices' batches (asynchronously, so its
+  devices run at once, each with its own copy of params and its inputs made under jax.default_device), then
+  the processes exchange results. fn must return the same shapes for every i (pad a short last batch).
+  The results do not depend on the device count when fn seeds batch i from i (fold_in(key, i)). Progress
+  with an ETA goes to the log under `label`.
+  """
+  devices, rounds = jax.devices(), -(-num_batches // jax.device_count())
+  local = [d for d in devices if d.process_index == jax.process_index()]
+  placed = {d: jax.device_put(params, d) for d in local}
+  outs = []
+  for i, d in [(r * len(devices) + devices.index(d), d) for r in range(rounds) for d in local]:
+    with jax.default_device(d):
+      outs.append(fn(placed[d], min(i, num_batches - 1)))  # a slot past the end repeats the last batch
+  shown, mine = progress.Progress(label, len(outs), "batches on this process"), []
+  for out in outs:
+    mine.append(jax.device_get(out))
+    shown.update()
+  mine = jax.tree.map(lambda *xs: np.stack(xs), *mine)  # [rounds * local devices, ...]
+  everyone = (
+    multihost_utils.process_allgather(mine) if jax.process_count() > 1 else jax.tree.map(lambda x: x[None], mine)
+  )
+  where = _slot_of_batch(devices, rounds)
+  return [jax.tree.map(lambda x, i=i: x[where[i]], everyone) for i in range(num_batches)]
+
+
+def pad_rows(x: np.ndarray, size: int) -> np.ndarray:
+  """x [n, ...] with its last row repeated up to [size, ...] (a short last batch made full)."""
+  return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)]) if len(x) < size else x
+
+
+def _slot_of_batch(devices: list, rounds: int) -> dict[int, tuple[int, int]]:
+  """Batch i = r D + k (global device k, round r) -> (process, its slot r * local devices + local index)."""
+  where = {}
+  for p in sorted({d.process_index for d in devices}):
+    owned = [k for k, d in enumerate(devices) if d.process_index == p]
+    where.update({r * len(devices) + k: (p, r * len(owned) + j) for r in range(rounds) for j, k in enumerate(owned)})
+  return where
 
 
 def make_mesh() -> Mesh:
@@ -63,3 +111,28 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
   """Raises unless the global batch divides evenly over the devices."""
   if batch_size % mesh.size:
     raise ValueError(f"training.batch_size={batch_size} must be a multiple of the device count {mesh.size}")
+
+
+class DevicePrefetch(grain.DatasetIterator):
+  """Global device batches from a process-local chunk iterator, kept `size` chunks ahead (double-buffered).
+
+  Transfers are asynchronous, so while a step runs the next chunk is already on its way to the devices.
+  get_state is the parent's state before the next chunk this yields, so a checkpoint resumes exactly there.
+  """
+
+  def __init__(self, parent: grain.DatasetIterator, sharding: NamedSharding, size: int = 2):
+    super().__init__(parent)
+    self._sharding, self._size, self._queue = sharding, size, collections.deque()
+
+  def __next__(self):
+    while len(self._queue) < self._size:
+      state = self._parent.get_state()
+      self._queue.append((state, global_batch(next(self._parent), self._sharding)))
+    return self._queue.popleft()[1]
+
+  def get_state(self):
+    return self._queue[0][0] if self._queue else self._parent.get_state()
+
+  def set_state(self, state) -> None:
+    self._queue.clear()
+    self._parent.set_state(state)

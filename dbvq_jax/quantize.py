@@ -21,10 +21,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+_EXACT = jax.lax.Precision.HIGHEST  # float32 products even where the default matmul is one bf16 pass (TPU)
+
 
 def sq_distances(z: jax.Array, codebook: jax.Array) -> jax.Array:
-  """||z - e_k||^2 for every code: z [..., d], codebook [K, d] -> [..., K]."""
-  cross = jnp.einsum("...d,kd->...k", z, codebook)
+  """||z - e_k||^2 for every code: z [..., d], codebook [K, d] -> [..., K], with float32 products
+  (one bf16 pass flips nearest-code choices when codes are close)."""
+  cross = jnp.einsum("...d,kd->...k", z, codebook, precision=_EXACT)
   return jnp.sum(z * z, axis=-1, keepdims=True) - 2.0 * cross + jnp.sum(codebook * codebook, axis=-1)
 
 
@@ -32,6 +35,11 @@ def code_logits(z: jax.Array, codebook: jax.Array, tau) -> jax.Array:
   """Logits -||z - e_k||^2 / tau of the quantiser at temperature tau: [..., d] -> [..., K]."""
   tau = jnp.asarray(tau)
   return -sq_distances(z, codebook) / tau.reshape(tau.shape + (1,) * (z.ndim - tau.ndim))
+
+
+def expected_code(probs: jax.Array, codebook: jax.Array) -> jax.Array:
+  """sum_k probs_k e_k, e.g. Softmax(logits) @ codebook, with float32 products: [..., K], [K, d] -> [..., d]."""
+  return jnp.matmul(probs, codebook, precision=_EXACT)
 
 
 def nearest_code(z: jax.Array, codebook: jax.Array) -> jax.Array:

@@ -20,6 +20,7 @@ import gzip
 import os
 import pickle
 import tarfile
+import zlib
 
 import numpy as np
 
@@ -48,8 +49,11 @@ def _open(path: str):
 def read_idx(path: str) -> np.ndarray:
   """An IDX file (raw or .gz) as a numpy array: big-endian header, magic 0x0000{type}{ndim}."""
   dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-  with _open(path) as f:
-    data = f.read()
+  try:
+    with _open(path) as f:
+      data = f.read()
+  except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a truncated or damaged .gz
+    raise ValueError(f"{path} is truncated or corrupt ({e}): download it again") from e
   if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in dtypes:
     raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r})")
   ndim = data[3]

@@ -24,12 +24,15 @@ def float_to_image(x: np.ndarray) -> np.ndarray:
   return np.clip(np.round((np.asarray(x) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def train_chunks(source, *, seed: int, global_batch: int, steps_per_call: int, transform: Callable[[dict], dict]):
+def train_chunks(
+  source, *, seed: int, global_batch: int, steps_per_call: int, transform: Callable[[dict], dict], workers: int = 0
+):
   """An endless iterator of chunks [steps_per_call, global_batch / P, ...] for this process (P processes).
 
   Each epoch is a fresh seeded permutation of the whole source; process p reads records p, p + P, ...
-  of it, so the processes' local batches together form the global batch. The iterator has grain's
-  get_state/set_state, which checkpoints store.
+  of it, so the processes' local batches together form the global batch. `workers` > 0 reads and
+  transforms in that many worker processes (grain's mp_prefetch; the chunks are the same). The iterator
+  has grain's get_state/set_state, which checkpoints store.
   """
   count = jax.process_count()
   if global_batch % count:
@@ -37,7 +40,8 @@ def train_chunks(source, *, seed: int, global_batch: int, steps_per_call: int, t
   ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
   ds = ds[jax.process_index() :: count].map(transform)
   ds = ds.batch(global_batch // count, drop_remainder=True).batch(steps_per_call, drop_remainder=True)
-  return iter(ds.to_iter_dataset())
+  ds = ds.to_iter_dataset()
+  return iter(ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers)) if workers else ds)
 
 
 def eval_batches(source, *, batch_size: int, transform: Callable[[dict], dict], limit: int | None = None):

@@ -10,9 +10,10 @@ the same statistic between two disjoint sets of M held-out maps (data against da
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+from etils import epath
+
+from dbvq_jax import files
 
 
 def histograms(codes: np.ndarray, num_codes: int, alpha: float) -> np.ndarray:
@@ -70,12 +71,11 @@ def save_heatmap(path: str, kl: np.ndarray, title: str) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  epath.Path(path).parent.mkdir(parents=True, exist_ok=True)
   fig, ax = plt.subplots(figsize=(3.2, 3.0))
   im = ax.imshow(kl, cmap="magma")
   ax.set_title(f"{title}\nmean KL {kl.mean():.3f} nats", fontsize=8)
   ax.set_xticks([])
   ax.set_yticks([])
   fig.colorbar(im, ax=ax, fraction=0.046)
-  fig.savefig(path, dpi=100, bbox_inches="tight")
-  plt.close(fig)
+  files.save_figure(fig, path, dpi=100)

@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dbvq_jax import latents, priors, quantize
+from dbvq_jax import latents, parallel, priors, quantize
 from dbvq_jax.evaluate import codes as code_metrics
 from dbvq_jax.evaluate import features, frechet
 from dbvq_jax.evaluate import images as image_eval
@@ -121,27 +121,24 @@ class PriorContext:
     return image_eval.grid(np.asarray(self.decode(jnp.asarray(codes))), rows=rows)
 
 
-def draw(fn, params, key, n: int, batch: int) -> tuple[np.ndarray, list[float]]:
-  """n code maps from the jitted sampler fn in batches, and the seconds of each call after the first."""
-  out, seconds = [], []
-  for i in range(-(-n // batch)):
-    t0 = time.perf_counter()
-    out.append(np.asarray(fn(params, jax.random.fold_in(key, i))))
-    seconds.append(time.perf_counter() - t0)
-  return np.concatenate(out)[:n], seconds[1:]
+def draw(fn, params, key, n: int, batch: int) -> np.ndarray:
+  """n code maps from the jitted sampler fn(params, key) -> [batch, ...], call i seeded with fold_in(key, i),
+  spread over every device of every process (parallel.gather_batches)."""
+  parts = parallel.gather_batches(lambda p, i: fn(p, jax.random.fold_in(key, i)), params, -(-n // batch), "sampling")
+  return np.concatenate(parts)[:n]
 
 
 def shared_samples(ctx: PriorContext, params, key, n: int, shared: dict) -> np.ndarray:
-  """n samples of the context's prior, drawn once per evaluation round (shared['codes'], ['seconds'])."""
+  """n samples of the context's prior, drawn once per evaluation round (shared['codes'])."""
   if len(shared.get("codes", ())) < n:
-    shared["codes"], shared["seconds"] = draw(ctx.sampler(), params, jax.random.fold_in(key, 0), n, ctx.batch_size)
+    shared["codes"] = draw(ctx.sampler(), params, jax.random.fold_in(key, 0), n, ctx.batch_size)
   return shared["codes"][:n]
 
 
-def median_seconds_per_sample(fn, params, key, batch: int, seconds: list[float], repeats: int) -> float:
-  """Median over at least `repeats` timed calls (after compilation) of fn, per sample."""
-  seconds = list(seconds)
-  for i in range(max(0, repeats - len(seconds))):
+def median_seconds_per_sample(fn, params, key, batch: int, repeats: int) -> float:
+  """Median over `repeats` timed calls of fn on one device, per sample (call after `draw`, which compiles fn)."""
+  seconds = []
+  for i in range(repeats):
     t0 = time.perf_counter()
     jax.block_until_ready(fn(params, jax.random.fold_in(key, 10_000 + i)))
     seconds.append(time.perf_counter() - t0)
@@ -156,9 +153,7 @@ class Samples(Evaluator):
   def run(self, params, key, shared):
     ctx = self.ctx
     codes = shared_samples(ctx, params, key, self.cfg.num, shared)
-    seconds = median_seconds_per_sample(
-      ctx.sampler(), params, key, ctx.batch_size, shared["seconds"], self.cfg.get("timing_repeats", 3)
-    )
+    seconds = median_seconds_per_sample(ctx.sampler(), params, key, ctx.batch_size, self.cfg.get("timing_repeats", 3))
     record = {
       "num_samples": len(codes),
       "seconds_per_sample": seconds,
@@ -275,17 +270,21 @@ class Likelihood(Evaluator):
 
 def likelihoods(nll_fn, kinds: dict, params, key, maps: dict, mask: np.ndarray | None, batch: int) -> dict:
   """{estimator: {'nats': mean per scored position, 'se', 'kind'}} of nll_fn(params, key, maps, mask) -> {name: [B]}
-  over maps {'codes': [N, h, w], 'z0': [N, h, w, d]} in batches; mask [N, h, w] True where observed (None: whole
-  maps); kinds: the prior's NLL_KINDS."""
-  parts = []
-  for i in range(0, len(maps["codes"]), batch):
-    part = {k: jnp.asarray(v[i : i + batch]) for k, v in maps.items()}
-    m = None if mask is None else jnp.asarray(mask[i : i + batch])
-    parts.append(jax.device_get(nll_fn(params, jax.random.fold_in(key, i), part, m)))
+  over maps {'codes': [N, h, w], 'z0': [N, h, w, d]} in batches spread over every device of every process; mask
+  [N, h, w] True where observed (None: whole maps); kinds: the prior's NLL_KINDS."""
+  n = len(maps["codes"])
+
+  def score(p, i: int) -> dict:
+    rows = slice(i * batch, (i + 1) * batch)
+    part = {k: jnp.asarray(parallel.pad_rows(v[rows], batch)) for k, v in maps.items()}
+    m = None if mask is None else jnp.asarray(parallel.pad_rows(mask[rows], batch))
+    return nll_fn(p, jax.random.fold_in(key, i * batch), part, m)
+
+  parts = parallel.gather_batches(score, params, -(-n // batch), "likelihoods")
   scored = maps["codes"][0].size if mask is None else np.sum(~mask[0])
   out = {}
   for name in parts[0]:
-    per_position = np.concatenate([p[name] for p in parts]).astype(np.float64) / scored
+    per_position = np.concatenate([p[name] for p in parts])[:n].astype(np.float64) / scored
     se = per_position.std(ddof=1) / np.sqrt(len(per_position))
     out[name] = {"nats": float(per_position.mean()), "se": float(se), "kind": kinds[name]}
   return out
@@ -365,10 +364,8 @@ class StepSweep(Evaluator):
     ctx, rows = self.ctx, []
     for steps, prior in self.priors.items():
       fn = ctx.sampler(prior)
-      codes, seconds = draw(fn, params, key, self.cfg.num, ctx.batch_size)
-      per_sample = median_seconds_per_sample(
-        fn, params, key, ctx.batch_size, seconds, self.cfg.get("timing_repeats", 3)
-      )
+      codes = draw(fn, params, key, self.cfg.num, ctx.batch_size)
+      per_sample = median_seconds_per_sample(fn, params, key, ctx.batch_size, self.cfg.get("timing_repeats", 3))
       rows.append({"steps": steps, "kl": kl_record(ctx, self.cfg, codes), "seconds_per_sample": per_sample})
     return ({"step_sweep": rows} if rows else {}), {}
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+from etils import epath
 from PIL import Image
 
 from dbvq_jax.data.pipeline import float_to_image
@@ -29,8 +28,10 @@ def grid(images: np.ndarray, rows: int, pad: int = 2) -> np.ndarray:
 
 
 def save_png(path: str, picture: np.ndarray, scale: int = 1) -> None:
-  """Writes a uint8 [H, W, C] picture (C = 1 or 3), nearest-neighbour upscaled by `scale`."""
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  """Writes a uint8 [H, W, C] picture (C = 1 or 3), nearest-neighbour upscaled by `scale`, at PATH (local or
+  gs://)."""
+  epath.Path(path).parent.mkdir(parents=True, exist_ok=True)
   if scale > 1:
     picture = picture.repeat(scale, axis=0).repeat(scale, axis=1)
-  Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(path)
+  with epath.Path(path).open("wb") as f:
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(f, format="PNG")

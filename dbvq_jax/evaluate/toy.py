@@ -9,8 +9,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from etils import epath  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
+from dbvq_jax import files  # noqa: E402
 from dbvq_jax.data import toy as toy_data  # noqa: E402
 
 
@@ -83,8 +85,7 @@ def plot_data(path: str, centroids: np.ndarray, x: np.ndarray, codes: np.ndarray
     _sequence(ax, xi, color, label=str(tuple(int(c) for c in ci)))
   ax.legend(loc="lower right", fontsize=8)
   ax.set_title("Toy data: K centroids, two sequences")
-  fig.savefig(path, dpi=120, bbox_inches="tight")
-  plt.close(fig)
+  files.save_figure(fig, path, dpi=120)
 
 
 def plot_chains(path: str, centroids: np.ndarray, forward: np.ndarray, reverse: np.ndarray, times: np.ndarray) -> None:
@@ -98,8 +99,7 @@ def plot_chains(path: str, centroids: np.ndarray, forward: np.ndarray, reverse: 
     ax.set_title(title)
   sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, times.max()))
   fig.colorbar(sm, ax=axes, label="t", shrink=0.8)
-  fig.savefig(path, dpi=120, bbox_inches="tight")
-  plt.close(fig)
+  files.save_figure(fig, path, dpi=120)
 
 
 def plot_codebooks(path: str, true: np.ndarray, learned: np.ndarray, initial: np.ndarray | None) -> None:
@@ -113,8 +113,7 @@ def plot_codebooks(path: str, true: np.ndarray, learned: np.ndarray, initial: np
     ax.annotate(str(k), (x, y), xytext=(5, -10), textcoords="offset points", color="tab:green", fontsize=8)
   ax.legend(loc="lower right", fontsize=8)
   ax.set_title("Codebook: true (grey), learned (green)")
-  fig.savefig(path, dpi=120, bbox_inches="tight")
-  plt.close(fig)
+  files.save_figure(fig, path, dpi=120)
 
 
 def plot_inpainting(path: str, centroids: np.ndarray, z0: np.ndarray, codes: np.ndarray, mask: np.ndarray) -> None:
@@ -129,12 +128,12 @@ def plot_inpainting(path: str, centroids: np.ndarray, z0: np.ndarray, codes: np.
     ax.set_xticks([])
     ax.set_yticks([])
   fig.suptitle("Inpainting: known positions boxed")
-  fig.savefig(path, dpi=120, bbox_inches="tight")
-  plt.close(fig)
+  files.save_figure(fig, path, dpi=120)
 
 
 def figure_paths(workdir: str) -> dict:
+  """The four figures' paths under WORKDIR/figures (created; WORKDIR may be gs://...)."""
   d = os.path.join(workdir, "figures")
-  os.makedirs(d, exist_ok=True)
+  epath.Path(d).mkdir(parents=True, exist_ok=True)
   names = ("data", "chains", "codebook", "inpainting")
   return {n: os.path.join(d, f"toy_{n}.png") for n in names}

@@ -6,14 +6,19 @@ optional class embedding enters every gate. Causality comes from padding and shi
 masked kernels: in the first layer (type A) the vertical stack is shifted down one row and the
 horizontal stack right one column, so the logits at (i, j) depend only on codes before (i, j) in
 raster order. The small convolutions are written as shifted copies of the input followed by a dense
-layer (the same function; XLA:CPU differentiates dense layers much faster than convolutions).
+layer (the same function; XLA:CPU differentiates dense layers much faster than convolutions). Computation
+runs in `dtype` (parameters in `param_dtype`; logits are float32).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from dbvq_jax.models.layers import dtypes
 
 
 def _patches(x: jax.Array, rows: int, cols: int) -> jax.Array:
@@ -33,29 +38,31 @@ class GatedLayer(nn.Module):
 
   kernel: int
   first: bool
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, v: jax.Array, h: jax.Array, cond: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-    c, r = v.shape[-1], self.kernel // 2
+    c, r, kw = v.shape[-1], self.kernel // 2, dtypes(self)
     shift = 1 if self.first else 0
     # Vertical: rows i - r - shift .. i - shift, columns j - r .. j + r.
     v_in = jnp.pad(v, ((0, 0), (r + shift, 0), (r, r), (0, 0)))[:, : v.shape[1] + r]
-    v_out = nn.Dense(2 * c)(_patches(v_in, r + 1, self.kernel))
+    v_out = nn.Dense(2 * c, **kw)(_patches(v_in, r + 1, self.kernel))
     # Horizontal: row i, columns j - r - shift .. j - shift.
     h_in = jnp.pad(h, ((0, 0), (0, 0), (r + shift, 0), (0, 0)))[:, :, : h.shape[2] + r]
-    h_out = nn.Dense(2 * c)(_patches(h_in, 1, r + 1))
+    h_out = nn.Dense(2 * c, **kw)(_patches(h_in, 1, r + 1))
     # v_out at row i depends on input rows < i only (shifted in layer A, and stacked on rows <= i
     # of such features later), so it may feed the horizontal stack at row i.
-    h_out = h_out + nn.Dense(2 * c)(v_out)
+    h_out = h_out + nn.Dense(2 * c, **kw)(v_out)
     if cond is not None:
-      v_out = v_out + nn.Dense(2 * c)(cond)[:, None, None]
-      h_out = h_out + nn.Dense(2 * c)(cond)[:, None, None]
-    h_new = nn.Dense(c)(_gate(h_out))
+      v_out = v_out + nn.Dense(2 * c, **kw)(cond)[:, None, None]
+      h_out = h_out + nn.Dense(2 * c, **kw)(cond)[:, None, None]
+    h_new = nn.Dense(c, **kw)(_gate(h_out))
     return _gate(v_out), (h_new if self.first else h + h_new)
 
 
 class GatedPixelCNN(nn.Module):
-  """Logits [B, H, W, K] of p(x_ij | x_<ij) for one-hot codes x [B, H, W, K] (float, so that
+  """Logits [B, H, W, K] (float32) of p(x_ij | x_<ij) for one-hot codes x [B, H, W, K] (float, so that
   gradients with respect to the input can be taken)."""
 
   num_codes: int
@@ -64,13 +71,16 @@ class GatedPixelCNN(nn.Module):
   kernel: int = 3
   first_kernel: int = 7
   num_labels: int = 0  # > 0: class-conditional, with an extra learned null label
+  dtype: Any = jnp.float32  # computation
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None) -> jax.Array:
-    emb = nn.Dense(self.channels, use_bias=False)(x)
-    cond = nn.Embed(self.num_labels + 1, self.channels)(labels) if self.num_labels else None
-    v, h = GatedLayer(self.first_kernel, first=True)(emb, emb, cond)
+    kw = dtypes(self)
+    emb = nn.Dense(self.channels, use_bias=False, **kw)(x)
+    cond = nn.Embed(self.num_labels + 1, self.channels, **kw)(labels) if self.num_labels else None
+    v, h = GatedLayer(self.first_kernel, first=True, **kw)(emb, emb, cond)
     for _ in range(self.num_layers - 1):
-      v, h = GatedLayer(self.kernel, first=False)(v, h, cond)
-    out = nn.relu(nn.Dense(self.channels)(nn.relu(h)))
-    return nn.Dense(self.num_codes)(out)
+      v, h = GatedLayer(self.kernel, first=False, **kw)(v, h, cond)
+    out = nn.relu(nn.Dense(self.channels, **kw)(nn.relu(h)))
+    return nn.Dense(self.num_codes, **kw)(out).astype(jnp.float32)

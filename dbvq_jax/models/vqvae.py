@@ -3,13 +3,18 @@
 The encoder maps images [B, H, W, C] to continuous latents z_e [B, H / 2^n, W / 2^n, d] (n = num_down);
 the decoder maps quantised latents back with nearest-neighbour upsampling and convolutions. The codebook and
 quantisation live outside the networks (dbvq_jax.quantize), so the same modules serve frozen-prior and end-to-end
-training.
+training. Computation runs in `dtype` (parameters in `param_dtype`); outputs are float32.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
+
+from dbvq_jax.models.layers import Conv, dtypes
 
 
 def upsample2x(x: jax.Array) -> jax.Array:
@@ -25,12 +30,15 @@ class ResidualStack(nn.Module):
   channels: int
   hidden: int
   num_blocks: int
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    kw = dtypes(self)
     for _ in range(self.num_blocks):
-      h = nn.Conv(self.hidden, (3, 3))(nn.relu(x))
-      x = x + nn.Conv(self.channels, (1, 1))(nn.relu(h))
+      h = Conv(self.hidden, (3, 3), **kw)(nn.relu(x))
+      x = x + Conv(self.channels, (1, 1), **kw)(nn.relu(h))
     return nn.relu(x)
 
 
@@ -40,15 +48,18 @@ class Encoder(nn.Module):
   num_res_blocks: int = 2
   num_down: int = 2
   latent_dim: int = 64
+  dtype: Any = jnp.float32  # computation
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    kw = dtypes(self)
     for i in range(self.num_down):
       width = self.channels // 2 if i < self.num_down - 1 else self.channels
-      x = nn.relu(nn.Conv(width, (4, 4), strides=(2, 2))(x))
-    x = nn.Conv(self.channels, (3, 3))(x)
-    x = ResidualStack(self.channels, self.res_channels, self.num_res_blocks)(x)
-    return nn.Conv(self.latent_dim, (1, 1))(x)
+      x = nn.relu(Conv(width, (4, 4), strides=(2, 2), **kw)(x))
+    x = Conv(self.channels, (3, 3), **kw)(x)
+    x = ResidualStack(self.channels, self.res_channels, self.num_res_blocks, **kw)(x)
+    return Conv(self.latent_dim, (1, 1), **kw)(x).astype(jnp.float32)
 
 
 class Decoder(nn.Module):
@@ -57,13 +68,16 @@ class Decoder(nn.Module):
   res_channels: int = 32
   num_res_blocks: int = 2
   num_down: int = 2
+  dtype: Any = jnp.float32  # computation
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
-    x = nn.Conv(self.channels, (3, 3))(z)
-    x = ResidualStack(self.channels, self.res_channels, self.num_res_blocks)(x)
+    kw = dtypes(self)
+    x = Conv(self.channels, (3, 3), **kw)(z)
+    x = ResidualStack(self.channels, self.res_channels, self.num_res_blocks, **kw)(x)
     for i in range(self.num_down):
       x = upsample2x(x)
       if i < self.num_down - 1:
-        x = nn.relu(nn.Conv(self.channels // 2, (3, 3))(x))
-    return nn.Conv(self.out_channels, (3, 3))(x)
+        x = nn.relu(Conv(self.channels // 2, (3, 3), **kw)(x))
+    return Conv(self.out_channels, (3, 3), **kw)(x).astype(jnp.float32)

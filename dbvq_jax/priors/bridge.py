@@ -49,7 +49,7 @@ import optax
 
 from dbvq_jax import bridge as bridge_lib
 from dbvq_jax import likelihood, quantize, sampling
-from dbvq_jax.models import unet
+from dbvq_jax.models import layers, unet
 from dbvq_jax.priors import base, common
 
 PARAMETERIZATIONS = ("eps", "codes")
@@ -202,7 +202,7 @@ class BridgePrior:
   def _to_x0(self, params: dict, zt, t, out) -> jax.Array:
     """z0_hat [B, ..., d] from a network output: Softmax(logits) @ codebook or x0_from_eps."""
     if self.parameterization == "codes":
-      return jax.nn.softmax(out, axis=-1) @ self.codebook(params)
+      return quantize.expected_code(jax.nn.softmax(out, axis=-1), self.codebook(params))
     return bridge_lib.x0_from_eps(self.bridge, zt, t, out)
 
   def eps_fn(self, params: dict, known=None, mask=None, labels=None, guidance: float = 1.0):
@@ -210,7 +210,9 @@ class BridgePrior:
     out = self._output_fn(params, known, mask, labels, guidance)
     if self.parameterization == "eps":
       return out
-    return lambda zt, t: bridge_lib.eps_from_x0(self.bridge, zt, t, jnp.exp(out(zt, t)) @ self.codebook(params))
+    return lambda zt, t: bridge_lib.eps_from_x0(
+      self.bridge, zt, t, quantize.expected_code(jnp.exp(out(zt, t)), self.codebook(params))
+    )
 
   def x0_fn(self, params: dict, known=None, mask=None, labels=None, guidance: float = 1.0):
     """z0_hat_theta(z_e^t, t) [B, ..., d] as a function (arguments as in _output_fn)."""
@@ -322,7 +324,7 @@ class BridgePrior:
     if self.reg_form == "kl":
       return quantize.regulariser_kl(zt, codebook, self.tau, tau_t)
     one_hot = quantize.gumbel_softmax(rng, quantize.code_logits(zt, codebook, self.tau), hard=True)
-    return quantize.regulariser_surrogate(zt, one_hot @ codebook, self.tau, tau_t)
+    return quantize.regulariser_surrogate(zt, quantize.expected_code(one_hot, codebook), self.tau, tau_t)
 
   def sample_latents(
     self,
@@ -482,7 +484,7 @@ def bridge_from_config(cfg) -> bridge_lib.OUBridge:
 @base.register("bridge")
 def from_config(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
   """The bridge prior with a U-Net denoiser (model: channels, channel_mult, num_res_blocks,
-  attn_resolutions, dropout) on a frozen VQ-VAE's normalised codebook [K, d]."""
+  attn_resolutions, dropout, dtype, remat) on a frozen VQ-VAE's normalised codebook [K, d]."""
   m, p, s = config.model, config.prior, config.sampling
   denoiser = unet.UNet(
     out_features=codebook.shape[0] if p.parameterization == "codes" else latent_dim,
@@ -492,6 +494,8 @@ def from_config(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
     attn_resolutions=tuple(m.attn_resolutions),
     dropout=m.dropout,
     num_labels=p.num_labels,
+    dtype=layers.model_dtype(m),
+    remat=m.get("remat", False),
   )
   fields = (
     "data_std",

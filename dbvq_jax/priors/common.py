@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from dbvq_jax.models import transformer
+from dbvq_jax.models import layers, transformer
 
 
 def drop_labels(rng: jax.Array, labels: jax.Array, num_labels: int, rate: float) -> jax.Array:
@@ -52,8 +52,8 @@ def transformer_log_probs(network, params: dict, tokens, t=None, labels=None, dr
 
 
 def code_transformer(model, num_codes: int, num_labels: int) -> transformer.Transformer:
-  """The bidirectional transformer of the masked priors (model: width, depth, heads, dropout): tokens
-  {0..K} with K = [MASK], logits over the K codes."""
+  """The bidirectional transformer of the masked priors (model: width, depth, heads, dropout, dtype, remat):
+  tokens {0..K} with K = [MASK], logits over the K codes."""
   return transformer.Transformer(
     vocab_size=num_codes + 1,
     out_features=num_codes,
@@ -62,4 +62,6 @@ def code_transformer(model, num_codes: int, num_labels: int) -> transformer.Tran
     heads=model.heads,
     dropout=model.dropout,
     num_labels=num_labels,
+    dtype=layers.model_dtype(model),
+    remat=model.get("remat", False),
   )

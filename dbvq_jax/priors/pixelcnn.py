@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from dbvq_jax.models import pixelcnn
+from dbvq_jax.models import layers, pixelcnn
 from dbvq_jax.priors import base, common
 
 
@@ -85,10 +85,14 @@ class PixelCNNPrior:
 
 @base.register("pixelcnn")
 def from_config(config, codebook, latent_dim: int) -> PixelCNNPrior:
-  """Gated PixelCNN (model: channels, num_layers) over the codes of the codebook [K, d]."""
+  """Gated PixelCNN (model: channels, num_layers, dtype) over the codes of the codebook [K, d]."""
   del latent_dim
   m, p = config.model, config.prior
   net = pixelcnn.GatedPixelCNN(
-    num_codes=codebook.shape[0], channels=m.channels, num_layers=m.num_layers, num_labels=p.num_labels
+    num_codes=codebook.shape[0],
+    channels=m.channels,
+    num_layers=m.num_layers,
+    num_labels=p.num_labels,
+    dtype=layers.model_dtype(m),
   )
   return PixelCNNPrior(net, label_drop=p.label_drop)

@@ -7,6 +7,7 @@ import os
 import sys
 
 import ml_collections
+from etils import epath
 
 MODES = ("train", "eval")  # --mode: train (resuming, then evaluate) | eval (the latest checkpoint)
 
@@ -34,6 +35,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str):
   """Runs experiment `config.experiment` in `mode` (train also evaluates at the end); returns its metrics."""
   if config.get("experiment") not in EXPERIMENTS:
     raise ValueError(f"config.experiment must be one of {sorted(EXPERIMENTS)}, got {config.get('experiment')!r}")
+  if epath.Path(workdir).exists() and not epath.Path(workdir).is_dir():
+    raise NotADirectoryError(f"--workdir={workdir} is a file: give a directory (a missing one is created)")
   module, name = EXPERIMENTS[config.experiment].split(":")
   return getattr(importlib.import_module(module), name)(config, workdir).run(mode)
 

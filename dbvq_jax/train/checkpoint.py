@@ -9,26 +9,26 @@ import grain
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from etils import epath
 
+from dbvq_jax import errors, files
 from dbvq_jax.train.state import TrainState
 
 
 def write_run_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   """WORKDIR/config.json: the run record every later load checks (process 0 writes it)."""
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+    epath.Path(workdir, "config.json").write_text(config.to_json_best_effort(indent=2))
 
 
 def run_config(workdir: str, experiment: str) -> ml_collections.ConfigDict:
   """The config.json of the `experiment` run in WORKDIR, with a one-line error when there is none."""
   path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  if not epath.Path(path).exists():
     raise FileNotFoundError(f"no {experiment} run in {workdir!r} (missing config.json): train one first")
   try:
-    with open(path) as f:
-      config = ml_collections.ConfigDict(json.load(f))
+    config = ml_collections.ConfigDict(json.loads(epath.Path(path).read_text()))
   except json.JSONDecodeError as e:
     raise ValueError(f"{path} is not valid JSON ({e}): the run record is corrupt") from None
   if config.get("experiment") != experiment:
@@ -37,9 +37,9 @@ def run_config(workdir: str, experiment: str) -> ml_collections.ConfigDict:
 
 
 def manager(workdir: str, max_to_keep: int) -> ocp.CheckpointManager:
-  """A CheckpointManager on WORKDIR/checkpoints (created if missing)."""
+  """A CheckpointManager on WORKDIR/checkpoints (created if missing; WORKDIR may be gs://...)."""
   return ocp.CheckpointManager(
-    os.path.join(os.path.abspath(workdir), "checkpoints"),
+    os.path.join(files.absolute(workdir), "checkpoints"),
     options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
   )
 
@@ -69,8 +69,9 @@ def restore(mgr: ocp.CheckpointManager, target: TrainState, data_iter=None, step
   try:
     restored = mgr.restore(step, args=ocp.args.Composite(**items))
   except Exception as e:  # orbax raises many types for unreadable or mismatched files
+    cause = errors.root_cause(e)
     raise RuntimeError(
-      f"cannot restore checkpoint step {step} from {mgr.directory}: {type(e).__name__}: {e}. "
-      "Remove that step's folder to fall back to an earlier one, or use a new --workdir."
+      f"cannot restore checkpoint step {step} from {mgr.directory}: {type(cause).__name__}: "
+      f"{errors.text(cause)[:300]}. Remove that step's folder to fall back to an earlier one, or use a new --workdir."
     ) from e
   return restored["state"]

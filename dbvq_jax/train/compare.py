@@ -17,8 +17,9 @@ import time
 import jax
 import numpy as np
 from absl import logging
+from etils import epath
 
-from dbvq_jax import latents
+from dbvq_jax import files, latents
 from dbvq_jax.evaluate import evaluators
 from dbvq_jax.train import experiment, loop
 
@@ -69,9 +70,8 @@ class Compare(experiment.Experiment):
     }
     md = results_markdown(results)
     if jax.process_index() == 0:
-      experiment.write_json(os.path.join(out, "results.json"), results)
-      with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(md)
+      files.write_json(os.path.join(out, "results.json"), results)
+      epath.Path(out, "results.md").write_text(md)
     logging.info("comparison:\n%s", md)
     return results
 
@@ -114,32 +114,25 @@ def _sweep_rows(priors_: list[dict]) -> list[dict]:
   return [{"prior": r["prior"], **s} for r in priors_ for s in r.get("step_sweep", [])]
 
 
+def _likelihood_table(rows: list, nll: dict) -> str:
+  """The likelihood table: one row per prior and estimator, labelled exact, bound or estimate."""
+  side = nll["mask_size"]
+  heading = (
+    f"## Likelihoods (nats per position ± s.e., {nll['num_examples']} test maps; masked: centred "
+    f"{side}x{side} given the rest)\n\n"
+  )
+  keys = (("prior", "prior"), ("estimator", "estimator"), ("kind", "kind"))
+  keys += (("whole map", "unconditional"), ("masked region", "masked"))
+  return heading + _table(_nll_rows(rows), [(h, lambda r, k=k: r[k]) for h, k in keys])
+
+
 def results_markdown(results: dict) -> str:
   """The comparison's tables: likelihoods, sample metrics beside the floor, each sampler's step sweep."""
   floor, rows = results["floor"], results["priors"]
   nll, kl = _of_type(results["evals"], "nll"), _of_type(results["evals"], "code_kl")
   at_floor = lambda r: "yes" if r["kl"]["lo"] <= floor["kl"]["hi"] else "no"  # noqa: E731
   names = {"fid": "FID", "classifier_fd": "classifier FD (not FID)"}
-  md = ""
-  if nll:
-    side = nll["mask_size"]
-    md += (
-      f"## Likelihoods (nats per position ± s.e., {nll['num_examples']} test maps; masked: centred "
-      f"{side}x{side} given the rest)\n\n"
-    )
-    md += _table(
-      _nll_rows(rows),
-      [
-        (h, lambda r, k=k: r[k])
-        for h, k in (
-          ("prior", "prior"),
-          ("estimator", "estimator"),
-          ("kind", "kind"),
-          ("whole map", "unconditional"),
-          ("masked region", "masked"),
-        )
-      ],
-    )
+  md = _likelihood_table(rows, nll) if nll else ""
   md += (
     f"\n## Samples (M = {kl.get('num')} against as many test maps; "
     f"KL with a {kl.get('bootstrap')}-resample bootstrap interval)\n\n"

@@ -13,7 +13,9 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 
+from dbvq_jax import files
 from dbvq_jax.evaluate import evaluators as evaluators_lib
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.train import MODES, loop
@@ -95,22 +97,24 @@ class Experiment:
           writer.add_image(f"eval/{k}", np.clip((v + 1) / 2, 0, 1), step, dataformats="HWC")
 
   def finish(self, state) -> dict:
-    """Evaluates the final weights: figures/<picture>.png and metrics.json in WORKDIR; returns the metrics."""
+    """Evaluates the final weights: figures/<picture>.png and metrics.json (with the checkpoint step it used)
+    in WORKDIR; returns the metrics."""
+    logging.info("evaluating step %d of %s", int(state.step), self.workdir)
     params = self.eval_params(state)
     key = jax.random.PRNGKey(self.config.seed + 1)
     record, pictures, shared = evaluators_lib.evaluate_all(self.evaluators, params, key)
-    metrics = {**self.extra_metrics(params), **record}
+    metrics = {"checkpoint_step": int(state.step), **self.extra_metrics(params), **record}
     if jax.process_index() == 0:
       save_pictures(os.path.join(self.workdir, "figures"), pictures)
       save_samples(os.path.join(self.workdir, "samples"), shared)
-      write_json(os.path.join(self.workdir, "metrics.json"), metrics)
+      files.write_json(os.path.join(self.workdir, "metrics.json"), metrics)
     logging.info("%s metrics: %s", self.config.experiment, json.dumps(metrics))
     return metrics
 
 
 def save_pictures(directory: str, pictures: dict, suffix: str = "") -> None:
   """Writes each picture as directory/<name><suffix>.png: image grids at 2x, figures drawn by their function."""
-  os.makedirs(directory, exist_ok=True)
+  epath.Path(directory).mkdir(parents=True, exist_ok=True)
   for name, picture in pictures.items():
     path = os.path.join(directory, f"{name}{suffix}.png")
     if callable(picture):
@@ -123,10 +127,6 @@ def save_samples(directory: str, shared: dict) -> None:
   """directory/codes.npz with the sampled code arrays an evaluation round drew ('codes', 'inpainted'), int32."""
   drawn = {k: np.asarray(shared[k], np.int32) for k in ("codes", "inpainted") if k in shared}
   if drawn:
-    os.makedirs(directory, exist_ok=True)
-    np.savez(os.path.join(directory, "codes.npz"), **drawn)
-
-
-def write_json(path: str, record: dict) -> None:
-  with open(path, "w") as f:
-    json.dump(record, f, indent=2)
+    epath.Path(directory).mkdir(parents=True, exist_ok=True)
+    with epath.Path(directory, "codes.npz").open("wb") as f:
+      np.savez(f, **drawn)

@@ -44,6 +44,7 @@ class ImagePrior(experiment.Experiment):
       global_batch=c.training.batch_size,
       steps_per_call=c.training.steps_per_call,
       transform=lambda r: r,
+      workers=c.training.data_workers,
     )
 
   def loss(self, params, model_state, batch, rng):

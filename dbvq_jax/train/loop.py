@@ -13,9 +13,10 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 from tensorboardX import SummaryWriter
 
-from dbvq_jax import parallel
+from dbvq_jax import parallel, progress
 from dbvq_jax.train import checkpoint
 from dbvq_jax.train import state as state_lib
 
@@ -29,11 +30,8 @@ def _check_schedule(cfg: ml_collections.ConfigDict) -> None:
 
 def _train_time(workdir: str) -> dict | None:
   """WORKDIR's train_time.json (see _record_seconds), or None if it has none."""
-  path = os.path.join(workdir, "train_time.json")
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  path = epath.Path(workdir, "train_time.json")
+  return json.loads(path.read_text()) if path.exists() else None
 
 
 def train_seconds(workdir: str) -> float:
@@ -53,8 +51,8 @@ def steps_per_second(workdir: str) -> float:
 def _record_seconds(workdir: str, step: int, seconds: float, rate: float) -> None:
   """train_time.json: cumulative training seconds at `step`, and the steps/s after compilation."""
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "train_time.json"), "w") as f:
-      json.dump({"step": step, "seconds": seconds, "steps_per_second": rate}, f)
+    record = {"step": step, "seconds": seconds, "steps_per_second": rate}
+    epath.Path(workdir, "train_time.json").write_text(json.dumps(record))
 
 
 def _state_fn(config: ml_collections.ConfigDict, init_variables: Callable, tx) -> Callable[[], state_lib.TrainState]:
@@ -69,6 +67,8 @@ def load(config: ml_collections.ConfigDict, workdir: str, init_variables: Callab
   abstract = jax.eval_shape(_state_fn(config, init_variables, tx))
   replicated = parallel.replicated(mesh)
   abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
+  if not epath.Path(workdir, "checkpoints").is_dir():  # checked first: a manager would create the folder
+    raise FileNotFoundError(f"no checkpoint in {workdir}: train there first (--mode=train)")
   mgr = checkpoint.manager(workdir, config.training.keep_checkpoints)
   return checkpoint.restore(mgr, abstract)
 
@@ -88,21 +88,39 @@ def _check_finite(losses: np.ndarray, step: int, mgr) -> None:
     )
 
 
-def _log(writer, step: int, num_steps: int, metrics: dict, rate: float) -> None:
-  means = {k: float(np.mean(v)) for k, v in metrics.items()}
+def _fetch(pending: list, step: int, mgr) -> dict:
+  """The metrics of the chunks since the last fetch, [steps] each, brought to the host in one transfer;
+  raises naming the first non-finite step among them (nothing has been saved since they ran)."""
+  metrics = jax.device_get(pending)
+  metrics = {k: np.concatenate([np.asarray(m[k]) for m in metrics]) for k in metrics[0]}
+  _check_finite(metrics["loss"], step, mgr)
+  pending.clear()
+  return metrics
+
+
+def _log(writer, step: int, num_steps: int, window: list[dict], rate: float) -> None:
+  """Console and TensorBoard: each metric's mean over the fetched steps since the last log (then cleared)."""
+  means = {k: float(np.mean(np.concatenate([w[k] for w in window]))) for k in window[0]}
+  window.clear()
   shown = "  ".join(f"{k}={v:.4g}" for k, v in means.items())
-  logging.info("step %d/%d  %s  (%.0f steps/s)", step, num_steps, shown, rate)
+  eta = progress.duration((num_steps - step) / max(rate, 1e-9))
+  logging.info("step %d/%d  %s  (%.0f steps/s, ETA %s)", step, num_steps, shown, rate, eta)
   if writer is not None:
     for k, v in {**means, "steps_per_second": rate}.items():
       writer.add_scalar(f"train/{k}", v, step)
 
 
-def _initial_state(config, workdir: str, init_variables, mgr, data_iter) -> state_lib.TrainState:
-  """A fresh state replicated over the mesh, or WORKDIR's latest checkpoint (and the data position)."""
+def fresh_state(config: ml_collections.ConfigDict, init_variables: Callable) -> state_lib.TrainState:
+  """The state at step 0, replicated over the mesh."""
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.training.batch_size, mesh)
   tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
-  state = jax.jit(_state_fn(config, init_variables, tx), out_shardings=parallel.replicated(mesh))()
+  return jax.jit(_state_fn(config, init_variables, tx), out_shardings=parallel.replicated(mesh))()
+
+
+def _initial_state(config, workdir: str, init_variables, mgr, data_iter) -> state_lib.TrainState:
+  """A fresh state replicated over the mesh, or WORKDIR's latest checkpoint (and the data position)."""
+  state = fresh_state(config, init_variables)
   checkpoint.write_run_config(workdir, config)
   if mgr.latest_step() is not None:
     state = checkpoint.restore(mgr, state, data_iter)
@@ -110,7 +128,7 @@ def _initial_state(config, workdir: str, init_variables, mgr, data_iter) -> stat
   return state
 
 
-def _compiled_step(config, loss_fn: Callable):
+def compiled_step(config, loss_fn: Callable):
   """The jitted chunk of steps_per_call optimizer steps, state replicated and batches sharded over the mesh."""
   mesh = parallel.make_mesh()
   cfg, replicated = config.training, parallel.replicated(mesh)
@@ -135,32 +153,36 @@ def fit(
   """Trains to config.training.num_steps, resuming from the latest checkpoint in WORKDIR.
 
   init_variables(rng) -> (params, model_state); loss_fn(params, model_state, batch, rng) ->
-  (loss, (metrics, model_state)) (see state.make_train_step); data_iter yields this process's chunks
-  (leading axis steps_per_call, second axis the process-local batch) and has grain's get_state/set_state.
-  on_step(step, state, writer) runs after every chunk (periodic evaluation). Returns the final state.
+  (loss, (metrics, model_state)) (see state.make_train_step); data_iter, a grain DatasetIterator, yields
+  this process's chunks (leading axis steps_per_call, second axis the process-local batch); they are
+  prefetched to the devices. Metrics stay on the devices until a log or checkpoint step, so the host runs
+  ahead of the devices. on_step(step, state, writer) runs after every chunk (periodic evaluation).
   """
   cfg = config.training
   _check_schedule(cfg)
   mgr = checkpoint.manager(workdir, cfg.keep_checkpoints)
-  state = _initial_state(config, workdir, init_variables, mgr, data_iter)
+  batches = parallel.DevicePrefetch(data_iter, parallel.batch_sharding(parallel.make_mesh(), batch_axis=1))
+  state = _initial_state(config, workdir, init_variables, mgr, batches)
   step = int(state.step)
   if step >= cfg.num_steps:
     logging.info("already trained to step %d (training.num_steps=%d)", step, cfg.num_steps)
     return state
-  train_step, sharding = _compiled_step(config, loss_fn), parallel.batch_sharding(parallel.make_mesh(), batch_axis=1)
+  train_step, pending, window = compiled_step(config, loss_fn), [], []
   writer = SummaryWriter(os.path.join(workdir, "tb")) if jax.process_index() == 0 else None
   clock = _Clock(step, train_seconds(workdir))
   try:
     while step < cfg.num_steps:
-      state, metrics = train_step(state, parallel.global_batch(next(data_iter), sharding))
+      state, metrics = train_step(state, next(batches))
       step += cfg.steps_per_call
-      metrics = jax.device_get(metrics)
-      _check_finite(np.asarray(metrics["loss"]), step, mgr)
-      clock.tick(step)
-      if step % cfg.log_every == 0 or step == cfg.num_steps:
-        _log(writer, step, cfg.num_steps, metrics, clock.lap(step))
+      pending.append(metrics)
+      clock.tick(step, metrics)
+      log_now = step % cfg.log_every == 0 or step == cfg.num_steps
+      if log_now or step % cfg.checkpoint_every == 0:
+        window.append(_fetch(pending, step, mgr))
+      if log_now:
+        _log(writer, step, cfg.num_steps, window, clock.lap(step))
       if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
-        checkpoint.save(mgr, state, data_iter)
+        checkpoint.save(mgr, state, batches)
         _record_seconds(workdir, step, *clock.totals(step))
       if on_step is not None:
         on_step(step, state, writer)
@@ -179,8 +201,11 @@ class _Clock:
     self.start = self.last = time.perf_counter()
     self.last_step, self.seconds_before, self.compiled = step, seconds_before, None
 
-  def tick(self, step: int) -> None:
-    self.compiled = self.compiled or (step, time.perf_counter())
+  def tick(self, step: int, metrics) -> None:
+    """Marks the end of the first (compiling) call, waiting for it once; later calls are not waited for."""
+    if self.compiled is None:
+      jax.block_until_ready(metrics)
+      self.compiled = (step, time.perf_counter())
 
   def lap(self, step: int) -> float:
     now = time.perf_counter()

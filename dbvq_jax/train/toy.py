@@ -18,6 +18,7 @@ from dbvq_jax import parallel, quantize
 from dbvq_jax.data import toy as toy_data
 from dbvq_jax.evaluate import evaluators
 from dbvq_jax.evaluate import toy as toy_eval
+from dbvq_jax.models import layers
 from dbvq_jax.models import toy as toy_models
 from dbvq_jax.priors import bridge as bridge_prior
 from dbvq_jax.train import experiment
@@ -30,9 +31,9 @@ def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
   p, q, m = config.prior, config.quantize, config.model
   out = config.data.num_codes if p.parameterization == "codes" else 2
   if m.name == "mlp":
-    denoiser = toy_models.ToyMLP(out_features=out, hidden=m.hidden, depth=m.depth)
+    denoiser = toy_models.ToyMLP(out_features=out, hidden=m.hidden, depth=m.depth, dtype=layers.model_dtype(m))
   elif m.name == "paper_conv":
-    denoiser = toy_models.PaperConvNet(out_features=out, channels=m.channels)
+    denoiser = toy_models.PaperConvNet(out_features=out, channels=m.channels, dtype=layers.model_dtype(m))
   else:
     raise ValueError(f"model.name must be one of {MODELS}, got {m.name!r}")
   b = bridge_prior.bridge_from_config(config.bridge)
@@ -84,7 +85,7 @@ def loss_fn(prior: bridge_prior.BridgePrior, config: ml_collections.ConfigDict):
     if q.rec_weight > 0:
       codebook = prior.codebook(params)
       one_hot = quantize.gumbel_softmax(rng_rec, quantize.code_logits(x, codebook, q.tau), hard=True)
-      rec = jnp.mean(jnp.sum(jnp.square(x - one_hot @ codebook), axis=-1)) / (2 * q.rec_std**2)
+      rec = jnp.mean(jnp.sum(jnp.square(x - quantize.expected_code(one_hot, codebook)), axis=-1)) / (2 * q.rec_std**2)
       metrics["reconstruction"] = rec
       loss = loss + q.rec_weight * rec
     return loss, (metrics, model_state)
@@ -102,24 +103,21 @@ def inpainting_inputs(config: ml_collections.ConfigDict, num: int):
   return np.broadcast_to(known, (num,) + known.shape), np.broadcast_to(mask, (num,) + mask.shape)
 
 
-def _sample_codes(prior, params, rng, config, true_index, known=None, mask=None, conditioned=True):
-  """M sequences (true-centroid indices) in jitted batches of sampling.batch_size."""
+def _sample_codes(sample, params, rng, config, true_index, known=None, mask=None, conditioned=True):
+  """M sequences (true-centroid indices) from sample = jax.jit(prior.sample) in batches of sampling.batch_size,
+  batch i seeded with fold_in(rng, i) and spread over every device of every process."""
   s = config.sampling
-  n, length = s.num_samples, config.data.length
+  n, shape = s.num_samples, (s.batch_size, config.data.length, 2)
   if n % s.batch_size:
     raise ValueError(f"sampling.num_samples={n} must be a multiple of sampling.batch_size={s.batch_size}")
 
-  @jax.jit
-  def draw(key, kn, mk):
-    return prior.sample(params, key, (s.batch_size, length, 2), known=kn, mask=mk, conditioned=conditioned)
+  def one(p, i: int):
+    rows = slice(i * s.batch_size, (i + 1) * s.batch_size)
+    kn = None if known is None else jnp.asarray(known[rows])
+    mk = None if mask is None else jnp.asarray(mask[rows])
+    return sample(p, jax.random.fold_in(rng, i), shape, known=kn, mask=mk, conditioned=conditioned)
 
-  out = []
-  for i in range(n // s.batch_size):
-    sl = slice(i * s.batch_size, (i + 1) * s.batch_size)
-    kn = None if known is None else jnp.asarray(known[sl])
-    mk = None if mask is None else jnp.asarray(mask[sl])
-    out.append(np.asarray(draw(jax.random.fold_in(rng, i), kn, mk)))
-  return true_index[np.concatenate(out)]
+  return true_index[np.concatenate(parallel.gather_batches(one, params, n // s.batch_size, "toy sampling"))]
 
 
 def _mean_se(x) -> tuple[float, float]:
@@ -138,12 +136,12 @@ def likelihoods(
   codes = np.argsort(true_index)[true_codes]  # the prior's own code indices
   known = np.asarray(config.sampling.inpaint_codes) >= 0
   y = np.asarray(prior.codebook(params))[codes]
-  nll = jax.jit(lambda key, batch, mask: prior.nll(params, key, batch, mask))
+  nll = jax.jit(prior.nll)
   out = {"num_sequences": int(e.nll_sequences), "iwae_samples": int(prior.iwae_samples), "unit": "nats per sequence"}
   for i, (name, mask) in enumerate((("unconditional", None), ("conditional", np.broadcast_to(known, codes.shape)))):
     t0 = time.perf_counter()
     batch = {"codes": jnp.asarray(codes), "z0": jnp.asarray(y)}
-    result = jax.device_get(nll(jax.random.fold_in(rng, i), batch, None if mask is None else jnp.asarray(mask)))
+    result = jax.device_get(nll(params, jax.random.fold_in(rng, i), batch, None if mask is None else jnp.asarray(mask)))
     row = {
       "data_law": float(
         toy_eval.exact_nll(true_codes, known if mask is not None else np.zeros_like(known), d.num_codes).mean()
@@ -162,6 +160,10 @@ class ToyMetrics(evaluators.Evaluator):
   the uniform law on valid sequences, likelihoods beside the data law's, codebook error (end to end), Table 4
   along one reverse chain, and Figs. 2, 3, 11 and 12."""
 
+  def __init__(self, cfg, context):
+    super().__init__(cfg, context)
+    self.sample = jax.jit(context.prior.sample, static_argnums=2, static_argnames=("conditioned",))
+
   def run(self, params, key, shared):
     config, prior = self.ctx.config, self.ctx.prior
     k = config.data.num_codes
@@ -169,11 +171,11 @@ class ToyMetrics(evaluators.Evaluator):
     true_index, errors = toy_eval.match_codebook(codebook, toy_data.centroids(k))
     r_uncond, r_inpaint, r_replace, r_chain, r_nll = jax.random.split(key, 5)
     t0 = time.perf_counter()
-    codes = _sample_codes(prior, params, r_uncond, config, true_index)
+    codes = _sample_codes(self.sample, params, r_uncond, config, true_index)
     seconds = time.perf_counter() - t0
     known, mask = inpainting_inputs(config, config.sampling.num_samples)
-    inpainted = _sample_codes(prior, params, r_inpaint, config, true_index, known, mask)
-    replaced = _sample_codes(prior, params, r_replace, config, true_index, known, mask, conditioned=False)
+    inpainted = _sample_codes(self.sample, params, r_inpaint, config, true_index, known, mask)
+    replaced = _sample_codes(self.sample, params, r_replace, config, true_index, known, mask, conditioned=False)
     shared.update(codes=codes, inpainted=inpainted)
     given = np.asarray(config.sampling.inpaint_codes)
     keeps_known = lambda c: float(np.mean(np.all(c[:, mask[0]] == given[mask[0]], axis=1)))  # noqa: E731

@@ -137,3 +137,23 @@ def test_padding_and_range():
   x = pipeline.image_to_float(np.full((28, 28, 1), 255, np.uint8), 32)
   assert x.shape == (32, 32, 1) and x[0, 0, 0] == -1.0 and x[2, 2, 0] == 1.0
   np.testing.assert_array_equal(pipeline.float_to_image(x)[2:30, 2:30], 255)
+
+
+def test_pipeline_workers_give_the_same_chunks_and_resume():
+  """training.data_workers reads in grain worker processes; the chunks and the resume point are unchanged."""
+  from absl import flags
+
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()  # grain's workers read absl flags, which main parses
+  src = image_data.ArraySource(np.arange(20, dtype=np.uint8).reshape(20, 1, 1, 1), np.arange(20))
+  make = lambda w: pipeline.train_chunks(src, seed=5, global_batch=4, steps_per_call=2, transform=_label, workers=w)
+  inline, pooled = make(0), make(1)
+  np.testing.assert_array_equal([next(inline)["label"] for _ in range(3)], [next(pooled)["label"] for _ in range(3)])
+  state, expected = pooled.get_state(), next(inline)["label"]
+  resumed = make(1)
+  resumed.set_state(state)
+  np.testing.assert_array_equal(next(resumed)["label"], expected)
+
+
+def _label(record: dict) -> dict:
+  return {"label": record["label"]}

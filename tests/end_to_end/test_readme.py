@@ -3,6 +3,7 @@ tiny settings appended (`runs/` moved to a temporary directory); the others by t
 RUN_BY. A new README command without a runner fails test_every_readme_command_is_run."""
 
 import glob
+import json
 import os
 import re
 import shlex
@@ -17,7 +18,8 @@ import helpers
 BENCHMARK_SMOKE = {
   "benchmarks/toy_table.py": ["--smoke", "--workdir={tmp}/toy_table"],
   "benchmarks/toy_sampling.py": ["--batch=50", "--repeats=1"],
-  "benchmarks/paper_scale_step.py": ["--batch=1", "--repeats=1"],
+  "benchmarks/accelerator.py": ["--smoke", "--data=cifar10", "--steps=2", "--sample_batch=2"],
+  "benchmarks/conv_gflops.py": ["--quick", "--data=cifar10", "--batch=2", "--step_batch=2", "--repeats=1", "--step_repeats=1"],
   "benchmarks/prior_table.py": ["--smoke", "--repeats=1", "--sample_batch=2"],
 }
 BENCHMARKS = "test_readme::test_benchmark_commands"
@@ -27,7 +29,7 @@ RUN_BY = {  # README command (regex) -> the test that runs it
   r"^python3 -m venv \.venv && .*pip install -e \. && .*dbvq_jax\.main --config=configs/toy\.py": TOY_TEST,
   r"pip install -e \"\.\[test\]\" && .*ruff format --check \. && .*ruff check \. && .*pytest -q$": "CI (.ci/run)",
   TOY: TOY_TEST,
-  r"^python benchmarks/(toy_table|toy_sampling|paper_scale_step|prior_table)\.py": BENCHMARKS,
+  r"^python benchmarks/(toy_table|toy_sampling|accelerator|conv_gflops|prior_table)\.py": BENCHMARKS,
   r"^python benchmarks/compare_priors\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
   r"^python benchmarks/bridge_nll\.py": "test_images_run::test_bridge_nll_command",
   r"^python benchmarks/bridge_ablation\.py": "test_images_run::test_bridge_ablation_command",
@@ -38,6 +40,7 @@ RUN_BY = {  # README command (regex) -> the test that runs it
   r"--config=configs/classifier\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
   r"^pip install torch && python -m dbvq_jax\.evaluate\.inception": "test_inception::test_features_match_pytorch_fid",
   r"^python launch/local\.py": "test_launch::test_local_launcher_trains_with_two_processes",
+  r"pip install -e \"\.\[(cuda12|cuda13|tpu)\]\"$": "test_launch::test_pyproject_extras_name_the_jax_extras",
   r"^bash launch/(tpu_vm|slurm_gpu)\.sh .*--dry-run$": "test_readme::test_launch_dry_runs",
 }
 
@@ -81,6 +84,9 @@ def test_toy_commands(tmp_path):
   assert os.path.exists(tmp_path / "toy" / "samples" / "codes.npz") and os.path.exists(
     tmp_path / "toy2" / "metrics.json"
   )
+  with open(tmp_path / "toy2" / "config.json") as f:
+    assert json.load(f)["model"]["dtype"] == "bfloat16"
+  assert os.listdir(tmp_path / "xla_cache")  # the compiled programs were written to the persistent cache
 
 
 @pytest.mark.parametrize("script", sorted(BENCHMARK_SMOKE))

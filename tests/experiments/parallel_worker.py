@@ -2,9 +2,11 @@
 
   python tests/experiments/parallel_worker.py train WORKDIR OUT.npz [COORDINATOR NUM_PROCESSES PROCESS_ID]
   python tests/experiments/parallel_worker.py load WORKDIR OUT.npz
+  python tests/experiments/parallel_worker.py eval WORKDIR OUT.json [COORDINATOR NUM_PROCESSES PROCESS_ID]
 
 `train` fits the tiny toy config and saves the final params; `load` restores WORKDIR's latest
-checkpoint onto however many devices this process has and saves its params.
+checkpoint onto however many devices this process has and saves its params; `eval` runs the toy
+experiment's evaluation of WORKDIR and saves its metrics with the files this process wrote in WORKDIR.
 """
 
 import os
@@ -29,6 +31,8 @@ def main(mode, workdir, out, *cluster):
   import helpers
 
   config = helpers.load_config("toy:tiny")
+  if mode == "eval":
+    return evaluate(config, workdir, out)
   prior = toy_task.build_prior(config)
   init = toy_task.init_fn(prior, config)
   if mode == "train":
@@ -42,6 +46,29 @@ def main(mode, workdir, out, *cluster):
     state = loop.load(config, workdir, init)
   flat = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(parallel.local_copy(state.params))}
   np.savez(out, devices=len(jax.devices()), **flat)
+
+
+def evaluate(config, workdir, out):
+  """--mode=eval of the toy experiment in WORKDIR, counting the files this process opens there for writing."""
+  import builtins
+  import json
+
+  from dbvq_jax import train
+
+  real_open, written = builtins.open, []
+
+  def counting_open(file, mode="r", *args, **kwargs):
+    if any(c in mode for c in "wax") and os.path.abspath(str(file)).startswith(os.path.abspath(workdir)):
+      written.append(str(file))
+    return real_open(file, mode, *args, **kwargs)
+
+  builtins.open = counting_open
+  try:
+    metrics = train.run(config, workdir, "eval")
+  finally:
+    builtins.open = real_open
+  with open(out, "w") as f:
+    json.dump({"metrics": metrics, "written": written}, f)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The same training code on one device, four forced CPU devices and two gloo processes."""
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -70,16 +72,52 @@ def test_checkpoint_restores_on_another_device_count(single):
     np.testing.assert_array_equal(restored[k], original[k], err_msg=k)
 
 
-def test_two_processes_train_and_agree(tmp_path):
+def _port() -> str:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-  workdir = str(tmp_path / "multi")
-  procs = [_run(["train", workdir, str(tmp_path / f"p{i}.npz"), f"127.0.0.1:{port}", "2", str(i)]) for i in range(2)]
-  for p in procs:
+    return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def _two_processes(mode: str, workdir: str, out: str) -> None:
+  """Runs the worker in two gloo processes; process i writes out.format(i)."""
+  port = _port()
+  for p in [_run([mode, workdir, out.format(i), port, "2", str(i)]) for i in range(2)]:
     _wait(p)
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+  root = tmp_path_factory.mktemp("multi")
+  _two_processes("train", str(root / "multi"), str(root / "p{}.npz"))
+  return root
+
+
+def test_two_processes_train_and_agree(two_process_run):
+  tmp_path, workdir = two_process_run, str(two_process_run / "multi")
   (n0, p0), (n1, p1) = _params(tmp_path / "p0.npz"), _params(tmp_path / "p1.npz")
   assert n0 == n1 == 2  # one CPU device per process, two in the global mesh
   for k in p0:
     np.testing.assert_array_equal(p0[k], p1[k], err_msg=k)
   assert os.path.isdir(os.path.join(workdir, "checkpoints", "8"))
+
+
+def test_two_processes_evaluate_like_one_and_only_process_0_writes(two_process_run):
+  """Evaluation spread over two processes draws the samples and scores the likelihoods one process does (the
+  batches of 4 samples go to alternate processes and come back in order), and only process 0 writes files."""
+  root = two_process_run
+  shutil.copytree(root / "multi", root / "single")
+  _wait(_run(["eval", str(root / "single"), str(root / "single.json")]))
+  _two_processes("eval", str(root / "multi"), str(root / "e{}.json"))
+  one, (p0, p1) = _json(root / "single.json"), (_json(root / f"e{i}.json") for i in range(2))
+  assert p1["written"] == [] and any(w.endswith("metrics.json") for w in p0["written"])
+  with np.load(root / "single" / "samples" / "codes.npz") as a, np.load(root / "multi" / "samples" / "codes.npz") as b:
+    assert len(a["codes"]) == one["metrics"]["num_samples"] == p0["metrics"]["num_samples"]
+    np.testing.assert_array_equal(a["codes"], b["codes"])
+    np.testing.assert_array_equal(a["inpainted"], b["inpainted"])
+  for m in (p0["metrics"], p1["metrics"]):
+    assert m["nll"] == one["metrics"]["nll"] and m["valid_rate"] == one["metrics"]["valid_rate"]
+
+
+def _json(path):
+  with open(path) as f:
+    return json.load(f)

@@ -64,8 +64,8 @@ def test_resume_equals_straight_run(config, tmp_path):
   straight = _fit(config, str(tmp_path / "straight"))
   d, t = config.data, config.training
   ds = toy_data.batches(config.seed, t.batch_size, t.steps_per_call, d.length, d.num_codes, d.noise_std)
-  with pytest.raises(Killed):
-    _fit(config, str(tmp_path / "resumed"), KillAfter(iter(ds), 1))
+  with pytest.raises(Killed):  # dies reading chunk 3, which the double buffer asks for after step 4
+    _fit(config, str(tmp_path / "resumed"), KillAfter(iter(ds), 2))
   assert checkpoint.manager(str(tmp_path / "resumed"), 2).latest_step() == 4
   resumed = _fit(config, str(tmp_path / "resumed"))
   assert int(resumed.step) == 8
@@ -79,19 +79,41 @@ def test_resume_equals_straight_run(config, tmp_path):
   )
 
 
-def test_non_finite_loss_stops_and_keeps_last_checkpoint(config, tmp_path):
-  workdir = str(tmp_path / "nan")
+def _diverge(config, workdir, log_every, checkpoint_every):
+  """Trains 4 good steps, then diverges towards step 16 with metrics fetched only every `log_every` or
+  `checkpoint_every` steps; returns the first bad step the loop names and the latest checkpoint left."""
   config = config.copy_and_resolve_references()
-  config.training.num_steps = 4
+  config.training.update({"num_steps": 4, "log_every": 4, "checkpoint_every": 4})
   good = _fit(config, workdir)
-  config.training.num_steps = 12
+  config.training.update({"num_steps": 16, "log_every": log_every, "checkpoint_every": checkpoint_every})
   config.optimizer.learning_rate = 1e30  # diverges within a few steps
-  with pytest.raises(FloatingPointError, match=r"non-finite loss at step \d+.*step 4"):
+  with pytest.raises(FloatingPointError, match=r"non-finite loss at step \d+.*step 4") as err:
     _fit(config, workdir)
-  mgr = checkpoint.manager(workdir, 2)
-  assert mgr.latest_step() == 4
   restored = loop.load(config, workdir, toy_task.init_fn(toy_task.build_prior(config), config))
   chex.assert_trees_all_equal(jax.device_get(good.params), jax.device_get(restored.params))
+  return int(err.value.args[0].split("step ")[1].split(";")[0]), checkpoint.manager(workdir, 2).latest_step()
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(config, tmp_path):
+  """Fetching metrics once per 16 steps names the same first bad step as fetching after every chunk, and
+  neither saves past the last good checkpoint."""
+  per_chunk = _diverge(config, str(tmp_path / "each"), log_every=4, checkpoint_every=4)
+  batched = _diverge(config, str(tmp_path / "batched"), log_every=16, checkpoint_every=16)
+  assert per_chunk == batched and per_chunk[0] > 4 and per_chunk[1] == 4
+
+
+def test_loop_fetches_metrics_only_at_log_and_checkpoint_steps(config, tmp_path, monkeypatch):
+  """Four chunks with a fetch due at steps 8 and 16: two explicit device-to-host transfers of metrics, and
+  no implicit one anywhere in the loop (the transfer guard raises on any)."""
+  config = config.copy_and_resolve_references()
+  config.training.update({"num_steps": 16, "log_every": 16, "checkpoint_every": 8})
+  real, fetched = jax.device_get, []  # what each call fetched: a count of metric chunks, or the type
+  count = lambda x: len(x) if isinstance(x, list) and x and "loss" in x[0] else type(x).__name__
+  monkeypatch.setattr(jax, "device_get", lambda x: fetched.append(count(x)) or real(x))
+  with jax.transfer_guard_device_to_host("disallow"):
+    state = _fit(config, str(tmp_path / "guarded"))
+  assert fetched == [2, 2]
+  assert real(state.step) == 16
 
 
 def test_schedule_must_fit_steps_per_call(config, tmp_path):
@@ -118,13 +140,45 @@ def test_cli_refuses_a_paper_scale_config_on_cpu(tmp_path):
     assert out.returncode != 0 and "--allow_cpu" not in out.stderr and "no vqvae run" in out.stderr
 
 
-def test_cli_rejects_unknown_config_key_and_missing_checkpoint(tmp_path):
-  bad_key = _main("--config=configs/toy.py", f"--workdir={tmp_path}", "--config.training.num_stepz=3")
-  assert bad_key.returncode != 0
-  assert "num_stepz" in bad_key.stderr
-  no_ckpt = _main("--config=configs/toy.py", f"--workdir={tmp_path / 'empty'}", "--mode=eval")
-  assert no_ckpt.returncode != 0
-  assert "no checkpoint in" in no_ckpt.stderr
+def _truncated_fashion_mnist(tmp_path) -> str:
+  """A Fashion-MNIST folder whose training images file is cut in half; returns the folder."""
+  helpers.write_fashion_mnist(str(tmp_path / "data"))
+  path = tmp_path / "data" / "train-images-idx3-ubyte.gz"
+  path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+  return str(tmp_path / "data")
+
+
+def _file(tmp_path) -> str:
+  (tmp_path / "a_file").write_text("not a directory")
+  return str(tmp_path / "a_file")
+
+
+CLI_ERRORS = {  # case -> (arguments after --workdir=tmp/run or its own --workdir, what the one line says)
+  "bad key": (["--config=configs/toy.py", "--config.training.num_stepz=3"], "has no key 'num_stepz' (did you mean"),
+  "missing config": (["--config=configs/nope.py"], "no config file 'configs/nope.py'"),
+  "workdir is a file": (["--config=configs/toy.py:tiny", "--workdir={file}"], "is a file: give a directory"),
+  "no checkpoint": (["--config=configs/toy.py:tiny", "--mode=eval"], "no checkpoint in"),
+  "truncated data": (
+    ["--config=configs/vqvae.py:tiny", "--config.data.dir={data}"],
+    "train-images-idx3-ubyte.gz is truncated or corrupt",
+  ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_ERRORS))
+def test_cli_reports_a_user_error_in_one_line_and_creates_nothing(case, tmp_path):
+  args, says = CLI_ERRORS[case]
+  fill = {"file": _file(tmp_path) if "{file}" in str(args) else "", "data": ""}
+  if "{data}" in str(args):
+    fill["data"] = _truncated_fashion_mnist(tmp_path)
+  args = [a.format(**fill) for a in args]
+  workdir = [] if any(a.startswith("--workdir") for a in args) else [f"--workdir={tmp_path / 'run'}"]
+  out = _main(*args, *workdir)
+  errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+  assert out.returncode != 0 and len(errors) == 1 and says in errors[0], out.stderr[-2000:]
+  assert "Traceback" not in out.stderr and not os.path.exists(tmp_path / "run")
+  verbose = _main(*args, *workdir, "--verbose")
+  assert verbose.returncode != 0 and "Traceback" in verbose.stderr
 
 
 @pytest.mark.parametrize("warmup", [True, False])

@@ -4,6 +4,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from absl.testing import absltest, parameterized
 
 from dbvq_jax import bridge as bl
@@ -177,5 +178,23 @@ def test_shifted_cosine_schedule_shifts_the_log_snr():
 def test_one_minus_abar_is_exact_where_float32_is_not():
   b = bl.OUBridge.create(1.0, np.sqrt(2.0), bl.deltas_from_betas(bl.ddpm_linear_betas(1000)))
   np.testing.assert_allclose(float(b.abar_c[1]), 1e-4, rtol=1e-6)  # 1 - float32(0.9999) is off by ~1e-3 relative
-  mean, _ = bl.posterior(b, jnp.full((1, 3), 0.7), jnp.full((1, 3), -0.2), 1)
-  np.testing.assert_allclose(mean, 0.7, rtol=1e-6)  # at t = 1 the posterior mean is z^0
+  z0 = jnp.asarray([[0.7, -1.3, 1e-3]], jnp.float32)
+  mean, std = bl.posterior(b, z0, jnp.full((1, 3), -0.2), 1)
+  np.testing.assert_array_equal(mean, z0)  # at t = 1 the posterior mean is z^0, bit for bit
+  np.testing.assert_array_equal(std, 0.0)
+
+
+@pytest.mark.parametrize("t", [1, 2, 10])
+def test_ddpm_posterior_in_float32_matches_float64(t):
+  """The DDPM case (theta = 1, sigma = 1, linear beta from 1e-4): the float32 tables give the posterior
+  q(z^{t-1} | z^t, z^0) of an independent float64 computation from the betas, to float32 accuracy."""
+  betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)
+  abar = np.concatenate([[1.0], np.cumprod(1.0 - betas)])
+  c0 = np.sqrt(abar[t - 1]) * betas[t - 1] / (1.0 - abar[t])
+  ct = np.sqrt(1.0 - betas[t - 1]) * (1.0 - abar[t - 1]) / (1.0 - abar[t])
+  var = betas[t - 1] * (1.0 - abar[t - 1]) / (1.0 - abar[t])
+  z0, zt = np.array([0.7, -1.3, 0.05]), np.array([-0.2, 0.4, 1.1])
+  b = bl.OUBridge.create(1.0, np.sqrt(2.0), bl.deltas_from_betas(betas))
+  mean, std = bl.posterior(b, jnp.asarray(z0[None], jnp.float32), jnp.asarray(zt[None], jnp.float32), t)
+  np.testing.assert_allclose(mean[0], c0 * z0 + ct * zt, rtol=2e-6, atol=1e-7)
+  np.testing.assert_allclose(std[0] ** 2, np.full(3, var), rtol=2e-6, atol=1e-12)
