@@ -19,7 +19,14 @@ BENCHMARK_SMOKE = {
   "benchmarks/toy_table.py": ["--smoke", "--workdir={tmp}/toy_table"],
   "benchmarks/toy_sampling.py": ["--batch=50", "--repeats=1"],
   "benchmarks/accelerator.py": ["--smoke", "--data=cifar10", "--steps=2", "--sample_batch=2"],
-  "benchmarks/conv_gflops.py": ["--quick", "--data=cifar10", "--batch=2", "--step_batch=2", "--repeats=1", "--step_repeats=1"],
+  "benchmarks/conv_gflops.py": [
+    "--quick",
+    "--data=cifar10",
+    "--batch=2",
+    "--step_batch=2",
+    "--repeats=1",
+    "--step_repeats=1",
+  ],
   "benchmarks/prior_table.py": ["--smoke", "--repeats=1", "--sample_batch=2"],
 }
 BENCHMARKS = "test_readme::test_benchmark_commands"
