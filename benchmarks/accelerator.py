@@ -29,9 +29,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from dbvq_jax import parallel, priors, train
+from dbvq_jax import latents, parallel, priors, train
 from dbvq_jax.data import pipeline
-from dbvq_jax.latents import LatentSource
 from dbvq_jax.train import loop
 
 PEAK_TFLOPS = {  # dense bf16 datasheet peaks per device (float32 work is rated lower; MFU is against these)
@@ -93,7 +92,7 @@ def build(config, shape: tuple, k: int):
   """The prior of `config` on a random codebook [K, d], its (params, model_state) initialiser and its loss."""
   codebook = np.random.default_rng(1).normal(size=(k, shape[-1])).astype(np.float32)
   prior = priors.build(config, codebook, shape[-1])
-  init = lambda rng: (prior.init(rng, shape if prior.latent_key == "z0" else shape[:2]), {})
+  init = latents.prior_variables(prior, random_latents(1, shape, k))
 
   def loss_fn(params, model_state, batch, rng):
     loss, metrics = prior.loss(params, batch, rng)
@@ -135,10 +134,9 @@ def loop_steps_per_second(config, init, loss_fn, shape, k, steps: int) -> float:
   config = config.copy_and_resolve_references()
   config.training.update({"num_steps": steps + 1, "log_every": steps + 1, "checkpoint_every": steps + 1})
   config.training.steps_per_call = 1
-  source = LatentSource(random_latents(max(256, 4 * config.training.batch_size), shape, k))
-  local = parallel.local_batch_size(config.training.batch_size)
+  source = latents.LatentSource(random_latents(max(256, 4 * config.training.batch_size), shape, k))
   data = pipeline.train_chunks(
-    source, seed=0, global_batch=local * jax.process_count(), steps_per_call=1, transform=lambda r: r
+    source, seed=0, global_batch=config.training.batch_size, steps_per_call=1, transform=lambda r: r
   )
   workdir = tempfile.mkdtemp()
   loop.fit(config, workdir, init_variables=init, loss_fn=loss_fn, data_iter=data)
@@ -171,10 +169,10 @@ def sampling_rows(data: str, smoke: bool, dtype: str, batch: int) -> list[tuple[
     config, shape, k = configs(data, smoke, dtype, 8, prior=name)
     prior, init, _ = build(config, shape, k)
     params = init(jax.random.PRNGKey(0))[0]
+    example = random_latents(1, shape, k)[prior.latent_key].shape[1:]
     steps = [prior.full_sample_steps] + ([50, 12] if name == "bridge" and not smoke else [])
     for s in steps:
       p = prior.with_sample_steps(s) if s else prior
-      example = shape if p.latent_key == "z0" else shape[:2]
       fn = jax.jit(lambda params, key, p=p, example=example: p.sample(params, key, (batch, *example)))
       jax.block_until_ready(fn(params, jax.random.PRNGKey(1)))
       seconds = _median(lambda fn=fn, params=params: jax.block_until_ready(fn(params, jax.random.PRNGKey(2))), 3)

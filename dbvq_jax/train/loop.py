@@ -177,11 +177,12 @@ def fit(
       pending.append(metrics)
       clock.tick(step, metrics)
       log_now = step % cfg.log_every == 0 or step == cfg.num_steps
-      if log_now or step % cfg.checkpoint_every == 0:
+      save_now = step % cfg.checkpoint_every == 0 or step == cfg.num_steps
+      if log_now or save_now:
         window.append(_fetch(pending, step, mgr))
       if log_now:
         _log(writer, step, cfg.num_steps, window, clock.lap(step))
-      if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+      if save_now:
         checkpoint.save(mgr, state, batches)
         _record_seconds(workdir, step, *clock.totals(step))
       if on_step is not None:
