@@ -6,8 +6,9 @@ Each entry names a type registered here with `register` (or by an experiment mod
 `log_steps` > 0 also runs it every that many training steps (scalars and images to TensorBoard), 0 only at
 the end. An evaluator is built once per run from (its settings, a context) and compiles its functions with
 the weights as arguments, so evaluating during training compiles once. `run(params, key, shared)` returns
-(record, pictures): a JSON-able dict of metrics, and pictures {name: image grid [H, W, C] in [-1, 1], or
-a function path -> None that draws a labelled figure (written at the end only)}. `shared` is one dict per
+(record, pictures): a JSON-able dict of metrics, and pictures {name: an images.Panel (a labelled image grid: a
+PNG figure at the end, its plain grid to TensorBoard during training), or a function path -> None that draws
+a figure (written at the end only)}. `shared` is one dict per
 evaluation round: the samples drawn by one evaluator are reused by the others. Evaluators that compare
 samples with data also have `floor()`: the same metric with held-out data in place of samples.
 """
@@ -116,9 +117,16 @@ class PriorContext:
       self.samplers[id(prior)] = (prior, fn)  # the prior is kept so that its id stays its own
     return self.samplers[id(prior)][1]
 
-  def picture(self, codes: np.ndarray, rows: int) -> np.ndarray:
-    """Decoded code maps [N, h, w] as one grid image."""
-    return image_eval.grid(np.asarray(self.decode(jnp.asarray(codes))), rows=rows)
+  def decoded(self, codes: np.ndarray) -> np.ndarray:
+    """Code maps [..., h, w] decoded to images [..., H, W, C] in [-1, 1] (one decoder call)."""
+    codes = np.asarray(codes)
+    images = np.asarray(self.decode(jnp.asarray(codes.reshape((-1,) + codes.shape[-2:]))))
+    return images.reshape(codes.shape[:-2] + images.shape[1:])
+
+  @property
+  def prior_name(self) -> str:
+    """The prior's class name without 'Prior' (e.g. 'Bridge', 'MaskGIT'), for figure titles."""
+    return type(self.prior).__name__.removesuffix("Prior")
 
 
 def draw(fn, params, key, n: int, batch: int) -> np.ndarray:
@@ -145,6 +153,12 @@ def median_seconds_per_sample(fn, params, key, batch: int, repeats: int) -> floa
   return statistics.median(seconds) / batch
 
 
+def sampler_steps(prior: priors.Prior) -> int:
+  """Network evaluations of the prior's sampler: its strided `sample_steps` where it has them and they are set,
+  else full_sample_steps (0: no choice of steps, e.g. one per position)."""
+  return getattr(prior, "sample_steps", 0) or prior.full_sample_steps
+
+
 @register("samples")
 class Samples(Evaluator):
   """`num` samples: a grid of the first 64, code perplexity, and seconds per sample at the context's batch
@@ -161,12 +175,17 @@ class Samples(Evaluator):
       "code_perplexity": float(quantize.perplexity(jnp.asarray(codes), ctx.num_codes)),
     }
     shown = codes[:64]
-    return record, {"samples": ctx.picture(shown, rows=int(np.sqrt(len(shown))))}
+    rows = max(d for d in range(1, int(np.sqrt(len(shown))) + 1) if len(shown) % d == 0)
+    images = ctx.decoded(shown.reshape((rows, -1) + shown.shape[1:]))
+    steps = sampler_steps(ctx.prior)
+    title = f"{len(shown)} samples of the {ctx.prior_name} prior" + (f", {steps} sampler steps" if steps else "")
+    return record, {"samples": image_eval.Panel(images, title)}
 
 
 @register("chain")
 class Chain(Evaluator):
-  """Decoded denoising chains (Fig. 7): `num_chains` rows of about `frames` frames, for priors with a chain."""
+  """Decoded denoising chains (Fig. 7): `num_chains` rows of about `frames` frames, for priors with a chain;
+  the frames are evenly spaced from t = T (full_sample_steps) to 0, as prior.chain draws them."""
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -181,16 +200,21 @@ class Chain(Evaluator):
     if self.fn is None:
       return {}, {}
     frames = np.asarray(self.fn(params, key))  # [F, n, h, w]
-    return {}, {
-      "chain": self.ctx.picture(frames.transpose(1, 0, 2, 3).reshape((-1,) + frames.shape[2:]), self.cfg.num_chains)
-    }
+    times = np.linspace(self.ctx.prior.full_sample_steps, 0, len(frames)).round().astype(int)
+    panel = image_eval.Panel(
+      self.ctx.decoded(frames.transpose(1, 0, 2, 3)),
+      f"Denoising chains of the {self.ctx.prior_name} prior: nearest codes of z^t, decoded",
+      row_labels=tuple(f"chain {i + 1}" for i in range(frames.shape[1])),
+      col_labels=tuple(f"t = {t}" for t in times),
+    )
+    return {}, {"chain": panel}
 
 
 @register("inpaint")
 class Inpaint(Evaluator):
   """Inpainting (Figs. 8-9): for `num_images` test images with a masked centre and top-left square of side
-  `mask_size`, rows of the original, the masked input (unknown codes shown as code 0) and
-  `samples_per_image` inpainted samples."""
+  `mask_size`, rows of the original (its decoded test codes), the known part (the inpainted region a grey
+  checkerboard) and `samples_per_image` inpainted samples, the inpainted region outlined on each."""
 
   REGIONS = {"centre": latents.centred_square, "top_left": latents.top_left_square}
 
@@ -212,9 +236,22 @@ class Inpaint(Evaluator):
       region = region_fn(h, self.cfg.mask_size)
       mask = jnp.asarray(np.broadcast_to(region, (n * k, h, w)))
       filled = np.asarray(self.fn(params, jax.random.fold_in(key, i), known, mask, labels)).reshape(n, k, h, w)
-      rows = np.concatenate([test["codes"][:, None], np.where(region, test["codes"], 0)[:, None], filled], axis=1)
-      pictures[f"inpaint_{name}"] = ctx.picture(rows.reshape(-1, h, w), rows=n)
+      pictures[f"inpaint_{name}"] = self._panel(name, region, np.concatenate([test["codes"][:, None], filled], 1))
     return {}, pictures
+
+  def _panel(self, name: str, region: np.ndarray, codes: np.ndarray) -> image_eval.Panel:
+    """Rows of an original, its known part and its samples from codes [n, 1 + k, h, w] (originals first)."""
+    decoded = self.ctx.decoded(codes)
+    box = image_eval.mask_box(region, decoded.shape[2:4])
+    images = np.concatenate([decoded[:, :1], image_eval.hide(decoded[:, :1], box), decoded[:, 1:]], axis=1)
+    size = self.cfg.mask_size
+    return image_eval.Panel(
+      images,
+      f"{self.ctx.prior_name} prior inpainting the {name.replace('_', '-')} {size}x{size} codes (red box)",
+      row_labels=tuple(f"test image {j + 1}" for j in range(len(codes))),
+      col_labels=("original\n(decoded)", "known part", *(f"sample {j + 1}" for j in range(codes.shape[1] - 1))),
+      box=box,
+    )
 
 
 def kl_record(ctx: PriorContext, cfg, codes: np.ndarray) -> dict:
@@ -232,7 +269,7 @@ class CodeKL(Evaluator):
   def run(self, params, key, shared):
     codes = shared_samples(self.ctx, params, key, self.cfg.num, shared)
     kl = code_metrics.per_position_kl(self.ctx.test(self.cfg.num)["codes"], codes, self.ctx.num_codes, self.cfg.alpha)
-    title = f"M = {len(codes)}, mean {kl.mean():.3f}"
+    title = f"Per-position code KL(test data || samples)\n{self.ctx.prior_name} prior, M = {len(codes)} maps each"
     record = {"kl": kl_record(self.ctx, self.cfg, codes), "mean_kl": float(kl.mean())}
     return record, {"kl_map": lambda path: code_metrics.save_heatmap(path, kl, title)}
 

@@ -84,7 +84,9 @@ def plot_data(path: str, centroids: np.ndarray, x: np.ndarray, codes: np.ndarray
   for xi, ci, color in zip(x, codes, ("tab:red", "tab:blue"), strict=True):
     _sequence(ax, xi, color, label=str(tuple(int(c) for c in ci)))
   ax.legend(loc="lower right", fontsize=8)
-  ax.set_title("Toy data: K centroids, two sequences")
+  ax.set_title(
+    f"Toy data: the K = {len(centroids)} centroids and two sequences\n(1 marks the first position)", fontsize=10
+  )
   files.save_figure(fig, path, dpi=120)
 
 
@@ -92,42 +94,76 @@ def plot_chains(path: str, centroids: np.ndarray, forward: np.ndarray, reverse: 
   """Fig. 3: a forward chain and a reverse chain, z^t [len(times), N, 2] coloured by t."""
   fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
   cmap = plt.get_cmap("viridis")
-  for ax, chain, title in ((axes[0], forward, "forward (noising)"), (axes[1], reverse, "reverse (sampling)")):
+  titles = ("forward (noising) of one data sequence", "reverse (sampling) of one sample")
+  for ax, chain, title in zip(axes, (forward, reverse), titles, strict=True):
     _circle(ax, centroids)
     for z, t in zip(chain, times, strict=True):
       ax.scatter(z[:, 0], z[:, 1], color=cmap(t / times.max()), s=14, zorder=3)
-    ax.set_title(title)
+    ax.set_title(f"{title}:\nits {chain.shape[1]} points z^t at t = {times.max()}..0", fontsize=10)
   sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, times.max()))
   fig.colorbar(sm, ax=axes, label="t", shrink=0.8)
   files.save_figure(fig, path, dpi=120)
 
 
-def plot_codebooks(path: str, true: np.ndarray, learned: np.ndarray, initial: np.ndarray | None) -> None:
-  """Fig. 11: initial and learned codebooks against the true centroids."""
-  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+def plot_codebooks(path: str, true: np.ndarray, initial: np.ndarray | None, learned: np.ndarray | None) -> None:
+  """Fig. 11: the codebook against the true centroids [K, 2]. A fixed codebook (initial = learned = None) is the
+  centroids themselves, and the figure says so; a learned one [K, 2] is drawn from its initial codes to its
+  learned codes, with its largest distance to a centroid after matching (match_codebook)."""
+  if (initial is None) != (learned is None):
+    raise ValueError("give both the initial and the learned codebook (learned end to end), or neither (fixed)")
+  fig, ax = plt.subplots(figsize=(4.8, 4.8))
   _circle(ax, true)
-  if initial is not None:
-    ax.scatter(initial[:, 0], initial[:, 1], marker="x", c="tab:orange", s=50, label="initial", zorder=3)
+  if learned is None:
+    ax.set_title(f"Codebook fixed to the {len(true)} true centroids\n(not learned)", fontsize=10)
+    files.save_figure(fig, path, dpi=120)
+    return
+  for a, b in zip(initial, learned, strict=True):
+    ax.annotate("", b, a, arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.8}, zorder=2)
+  ax.scatter(initial[:, 0], initial[:, 1], marker="x", c="tab:orange", s=50, label="initial", zorder=3)
   ax.scatter(learned[:, 0], learned[:, 1], marker="+", c="tab:green", s=120, label="learned", zorder=4)
-  for k, (x, y) in enumerate(learned):
-    ax.annotate(str(k), (x, y), xytext=(5, -10), textcoords="offset points", color="tab:green", fontsize=8)
+  ax.scatter([], [], s=120, c="lightgray", edgecolors="k", label="true centroid")
+  lim = max(1.4, float(np.abs(np.concatenate([initial, learned])).max()) + 0.2)
+  ax.set_xlim(-lim, lim)
+  ax.set_ylim(-lim, lim)
   ax.legend(loc="lower right", fontsize=8)
-  ax.set_title("Codebook: true (grey), learned (green)")
+  error = match_codebook(learned, true)[1].max()
+  ax.set_title(
+    f"Codebook learned end to end: initial -> learned\nlargest distance to its matched centroid {error:.3f}",
+    fontsize=10,
+  )
   files.save_figure(fig, path, dpi=120)
 
 
-def plot_inpainting(path: str, centroids: np.ndarray, z0: np.ndarray, codes: np.ndarray, mask: np.ndarray) -> None:
-  """Fig. 12: inpainted samples z^0 [n, N, 2]; known positions drawn as squares."""
-  n = len(z0)
-  fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4))
-  for ax, z, c in zip(np.atleast_1d(axes), z0, codes, strict=True):
-    _circle(ax, centroids, labels=False)
-    _sequence(ax, z, "tab:purple")
-    ax.scatter(z[mask, 0], z[mask, 1], marker="s", s=60, facecolors="none", edgecolors="k", zorder=4)
-    ax.set_title(str(tuple(int(v) for v in c)), fontsize=9)
+def distinct_sequences(codes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+  """The distinct rows of codes [M, N], most frequent first: [(sequence [N], row indices of its copies)]."""
+  unique, inverse, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+  return [(unique[u], np.flatnonzero(inverse.reshape(-1) == u)) for u in np.argsort(-counts, kind="stable")]
+
+
+def plot_inpainting(
+  path: str, centroids: np.ndarray, z0: np.ndarray, codes: np.ndarray, given: np.ndarray, most: int = 4
+) -> None:
+  """Fig. 12: inpainted samples z^0 [M, N, 2] with their sequences codes [M, N] given the codes `given` [N] (-1:
+  unknown), one panel per distinct sequence (the `most` most frequent), each panel every sample of that sequence;
+  known positions boxed."""
+  mask = np.asarray(given) >= 0
+  groups = distinct_sequences(codes)
+  shown = groups[:most]
+  fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.8), squeeze=False)
+  for ax, (sequence, rows) in zip(axes[0], shown, strict=True):
+    _circle(ax, centroids)
+    for z in z0[rows]:
+      ax.plot(z[:, 0], z[:, 1], "-", color="tab:purple", alpha=0.3, zorder=2)
+      ax.scatter(z[:, 0], z[:, 1], c="tab:purple", s=12, zorder=3)
+    known = z0[rows[0]][mask]
+    ax.scatter(known[:, 0], known[:, 1], marker="s", s=90, facecolors="none", edgecolors="k", zorder=4)
+    validity = "valid" if toy_data.is_valid(sequence, len(centroids)) else "INVALID"
+    ax.set_title(f"{tuple(int(v) for v in sequence)}\n{validity}, {len(rows)} of {len(codes)} samples", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-  fig.suptitle("Inpainting: known positions boxed")
+  more = f"; {len(groups)} distinct, the {len(shown)} most frequent shown" if len(groups) > len(shown) else ""
+  conditioning = ", ".join(str(int(c)) if c >= 0 else "?" for c in given)
+  fig.suptitle(f"Inpainting ({conditioning}), known positions boxed: {len(codes)} samples{more}", fontsize=10)
   files.save_figure(fig, path, dpi=120)
 
 

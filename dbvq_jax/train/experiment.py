@@ -81,7 +81,7 @@ class Experiment:
     return self.finish(state)
 
   def _periodic(self, step: int, state, writer) -> None:
-    """Runs the evaluators due at `step`; scalars and image grids go to TensorBoard under eval/."""
+    """Runs the evaluators due at `step`; scalars and the panels' uint8 image grids go to TensorBoard under eval/."""
     due = {n: e for n, e in self.evaluators.items() if e.log_steps and step % e.log_steps == 0}
     if not due:
       return
@@ -93,8 +93,8 @@ class Experiment:
       for k, v in evaluators_lib.scalars(record).items():
         writer.add_scalar(f"eval/{k}", v, step)
       for k, v in pictures.items():
-        if isinstance(v, np.ndarray):
-          writer.add_image(f"eval/{k}", np.clip((v + 1) / 2, 0, 1), step, dataformats="HWC")
+        if isinstance(v, image_eval.Panel):
+          writer.add_image(f"eval/{k}", v.grid, step, dataformats="HWC")
 
   def finish(self, state) -> dict:
     """Evaluates the final weights: figures/<picture>.png and metrics.json (with the checkpoint step it used)
@@ -113,14 +113,15 @@ class Experiment:
 
 
 def save_pictures(directory: str, pictures: dict, suffix: str = "") -> None:
-  """Writes each picture as directory/<name><suffix>.png: image grids at 2x, figures drawn by their function."""
+  """Writes each picture as directory/<name><suffix>.png: panels as labelled figures, other figures drawn by
+  their function."""
   epath.Path(directory).mkdir(parents=True, exist_ok=True)
   for name, picture in pictures.items():
     path = os.path.join(directory, f"{name}{suffix}.png")
-    if callable(picture):
-      picture(path)
+    if isinstance(picture, image_eval.Panel):
+      image_eval.save_panel(path, picture)
     else:
-      image_eval.save_png(path, picture, 2)
+      picture(path)
 
 
 def save_samples(directory: str, shared: dict) -> None:

@@ -24,6 +24,7 @@ from dbvq_jax.priors import bridge as bridge_prior
 from dbvq_jax.train import experiment
 
 MODELS = ("mlp", "paper_conv")
+INPAINTING_FIGURE_SAMPLES = 32  # inpainted sequences drawn in Fig. 12, grouped by their code sequence
 
 
 def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
@@ -120,11 +121,6 @@ def _sample_codes(sample, params, rng, config, true_index, known=None, mask=None
   return true_index[np.concatenate(parallel.gather_batches(one, params, n // s.batch_size, "toy sampling"))]
 
 
-def _mean_se(x) -> tuple[float, float]:
-  x = np.asarray(x, np.float64)
-  return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
-
-
 def likelihoods(
   config: ml_collections.ConfigDict, prior: bridge_prior.BridgePrior, params: dict, true_index: np.ndarray, rng
 ) -> dict:
@@ -135,20 +131,17 @@ def likelihoods(
   true_codes = toy_data.sample_codes(np.random.default_rng([config.seed, 3]), e.nll_sequences, d.length, d.num_codes)
   codes = np.argsort(true_index)[true_codes]  # the prior's own code indices
   known = np.asarray(config.sampling.inpaint_codes) >= 0
-  y = np.asarray(prior.codebook(params))[codes]
-  nll = jax.jit(prior.nll)
+  maps = {"codes": codes, "z0": np.asarray(prior.codebook(params))[codes]}
+  nll, batch = jax.jit(prior.nll), min(e.nll_batch, len(codes))
   out = {"num_sequences": int(e.nll_sequences), "iwae_samples": int(prior.iwae_samples), "unit": "nats per sequence"}
   for i, (name, mask) in enumerate((("unconditional", None), ("conditional", np.broadcast_to(known, codes.shape)))):
     t0 = time.perf_counter()
-    batch = {"codes": jnp.asarray(codes), "z0": jnp.asarray(y)}
-    result = jax.device_get(nll(params, jax.random.fold_in(rng, i), batch, None if mask is None else jnp.asarray(mask)))
-    row = {
-      "data_law": float(
-        toy_eval.exact_nll(true_codes, known if mask is not None else np.zeros_like(known), d.num_codes).mean()
-      )
-    }
-    for estimator, values in result.items():
-      row[estimator], row[f"{estimator}_se"] = _mean_se(values)
+    scored = d.length if mask is None else int(np.sum(~known))
+    result = evaluators.likelihoods(nll, prior.NLL_KINDS, params, jax.random.fold_in(rng, i), maps, mask, batch)
+    observed = known if mask is not None else np.zeros_like(known)
+    row = {"data_law": float(toy_eval.exact_nll(true_codes, observed, d.num_codes).mean())}
+    for estimator, r in result.items():  # per position -> per sequence
+      row[estimator], row[f"{estimator}_se"] = r["nats"] * scored, r["se"] * scored
     out[name] = row
     logging.info("toy %s NLL (nats/sequence, %.0f s): %s", name, time.perf_counter() - t0, json.dumps(row))
   return out
@@ -226,15 +219,14 @@ def _draw_figures(config, workdir, prior, params, reverse, true_index, rng) -> N
   forward = jax.vmap(lambda t, e: bridge_lib.q_sample(b, jnp.asarray(x[0]), t, e))(jnp.arange(b.num_steps + 1), eps)
   times = np.arange(b.num_steps, -1, -1)
   toy_eval.plot_chains(paths["chains"], true, np.asarray(forward)[::-1], reverse, times)
-  toy_eval.plot_codebooks(
-    paths["codebook"], true, codebook, initial_codebook(config) if config.quantize.learn_codebook else None
-  )
-  known, mask = inpainting_inputs(config, 4)
+  learned = config.quantize.learn_codebook
+  toy_eval.plot_codebooks(paths["codebook"], true, *((initial_codebook(config), codebook) if learned else (None, None)))
+  known, mask = inpainting_inputs(config, INPAINTING_FIGURE_SAMPLES)
   z0, _ = jax.jit(prior.sample_latents, static_argnums=2)(
-    params, rng, (4, n, 2), known=jnp.asarray(known), mask=jnp.asarray(mask)
+    params, rng, (INPAINTING_FIGURE_SAMPLES, n, 2), known=jnp.asarray(known), mask=jnp.asarray(mask)
   )
   codes = true_index[np.asarray(quantize.nearest_code(z0, codebook))]
-  toy_eval.plot_inpainting(paths["inpainting"], true, np.asarray(z0), codes, mask[0])
+  toy_eval.plot_inpainting(paths["inpainting"], true, np.asarray(z0), codes, np.asarray(config.sampling.inpaint_codes))
 
 
 class Toy(experiment.Experiment):

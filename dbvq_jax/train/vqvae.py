@@ -62,7 +62,7 @@ class VQVAE(experiment.Experiment):
 @evaluators.register("reconstruction")
 class Reconstruction(evaluators.Evaluator):
   """Test-set reconstruction MSE and PSNR of the first `num_images` (0: all), code perplexity, dead codes,
-  and a grid of 16 originals over their reconstructions."""
+  and a panel of 10 originals over their reconstructions."""
 
   def __init__(self, cfg, context: VQVAE):
     super().__init__(cfg, context)
@@ -93,5 +93,10 @@ class Reconstruction(evaluators.Evaluator):
       "dead_codes": int(k - len(np.unique(codes))),
       "latent_shape": list(codes.shape[1:]),
     }
-    n = min(16, len(x))
-    return record, {"reconstructions": image_eval.grid(np.concatenate([x[:n], x_hat[:n]]), 2)}
+    n = min(10, len(x))
+    panel = image_eval.Panel(
+      np.stack([x[:n], x_hat[:n]]),
+      f"VQ-VAE on test images: PSNR {record['psnr']:.1f} dB over {len(x)} images",
+      row_labels=("original", "reconstruction"),
+    )
+    return record, {"reconstructions": panel}

@@ -1,6 +1,7 @@
 """VQ-VAE, the four priors, the classifier and the comparison on tiny Fashion-MNIST-format files,
 run as a user runs them: `benchmarks/compare_priors.py --smoke` (each stage `python -m dbvq_jax.main`)."""
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -9,10 +10,15 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import matplotlib.patches
+import matplotlib.text
+import ml_collections
 import numpy as np
 import pytest
 
 from dbvq_jax import latents, priors, quantize, train
+from dbvq_jax.evaluate import evaluators
+from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.models import unet
 from dbvq_jax.priors import bridge as bridge_prior
 from dbvq_jax.train import loop
@@ -141,6 +147,8 @@ def test_compare_writes_the_table_for_every_prior(runs):
   with open(out / "results.json") as f:
     results = json.load(f)
   assert sorted(r["prior"] for r in results["priors"]) == sorted(["bridge", *BASELINES])
+  caches = [os.path.join(d, f) for d, _, names in os.walk(runs) for f in names if "latents" in os.path.join(d, f)]
+  assert caches == [str(runs / "fmnist_vqvae" / "latents" / "step_4.npz")]  # five prior runs, one latent cache
   for row in results["priors"]:
     for part in ("nll_unconditional", "nll_masked"):
       assert all(
@@ -272,3 +280,126 @@ def test_equal_time_steps_come_from_the_probe_throughput(tmp_path):
   (probe / "metrics.json").write_text("{}")
   (probe / "train_time.json").write_text(json.dumps({"step": 150, "seconds": 40.0, "steps_per_second": 4.4}))
   assert compare_priors.equal_time_steps("pixelcnn", str(tmp_path), "unused", 15, False) == 3960
+
+
+# The pictures of the evaluators: labelled panels, drawn as PNG figures, their plain grid to TensorBoard. A fake
+# VQ-VAE decodes code c of a [6, 6] map to a 4 x 4 block of grey level c / 4 - 1 (codes 0..2 stay dark, the
+# fake prior fills unknown codes with 8: white), so pictures are checked pixel by pixel without a network.
+NUM_CODES, CELL = 9, 4
+
+
+@dataclasses.dataclass(frozen=True)
+class FakePrior:
+  """Fills every unknown position with code 8; its chain is F constant maps, frame f all code f."""
+
+  full_sample_steps: int = 10
+  latent_key = "codes"
+  num_labels = 0
+
+  def sample(self, params, rng, shape, *, known=None, mask=None, labels=None):
+    return jnp.where(mask, known, NUM_CODES - 1)
+
+  def chain(self, params, rng, shape, num_frames, *, labels=None):
+    return jnp.broadcast_to(jnp.arange(num_frames)[:, None, None, None], (num_frames,) + tuple(shape))
+
+
+class FakeVQVAE:
+  codebook = np.zeros((NUM_CODES, 2), np.float32)
+
+  @staticmethod
+  def decode_codes(codes):
+    pixels = jnp.repeat(jnp.repeat(codes, CELL, axis=1), CELL, axis=2)
+    return (pixels / 4.0 - 1.0)[..., None]
+
+
+def _fake_context(n: int = 2):
+  codes = np.random.default_rng(0).integers(0, 3, (n, 6, 6)).astype(np.int32)
+  ctx = evaluators.PriorContext(FakePrior(), FakeVQVAE(), {}, batch_size=4)
+  ctx.cache["test"] = {"codes": codes, "z0": codes, "label": np.zeros(n, np.int32)}
+  return ctx
+
+
+def _texts(fig) -> list[str]:
+  return [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+
+
+def _covered(rect) -> set[tuple[int, int]]:
+  """Grid pixels (row, col) whose centres lie inside a drawn rectangle."""
+  x0, y0 = rect.get_x(), rect.get_y()
+  cols = [c for c in range(int(x0), int(x0 + rect.get_width()) + 2) if x0 < c < x0 + rect.get_width()]
+  rows = [r for r in range(int(y0), int(y0 + rect.get_height()) + 2) if y0 < r < y0 + rect.get_height()]
+  return {(r, c) for r in rows for c in cols}
+
+
+@pytest.mark.parametrize("region", ["centre", "top_left"])
+def test_inpaint_panel_labels_its_rows_and_columns_and_outlines_the_masked_cells(region):
+  cfg = ml_collections.ConfigDict({"num_images": 2, "samples_per_image": 3, "mask_size": 2})
+  _, pictures = evaluators.Inpaint(cfg, _fake_context()).run({}, jax.random.PRNGKey(0), {})
+  panel = pictures[f"inpaint_{region}"]
+  assert panel.images.shape == (2, 5, 6 * CELL, 6 * CELL, 1)
+  fig = image_eval.draw(panel)
+  texts = _texts(fig)
+  for label in ("original\n(decoded)", "known part", "sample 1", "sample 3", "test image 1", "test image 2"):
+    assert label in texts
+  assert any(region.replace("_", "-") in t and "2x2" in t for t in texts)
+  # the masked cells in image pixels, from the latent mask alone
+  known = evaluators.Inpaint.REGIONS[region](6, 2)
+  hole = np.kron(~known, np.ones((CELL, CELL), bool))
+  rects = [p for p in fig.axes[0].patches if isinstance(p, matplotlib.patches.Rectangle)]
+  assert len(rects) == 2 * 5
+  picture = panel.grid[..., 0]
+  grey = {tuple(p) for p in np.argwhere(np.isin(picture, (96, 159)))}  # the "known part"'s hidden checkerboard
+  assert grey == set().union(*(_covered(r) for r in rects[1::5])) and len(grey) == 2 * hole.sum()
+  for r in rects:  # each outline covers exactly as many pixels as the masked cells: the samples' white fill
+    assert len(_covered(r)) == hole.sum()
+  for r in rects[2::5]:
+    assert all(picture[p] == 255 for p in _covered(r))
+
+
+def test_chain_panel_labels_each_frame_with_its_t():
+  ctx = _fake_context()
+  _, pictures = evaluators.Chain(ml_collections.ConfigDict({"num_chains": 2, "frames": 3}), ctx).run(
+    {}, jax.random.PRNGKey(0), {}
+  )
+  panel = pictures["chain"]
+  assert panel.col_labels == ("t = 10", "t = 5", "t = 0") and panel.row_labels == ("chain 1", "chain 2")
+  np.testing.assert_allclose(panel.images[:, 2], 2 / 4 - 1)  # frame f: all code f, as the fake chain made it
+  texts = _texts(image_eval.draw(panel))
+  assert {"t = 10", "t = 5", "t = 0", "chain 1"} <= set(texts)
+  assert any("Denoising chains of the Fake prior" in t for t in texts)
+
+
+def test_panels_go_to_tensorboard_as_grids_and_to_files_as_labelled_figures(tmp_path):
+  from PIL import Image
+
+  from dbvq_jax.train import experiment
+
+  panel = image_eval.Panel(np.zeros((2, 3, 8, 8, 1)), "a title", ("r1", "r2"), ("a", "b", "c"), box=(2, 2, 4, 4))
+  drawn = []
+
+  class Due(evaluators.Evaluator):
+    def run(self, params, key, shared):
+      return {"x": 1.0}, {"grid": panel, "figure": drawn.append}
+
+  class Writer:
+    images, scalars = [], []
+
+    def add_scalar(self, name, value, step):
+      self.scalars.append((name, value, step))
+
+    def add_image(self, name, value, step, dataformats):
+      self.images.append((name, value, step, dataformats))
+
+  run = experiment.Experiment(ml_collections.ConfigDict({"seed": 0, "use_ema": False}), str(tmp_path))
+  run._evaluators = {"due": Due(ml_collections.ConfigDict({"log_steps": 5}), run)}
+  run.eval_params = lambda state: {}
+  writer = Writer()
+  run._periodic(10, None, writer)
+  [(name, value, step, dataformats)] = writer.images  # the figure function is for files only
+  assert (name, step, dataformats) == ("eval/grid", 10, "HWC") and writer.scalars == [("eval/x", 1.0, 10)]
+  assert value.dtype == np.uint8 and value.shape == (2 * 10 + 2, 3 * 10 + 2, 1)
+  assert value[2, 2, 0] == 128 and value[0, 0, 0] == 255  # grey images, white gutters
+  experiment.save_pictures(str(tmp_path / "figures"), {"grid": panel, "figure": drawn.append}, suffix="_x")
+  with Image.open(tmp_path / "figures" / "grid_x.png") as png:
+    assert png.size[0] > 3 * value.shape[1]  # a figure, larger than the grid itself
+  assert drawn == [str(tmp_path / "figures" / "figure_x.png")]

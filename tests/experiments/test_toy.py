@@ -3,10 +3,11 @@
 import json
 import os
 
+import matplotlib.text
 import numpy as np
 import pytest
 
-from dbvq_jax import train
+from dbvq_jax import files, train
 from dbvq_jax.data import toy as toy_data
 from dbvq_jax.evaluate import toy as toy_eval
 
@@ -60,11 +61,72 @@ def test_data_stream_is_deterministic_and_resumable():
   assert not np.array_equal(first["x"], second["x"])
 
 
+def _texts(fig) -> list[str]:
+  return [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+  """{file name: the texts of its figure} of every figure saved while it is in use (the files are written too)."""
+  texts, save = {}, files.save_figure
+
+  def spy(fig, path, dpi):
+    texts[os.path.basename(path)] = _texts(fig)
+    save(fig, path, dpi)
+
+  monkeypatch.setattr(files, "save_figure", spy)
+  return texts
+
+
+def test_inpainting_figure_has_one_panel_per_distinct_sequence(drawn, tmp_path):
+  sequences = [(0, 1, 2, 3, 4)] * 5 + [(0, 7, 6, 5, 4)] * 3 + [(0, 0, 0, 0, 4)]
+  codes = np.array(sequences)
+  z0 = toy_data.centroids(8)[codes]
+  given = np.array([0, -1, -1, -1, 4])
+  toy_eval.plot_inpainting(str(tmp_path / "all.png"), toy_data.centroids(8), z0, codes, given)
+  toy_eval.plot_inpainting(str(tmp_path / "two.png"), toy_data.centroids(8), z0, codes, given, most=2)
+  titles = [t for t in drawn["all.png"] if "samples" in t]
+  assert titles[:3] == [
+    "(0, 1, 2, 3, 4)\nvalid, 5 of 9 samples",
+    "(0, 7, 6, 5, 4)\nvalid, 3 of 9 samples",
+    "(0, 0, 0, 0, 4)\nINVALID, 1 of 9 samples",
+  ]
+  assert "Inpainting (0, ?, ?, ?, 4), known positions boxed: 9 samples" in titles
+  assert (
+    "Inpainting (0, ?, ?, ?, 4), known positions boxed: 9 samples; 3 distinct, the 2 most frequent shown"
+    in (drawn["two.png"])
+  )
+
+
+def test_codebook_figure_says_fixed_or_draws_initial_and_learned(drawn, tmp_path):
+  true = toy_data.centroids(8)
+  toy_eval.plot_codebooks(str(tmp_path / "fixed.png"), true, None, None)
+  assert "Codebook fixed to the 8 true centroids\n(not learned)" in drawn["fixed.png"]
+  assert not {"initial", "learned"} & set(drawn["fixed.png"])  # no legend entries: nothing was learned
+  learned = true[::-1] + [0.0, 0.05]  # every code 0.05 from a centroid
+  toy_eval.plot_codebooks(str(tmp_path / "learned.png"), true, 0.5 * true, learned)
+  assert {"initial", "learned", "true centroid"} <= set(drawn["learned.png"])
+  assert (
+    "Codebook learned end to end: initial -> learned\nlargest distance to its matched centroid 0.050"
+    in (drawn["learned.png"])
+  )
+  with pytest.raises(ValueError, match="or neither"):
+    toy_eval.plot_codebooks(str(tmp_path / "x.png"), true, None, learned)
+
+
 @pytest.mark.parametrize("variant", ["tiny", "e2e,tiny"])
-def test_run_writes_samples_metrics_and_figures(variant, tmp_path):
+def test_run_writes_samples_metrics_and_figures(variant, tmp_path, drawn):
   config = helpers.load_config(f"toy:{variant}")
   workdir = str(tmp_path)
   metrics = train.run(config, workdir, "train")
+  codebook = drawn["toy_codebook.png"]
+  if variant == "tiny":  # the toy's codebook is fixed: its figure must not say "learned"
+    assert "Codebook fixed to the 8 true centroids\n(not learned)" in codebook and "initial" not in codebook
+  else:
+    error = f"largest distance to its matched centroid {metrics['codebook_max_error']:.3f}"
+    assert {"initial", "learned"} <= set(codebook) and any(error in t for t in codebook)
+  panels = [t for t in drawn["toy_inpainting.png"] if t.endswith(" of 32 samples")]
+  assert 1 <= len(panels) <= 4 and len(set(panels)) == len(panels)  # one panel per distinct sequence
   with np.load(os.path.join(workdir, "samples", "codes.npz")) as f:
     assert f["codes"].shape == (64, 5) and f["codes"].dtype == np.int32
     assert f["inpainted"].shape == (64, 5)
