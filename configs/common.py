@@ -64,14 +64,24 @@ def optimizer(learning_rate: float, warmup_steps: int, end_lr_factor: float) -> 
 
 
 def image_data(name: str) -> ml_collections.ConfigDict:
-  """The `data` section of a dataset: where its files are and how the VQ-VAE sees its images."""
+  """The `data` section of a dataset: where its files are and how the VQ-VAE sees its images (docs/data.md).
+
+  `name` is the dataset the networks are sized for (the configs' `data=` variant); `format` and `dir` say where
+  the images come from: the dataset's own files, or any images (image_folder, tfds) under the same name."""
   d = ml_collections.ConfigDict()
   d.name = name
   d.format, d.dir, d.image_size, d.channels = {  # formats: see dbvq_jax/data/images.py
-    "fashion_mnist": ("idx", FASHION_MNIST_DIR, 32, 1),  # 28x28 zero-padded to 32x32
-    "cifar10": ("python_archive", "data/cifar10", 32, 3),  # python_archive | tfds
-    "miniimagenet": ("pkl", "data/miniimagenet", 84, 3),  # pkl | folders
+    "fashion_mnist": ("idx", FASHION_MNIST_DIR, 32, 1),  # idx (28x28 zero-padded to 32x32) | image_folder | tfds
+    "cifar10": ("python_archive", "data/cifar10", 32, 3),  # python_archive | image_folder | tfds
+    "miniimagenet": ("pkl", "data/miniimagenet", 84, 3),  # pkl | folders | image_folder | tfds
   }[name]
+  # image_folder and tfds only (the dataset formats above have fixed files and sizes):
+  d.resize = True  # shorter side to image_size (bicubic), centre crop; False: as stored, zero-padded to image_size
+  # splits: image_folder's folders in dir; tfds' split names (e.g. test=validation, or a slice such as train[90%:])
+  d.splits = ml_collections.ConfigDict({"train": "train", "test": "test"})
+  d.tfds_name = name  # tfds: a dataset prepared in the TFDS data_dir `dir` ('': TFDS's default)
+  d.image_key = "image"  # tfds: the image feature
+  d.label_key = "label"  # tfds: the label feature; a dataset without it has labels 0
   return d
 
 

@@ -1,15 +1,19 @@
 """Image datasets from local files, one interface: a random-access source of {'image', 'label'} records.
 
 `image` is uint8 [H, W, C], `label` an int. Nothing is downloaded; a missing or malformed dataset
-raises an error naming the expected files and how to get them.
+raises an error naming the expected files and how to get them (docs/data.md).
 
 | data.name      | data.format     | data.dir holds                                                          |
 |----------------|-----------------|-------------------------------------------------------------------------|
 | fashion_mnist  | idx             | {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (Debian: dataset-fashion-mnist) |
 | cifar10        | python_archive  | cifar-10-python.tar.gz, or its extracted cifar-10-batches-py/            |
-| cifar10        | tfds            | a TFDS data_dir with cifar10 prepared (array_record files)              |
 | miniimagenet   | pkl             | mini-imagenet-cache-{train,val,test}.pkl (image_data [N, 84, 84, 3], class_dict) |
 | miniimagenet   | folders         | images/ and {train,val,test}.csv with rows `filename,label`             |
+| any            | image_folder    | {train,test}/<class>/**/*.{png,jpg,jpeg} (folder names: data.splits)     |
+| any            | tfds            | a TFDS data_dir with data.tfds_name prepared as array_record files      |
+
+image_folder and tfds images become data.channels channels (1: grayscale, 3: RGB) and, with data.resize,
+data.image_size on the shorter side (bicubic), centre-cropped to a square.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import zlib
 
 import numpy as np
 
-SOURCES = {"fashion_mnist": ("idx",), "cifar10": ("python_archive", "tfds"), "miniimagenet": ("pkl", "folders")}
+SOURCES = {"fashion_mnist": ("idx",), "cifar10": ("python_archive",), "miniimagenet": ("pkl", "folders")}
+ANY_DATASET = ("image_folder", "tfds")  # formats for any data.name
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 
@@ -127,20 +133,6 @@ def cifar10_archive(data_dir: str, split: str) -> ArraySource:
   return ArraySource(np.ascontiguousarray(images, np.uint8), labels.astype(np.int64))
 
 
-def cifar10_tfds(data_dir: str | None, split: str):
-  """CIFAR10 through tfds.data_source from a prepared TFDS data_dir (no TensorFlow needed)."""
-  import tensorflow_datasets as tfds  # noqa: PLC0415  (optional dependency, heavy import)
-
-  try:
-    return tfds.data_source("cifar10", split=split, data_dir=data_dir, download=False)
-  except Exception as e:  # tfds raises several types for a missing dataset
-    raise FileNotFoundError(
-      f"cifar10 is not prepared in TFDS data_dir {data_dir!r} ({type(e).__name__}: {e}). Prepare it on a machine "
-      "with network access (`tfds build cifar10 --file_format=array_record`) and copy the data_dir, or use "
-      "--config.data.format=python_archive."
-    ) from e
-
-
 def miniimagenet_pkl(data_dir: str, split: str) -> ArraySource:
   """miniImageNet from mini-imagenet-cache-{split}.pkl: image_data [N, 84, 84, 3] and class_dict
   {class: [indices]}; labels number the classes in sorted order."""
@@ -171,16 +163,175 @@ def miniimagenet_folders(data_dir: str, split: str, image_size: int = 84) -> Arr
   return ArraySource(images, np.asarray([classes[label] for _, label in rows], np.int64))
 
 
+def fit_image(image, channels: int, size: int, resize: bool) -> np.ndarray:
+  """A PIL image -> uint8 [size, size, channels]: converted to grayscale (channels 1) or RGB (3; alpha dropped),
+  scaled so its shorter side is `size` (bicubic) and centre-cropped; without resize [H, W, channels] as stored
+  (the pipeline zero-pads it to size), and an error if it is larger than size."""
+  from PIL import Image  # noqa: PLC0415
+
+  image = image.convert({1: "L", 3: "RGB"}[channels])
+  w, h = image.size
+  if resize:
+    scale = size / min(w, h)
+    w, h = max(size, round(w * scale)), max(size, round(h * scale))
+    left, top = (w - size) // 2, (h - size) // 2
+    image = image.resize((w, h), Image.BICUBIC).crop((left, top, left + size, top + size))
+  elif max(w, h) > size:
+    raise ValueError(
+      f"an image of {w}x{h} pixels is larger than data.image_size={size}: set --config.data.resize=true to scale "
+      "and centre-crop it, or a larger --config.data.image_size"
+    )
+  return np.asarray(image, np.uint8).reshape(image.size[1], image.size[0], channels)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFolderSource:
+  """Image files decoded when read (a random-access source; len is free): {'image': uint8 [size, size, channels]
+  (fit_image), 'label': labels[i]}."""
+
+  paths: tuple[str, ...]
+  labels: np.ndarray  # [N] int64
+  channels: int
+  size: int
+  resize: bool
+
+  def __len__(self) -> int:
+    return len(self.paths)
+
+  def __getitem__(self, index: int) -> dict:
+    from PIL import Image  # noqa: PLC0415
+
+    path = self.paths[index]
+    try:
+      with Image.open(path) as image:
+        pixels = fit_image(image, self.channels, self.size, self.resize)
+    except OSError as e:  # not an image, or truncated
+      raise ValueError(f"cannot read image {path} ({e}): replace or remove the file") from e
+    except ValueError as e:
+      raise ValueError(f"{path}: {e}") from e
+    return {"image": pixels, "label": int(self.labels[index])}
+
+
+def _class_folders(folder: str, hint: str) -> list[str]:
+  """The sorted names of folder's sub-folders (hidden ones left out)."""
+  if not os.path.isdir(folder):
+    raise FileNotFoundError(f"no folder {folder!r}. {hint}")
+  classes = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+  if not classes:
+    raise FileNotFoundError(f"{folder!r} has no class sub-folders. {hint}")
+  return classes
+
+
+def _image_files(folder: str, hint: str) -> list[str]:
+  """The .png/.jpg/.jpeg files anywhere under folder, sorted."""
+  paths = sorted(
+    os.path.join(root, name)
+    for root, _, names in os.walk(folder, followlinks=True)
+    for name in names
+    if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith(".")
+  )
+  if not paths:
+    raise FileNotFoundError(f"class folder {folder!r} has no .png/.jpg/.jpeg files. {hint}")
+  return paths
+
+
+def image_folder(cfg, split: str) -> ImageFolderSource:
+  """DIR/<data.splits[split]>/<class>/**/*.{png,jpg,jpeg}: labels number the class folders of the training split in
+  sorted order (a test split may lack some classes, not add new ones); images as fit_image makes them."""
+  root, names = os.path.expanduser(cfg.dir), cfg.splits
+  train, folder = os.path.join(root, names["train"]), os.path.join(root, names[split])
+  hint = (
+    f"data.format=image_folder reads {train}/<class>/*.png|jpg|jpeg and {os.path.join(root, names['test'])}/<class>/"
+    "... (one sub-folder per class; a few held-out images make a test split): put the images there, or set "
+    "--config.data.dir (and --config.data.splits.train/test for other folder names)"
+  )
+  classes = _class_folders(train, hint)
+  found = _class_folders(folder, hint)
+  if unknown := sorted(set(found) - set(classes)):
+    raise ValueError(f"{folder!r} has class folders {unknown} that {train!r} lacks. {hint}")
+  paths, labels = [], []
+  for label, name in enumerate(classes):
+    if name in found:
+      files = _image_files(os.path.join(folder, name), hint)
+      paths += files
+      labels += [label] * len(files)
+  return ImageFolderSource(tuple(paths), np.asarray(labels, np.int64), cfg.channels, cfg.image_size, cfg.resize)
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSource:
+  """A tfds data source's records as {'image': uint8 [size, size, channels] (fit_image), 'label': int (0 without
+  label_key)}."""
+
+  records: object  # tfds.data_source(...): records {feature: numpy value}
+  image_key: str
+  label_key: str  # '': the dataset has no labels
+  channels: int
+  size: int
+  resize: bool
+
+  def __len__(self) -> int:
+    return len(self.records)
+
+  def __getitem__(self, index: int) -> dict:
+    from PIL import Image  # noqa: PLC0415
+
+    record = self.records[index]
+    image = np.asarray(record[self.image_key])  # [H, W, C]
+    image = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    try:
+      pixels = fit_image(image, self.channels, self.size, self.resize)
+    except ValueError as e:
+      raise ValueError(f"record {index} of {self.records}: {e}") from e
+    return {"image": pixels, "label": int(record[self.label_key]) if self.label_key else 0}
+
+
+def tfds_source(cfg, split: str) -> TfdsSource:
+  """Split data.splits[split] of the TFDS dataset data.tfds_name, prepared as array_record files in the TFDS
+  data_dir data.dir ('': TFDS's default), through tfds.data_source: no download, no TensorFlow."""
+  try:
+    import tensorflow_datasets as tfds  # noqa: PLC0415  (optional dependency, heavy import)
+  except ImportError as e:
+    raise ModuleNotFoundError(f'data.format=tfds needs tensorflow_datasets ({e}): pip install -e ".[tfds]"') from None
+  name, split_name = cfg.tfds_name, cfg.splits[split]
+  data_dir = os.path.expanduser(cfg.dir) if cfg.dir else None
+  where = repr(data_dir) if data_dir else "TFDS's default (~/tensorflow_datasets or $TFDS_DATA_DIR)"
+  try:
+    records = tfds.data_source(name, split=split_name, data_dir=data_dir, download=False)
+  except Exception as e:  # tfds raises several types for a missing dataset, version, split or file format
+    cause = (str(e).strip().splitlines() or [""])[0][:200]
+    raise FileNotFoundError(
+      f"cannot read split {split_name!r} of TFDS dataset {name!r} from data_dir {where} "
+      f"({type(e).__name__}: {cause}). Prepare it as array_record files where there is network "
+      f"(`tfds build {name} --file_format=array_record --data_dir=DIR`), copy DIR here and set --config.data.dir=DIR; "
+      f"--config.data.splits.{split}=NAME reads another split"
+    ) from None
+  features = records.dataset_info.features
+  if cfg.image_key not in features:
+    raise ValueError(
+      f"TFDS dataset {name!r} has no feature {cfg.image_key!r} (it has {sorted(features)}): set --config.data.image_key"
+    )
+  label_key = cfg.label_key if cfg.label_key in features else ""
+  return TfdsSource(records, cfg.image_key, label_key, cfg.channels, cfg.image_size, cfg.resize)
+
+
 def source(cfg, split: str):
-  """The source of config section `data` (name, format, dir) for split 'train' or 'test'."""
+  """The source of config section `data` for split 'train' or 'test': name, format and dir pick the files;
+  image_folder and tfds also read image_size, channels, resize and splits, and tfds tfds_name, image_key and
+  label_key (configs/common.py image_data)."""
+  if cfg.format in ANY_DATASET:
+    if cfg.channels not in (1, 3):
+      raise ValueError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {cfg.channels!r}")
+    return image_folder(cfg, split) if cfg.format == "image_folder" else tfds_source(cfg, split)
   if cfg.name not in SOURCES or cfg.format not in SOURCES[cfg.name]:
-    raise ValueError(f"data.name/data.format must be one of {SOURCES}, got {cfg.name!r}/{cfg.format!r}")
+    raise ValueError(
+      f"data.name/data.format must be one of {SOURCES}, or data.format one of {ANY_DATASET} for any name; "
+      f"got {cfg.name!r}/{cfg.format!r}"
+    )
   if cfg.format == "idx":
     return fashion_mnist(cfg.dir, split)
   if cfg.format == "python_archive":
     return cifar10_archive(cfg.dir, split)
-  if cfg.format == "tfds":
-    return cifar10_tfds(cfg.dir or None, split)
   if cfg.format == "pkl":
     return miniimagenet_pkl(cfg.dir, split)
   return miniimagenet_folders(cfg.dir, split)
