@@ -47,7 +47,9 @@ def bridge(c: ml_collections.ConfigDict, data: str) -> None:
   c.model.remat = False  # recompute the U-Net's blocks in the backward pass: less memory, more time
 
   p = c.prior
-  p.parameterization = "codes" if small else "eps"  # codes | eps (the paper's; far slower to train here, see README)
+  p.parameterization = (
+    "codes" if small else "eps"
+  )  # codes | eps (the paper's; far slower to train here, see docs/priors.md)
   p.loss = "simple"  # simple (CE, uniform t) | eq4 (the bound itself, likelihood.py; "codes" needs diffuse="codes")
   p.data_std = 1.0  # latents are normalised to unit scale
   p.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)

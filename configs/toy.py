@@ -75,6 +75,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict()  # likelihoods of held-out sequences (metrics.json "nll")
   c.eval.nll_sequences = 1000
+  c.eval.nll_batch = 100  # sequences per device call (progress is logged per call)
   c.eval.iwae_samples = 256  # S forward paths of the importance-weighted estimate
   c.eval.nll_t_samples = 0  # strata of t in the bound (0: every t)
   c.eval.paper_mc_samples = 4  # the paper's Monte Carlo estimate (conditional): S inpainted samples ...

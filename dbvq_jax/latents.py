@@ -3,7 +3,8 @@
 Latents are normalised one way: z = (z_e - mu) / s with mu [d] the per-channel mean and s the scalar
 standard deviation of z_e - mu over the training set. A shift and one scale leave nearest-code
 assignments unchanged, so the codebook is normalised the same way and codes are read off z directly.
-The statistics, the encoded training set, its codes and its labels are cached in WORKDIR/latents.npz.
+The statistics, the encoded training set, its codes and its labels are cached once per VQ-VAE checkpoint, in
+the VQ-VAE's own run (VQVAE_WORKDIR/latents/step_<N>.npz), and read from there by every prior on it.
 Batches of latents are {'z0': normalised z_e [B, h, w, d], 'codes': [B, h, w], 'label': [B]}.
 """
 
@@ -159,14 +160,20 @@ def nearest_codes(z: np.ndarray, codebook: np.ndarray) -> np.ndarray:
   return np.concatenate([np.asarray(quantize.nearest_code(jnp.asarray(c), jnp.asarray(codebook))) for c in parts])
 
 
-def training_latents(workdir: str, model: VQVAE, batch_size: int) -> dict:
-  """{'z0': normalised training latents [N, h, w, d], 'codes': [N, h, w], 'label': [N], 'mu': [d], 'scale': []},
-  cached in WORKDIR/latents.npz for one VQ-VAE checkpoint (another run or step re-encodes)."""
-  path = epath.Path(workdir, "latents.npz")
-  source = f"{model.workdir}@{model.step}"
+def latent_cache(model: VQVAE) -> epath.Path:
+  """Where the training latents of the VQ-VAE's checkpoint are cached: VQVAE_WORKDIR/latents/step_<N>.npz."""
+  return epath.Path(model.workdir, "latents", f"step_{model.step}.npz")
+
+
+def training_latents(model: VQVAE, batch_size: int) -> dict:
+  """{'z0': normalised training latents [N, h, w, d], 'codes': [N, h, w], 'label': [N], 'mu': [d], 'scale': []}
+  of the VQ-VAE's checkpoint: read from its cache (latent_cache), else encoded and cached there once, for every
+  prior on that VQ-VAE. Caches of the run's other steps are removed when a new one is written."""
+  path = latent_cache(model)
   if path.exists():
     with path.open("rb") as fh, np.load(fh) as f:
-      if str(f["vqvae"]) == source and all(k in f for k in _CACHED):
+      if all(k in f for k in _CACHED):
+        logging.info("training latents from %s", path)
         return {k: f[k] for k in _CACHED}
   t0 = time.perf_counter()
   z_e, labels = encode_split(model, "train", batch_size)
@@ -175,14 +182,22 @@ def training_latents(workdir: str, model: VQVAE, batch_size: int) -> dict:
   out = {"z0": ((z_e - mu) / scale).astype(np.float32), "mu": mu, "scale": scale, "label": labels}
   out["codes"] = nearest_codes(out["z0"], normalised_codebook(model, out)).astype(np.int32)
   if jax.process_index() == 0:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    with tmp.open("wb") as fh:
-      np.savez(fh, vqvae=source, **out)
-    tmp.replace(path)  # never a half-written cache
+    _write_cache(path, out)
   multihost_utils.sync_global_devices("latents written")  # every process holds them; none runs ahead of the file
   logging.info("encoded %d training images to latents %s in %.1f s", len(z_e), z_e.shape[1:], time.perf_counter() - t0)
   return out
+
+
+def _write_cache(path: epath.Path, arrays: dict) -> None:
+  """Writes the cache atomically (never a half-written file) and removes the caches of other steps."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp.npz")
+  with tmp.open("wb") as fh:
+    np.savez(fh, **arrays)
+  tmp.replace(path)
+  for old in path.parent.glob("step_*.npz"):
+    if old.name != path.name:
+      old.unlink()
 
 
 def test_latents(model: VQVAE, stats: dict, n: int, batch_size: int) -> dict:
@@ -267,7 +282,7 @@ def load_prior(workdir: str, model: VQVAE) -> TrainedPrior:
   config = checkpoint.run_config(workdir, "image_prior")
   if files.absolute(config.vqvae_workdir) != model.workdir:
     raise ValueError(f"{workdir!r} was trained on the latents of {config.vqvae_workdir!r}, not {model.workdir!r}")
-  stats = training_latents(workdir, model, config.sampling.batch_size)
+  stats = training_latents(model, config.sampling.batch_size)
   prior = build_prior(config, model, stats)
   state = loop.load(config, workdir, prior_variables(prior, stats))
   return TrainedPrior(config, prior, loop.eval_params(state, config.use_ema), stats)

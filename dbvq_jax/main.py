@@ -6,7 +6,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dbvq_jax import errors, parallel, train
+from dbvq_jax import errors, parallel, progress, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, metrics and figures.")
@@ -38,6 +38,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   # Orbax reports every checkpoint step at INFO; keep its warnings, drop the chatter.
   logging.get_absl_handler().addFilter(lambda r: "orbax" not in r.pathname or r.levelno >= py_logging.WARNING)
+  progress.Heartbeat().start()  # no phase goes quiet for more than a few seconds
   with errors.reported(_VERBOSE.value):
     if _CACHE_DIR.value:
       jax.config.update("jax_compilation_cache_dir", _CACHE_DIR.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from absl import logging
@@ -31,3 +32,35 @@ class Progress:
       rate = self.done / max(now - self.start, 1e-9)
       eta = "done" if self.done >= self.total else f"ETA {duration((self.total - self.done) / max(rate, 1e-9))}"
       logging.info("%s: %d/%d %s (%.3g/s, %s)", self.label, self.done, self.total, self.unit, rate, eta)
+
+
+class Heartbeat:
+  """Keeps the console from going quiet: a daemon thread that, when nothing has been logged for `quiet`
+  seconds (a compilation, one long device call), logs how long the current phase (the last message) has run.
+  start() installs it on absl's handler, where every record resets its clock; stop() ends the thread."""
+
+  def __init__(self, quiet: float = 9.0):
+    self.quiet, self.phase, self.since = quiet, "starting", time.perf_counter()
+    self.last, self.stopped = self.since, threading.Event()
+
+  def filter(self, record) -> bool:
+    """absl handler filter: notes each record's time (and its text as the phase, unless it is a heartbeat)."""
+    self.last = time.perf_counter()
+    if not getattr(record, "heartbeat", False):
+      self.phase, self.since = record.getMessage().splitlines()[0][:120], self.last
+    return True
+
+  def start(self) -> None:
+    logging.get_absl_handler().addFilter(self)
+    threading.Thread(target=self._run, daemon=True, name="heartbeat").start()
+
+  def stop(self) -> None:
+    self.stopped.set()
+    logging.get_absl_handler().removeFilter(self)
+
+  def _run(self) -> None:
+    while not self.stopped.wait(min(1.0, self.quiet / 4)):
+      now = time.perf_counter()
+      if now - self.last >= self.quiet:
+        logging.info("(still working, %s after: %s)", duration(now - self.since), self.phase, extra={"heartbeat": True})
+        self.last = now

@@ -18,6 +18,7 @@ EXPERIMENTS = {  # config.experiment -> module:class
   "image_e2e": "dbvq_jax.train.image_e2e:EndToEnd",
   "compare": "dbvq_jax.train.compare:Compare",
   "classifier": "dbvq_jax.train.classifier:Classifier",
+  "stack": "dbvq_jax.train.stack:Stack",
 }
 
 

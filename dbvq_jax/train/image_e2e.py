@@ -135,7 +135,7 @@ class EndToEnd(experiment.Experiment):
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
     super().__init__(config, workdir)
     self.pretrained = latents.load_vqvae(config.vqvae_workdir)
-    full = latents.training_latents(workdir, self.pretrained, config.sampling.batch_size)
+    full = latents.training_latents(self.pretrained, config.sampling.batch_size)
     self.stats = {"mu": full["mu"], "scale": full["scale"]}  # the fixed normalisation (see the docstring)
     self.latent_shape = full["z0"].shape[1:]
     self.prior = build_prior(config, self.latent_shape[-1], self.pretrained.codebook.shape[0])

@@ -31,7 +31,7 @@ class ImagePrior(experiment.Experiment):
     super().__init__(config, workdir)
     self.vqvae = latents.load_vqvae(config.vqvae_workdir)
     check_dataset(config, self.vqvae)
-    self.stats = latents.training_latents(workdir, self.vqvae, config.sampling.batch_size)
+    self.stats = latents.training_latents(self.vqvae, config.sampling.batch_size)
     self.prior = latents.build_prior(config, self.vqvae, self.stats)
     self.init_variables = latents.prior_variables(self.prior, self.stats)
 

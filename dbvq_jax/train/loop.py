@@ -112,6 +112,7 @@ def _log(writer, step: int, num_steps: int, window: list[dict], rate: float) -> 
 
 def fresh_state(config: ml_collections.ConfigDict, init_variables: Callable) -> state_lib.TrainState:
   """The state at step 0, replicated over the mesh."""
+  logging.info("initialising %s parameters", config.get("experiment", "the"))
   mesh = parallel.make_mesh()
   parallel.check_batch_size(config.training.batch_size, mesh)
   tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
@@ -167,6 +168,9 @@ def fit(
   if step >= cfg.num_steps:
     logging.info("already trained to step %d (training.num_steps=%d)", step, cfg.num_steps)
     return state
+  logging.info(
+    "training steps %d-%d, %d per call; compiling the first call", step + 1, cfg.num_steps, cfg.steps_per_call
+  )
   train_step, pending, window = compiled_step(config, loss_fn), [], []
   writer = SummaryWriter(os.path.join(workdir, "tb")) if jax.process_index() == 0 else None
   clock = _Clock(step, train_seconds(workdir))
@@ -207,6 +211,7 @@ class _Clock:
     if self.compiled is None:
       jax.block_until_ready(metrics)
       self.compiled = (step, time.perf_counter())
+      logging.info("step %d: the first call compiled and ran in %.1f s", step, self.compiled[1] - self.start)
 
   def lap(self, step: int) -> float:
     now = time.perf_counter()

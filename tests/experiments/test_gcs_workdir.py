@@ -99,10 +99,13 @@ def test_latents_cache_in_a_gcs_workdir(bucket, tmp_path, monkeypatch):
 
   monkeypatch.setattr(latents, "encode_split", encode_split)
   model = types.SimpleNamespace(workdir=files.absolute("gs://test-bucket/vqvae"), step=3, codebook=np.eye(4, 3))
-  first = latents.training_latents("gs://test-bucket/prior", model, 2)
-  again = latents.training_latents("gs://test-bucket/prior", model, 2)  # from the cache, not encoded again
+  first = latents.training_latents(model, 2)
+  again = latents.training_latents(model, 2)  # from the cache, not encoded again
   assert calls == ["train"] and model.workdir == "gs://test-bucket/vqvae"
   for k in first:
     np.testing.assert_array_equal(first[k], again[k])
-  assert [p.name for p in (bucket / "test-bucket" / "prior").iterdir()] == ["latents.npz"]  # no temporary left
+  cache = bucket / "test-bucket" / "vqvae" / "latents"
+  assert [p.name for p in cache.iterdir()] == ["step_3.npz"]  # in the VQ-VAE's run; no temporary left
+  latents.training_latents(types.SimpleNamespace(**{**vars(model), "step": 5}), 2)  # a later checkpoint
+  assert calls == ["train", "train"] and [p.name for p in cache.iterdir()] == ["step_5.npz"]  # step 3's removed
   assert not (tmp_path / "gs:").exists()

@@ -1,9 +1,11 @@
 """The shared training loop: resume is exact, a non-finite loss stops cleanly, bad input is named."""
 
 import json
+import logging as py_logging
 import os
 import subprocess
 import sys
+import time
 
 import chex
 import grain
@@ -156,6 +158,10 @@ def _file(tmp_path) -> str:
 CLI_ERRORS = {  # case -> (arguments after --workdir=tmp/run or its own --workdir, what the one line says)
   "bad key": (["--config=configs/toy.py", "--config.training.num_stepz=3"], "has no key 'num_stepz' (did you mean"),
   "missing config": (["--config=configs/nope.py"], "no config file 'configs/nope.py'"),
+  "missing data": (
+    ["--config=configs/fashion_mnist.py:tiny", "--config.data.dir=/no/such/fmnist"],
+    "in '/no/such/fmnist'",
+  ),
   "workdir is a file": (["--config=configs/toy.py:tiny", "--workdir={file}"], "is a file: give a directory"),
   "no checkpoint": (["--config=configs/toy.py:tiny", "--mode=eval"], "no checkpoint in"),
   "truncated data": (
@@ -200,3 +206,20 @@ def test_ema_keeps_the_initialisation_weight_its_decays_say(warmup):
   s = np.arange(300, dtype=np.float64)
   decays = np.minimum(0.999, (1 + s) / (10 + s)) if warmup else np.full(300, 0.999)
   np.testing.assert_allclose(float(state.ema_params["w"]), 1.0 - np.prod(decays), rtol=1e-4)
+
+
+def test_heartbeat_fills_a_quiet_phase_and_names_it(caplog):
+  from absl import logging as absl_logging
+
+  from dbvq_jax import progress
+
+  heartbeat = progress.Heartbeat(quiet=0.4)
+  heartbeat.start()
+  try:
+    with caplog.at_level(py_logging.INFO):
+      absl_logging.get_absl_handler().handle(py_logging.makeLogRecord({"msg": "compiling the sampler", "levelno": 20}))
+      time.sleep(1.5)  # quiet: about three heartbeats
+  finally:
+    heartbeat.stop()
+  beats = [r.getMessage() for r in caplog.records if "still working" in r.getMessage()]
+  assert 2 <= len(beats) <= 4 and all(b.endswith("after: compiling the sampler)") for b in beats), beats

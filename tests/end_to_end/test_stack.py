@@ -1,0 +1,93 @@
+"""One command per experiment (configs/stack.py, dbvq_jax/train/stack.py): the stages' order and wiring, and
+the whole Fashion-MNIST stack through the CLI on tiny files: trained once, skipped when run again, one latent
+cache in the VQ-VAE's run."""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from dbvq_jax.train import stack
+
+import helpers
+
+
+def test_prior_all_runs_vqvae_classifier_priors_then_compare_wired_to_each_other(tmp_path):
+  config = helpers.load_config("fashion_mnist:prior=all,tiny")
+  config.data.dir = "/my/fmnist"
+  stages = dict(stack.wired(config, str(tmp_path)))
+  assert list(stages) == ["vqvae", "classifier", "bridge", "maskgit", "pixelcnn", "vq_diffusion", "compare"]
+  assert stages["vqvae"].data.dir == stages["classifier"].data.dir == "/my/fmnist"  # the stack's data section
+  priors = {n: str(tmp_path / n) for n in ("bridge", "maskgit", "pixelcnn", "vq_diffusion")}
+  for name in priors:
+    assert stages[name].vqvae_workdir == str(tmp_path / "vqvae") and stages[name].dataset == "fashion_mnist"
+  assert stages["compare"].priors.to_dict() == priors
+  assert stages["compare"].evals.classifier_fd.path == str(tmp_path / "classifier")
+  assert stages["compare"].vqvae_workdir == str(tmp_path / "vqvae")
+
+
+def test_a_named_vqvae_run_replaces_the_vqvae_stage(tmp_path):
+  config = helpers.load_config("miniimagenet:prior=maskgit")
+  config.vqvae_workdir = "/runs/mini_vqvae"
+  stages = dict(stack.wired(config, str(tmp_path)))
+  assert list(stages) == ["maskgit"] and stages["maskgit"].vqvae_workdir == "/runs/mini_vqvae"
+  assert config.needs_accelerator  # a paper-scale stage makes the stack paper scale
+
+
+def _main(*args) -> subprocess.CompletedProcess:
+  command = [sys.executable, "-m", "dbvq_jax.main", *args]
+  return subprocess.run(command, cwd=helpers.ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def fmnist(tmp_path_factory):
+  """docs/images.md's one-command Fashion-MNIST experiment as printed, with `tiny` and on tiny files:
+  (workdir, the arguments, its log)."""
+  [command] = [c for c in helpers.readme_commands() if "--config=configs/fashion_mnist.py " in c]
+  root = tmp_path_factory.mktemp("stack")
+  helpers.write_fashion_mnist(root / "data")
+  args = shlex.split(command)[3:]  # after `python -m dbvq_jax.main`
+  args = [a.replace(".py", ".py:tiny").replace("=runs/", f"={root}/") for a in args]
+  args += [f"--config.data.dir={root / 'data'}", "--config.stages.bridge.evals.samples.log_steps=2"]  # TensorBoard
+  out = _main(*args)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return root / "fmnist", args, out.stderr
+
+
+def test_one_command_trains_the_vqvae_then_the_prior_on_its_latents(fmnist):
+  run, _, log = fmnist
+  assert "stage 1/2 vqvae" in log and "stage 2/2 bridge" in log
+  with open(run / "bridge" / "config.json") as f:
+    assert json.load(f)["vqvae_workdir"] == str(run / "vqvae")
+  with open(run / "stack.json") as f:
+    record = json.load(f)
+  assert record["vqvae"]["metrics"]["checkpoint_step"] == record["bridge"]["metrics"]["checkpoint_step"] == 4
+  caches = [os.path.join(d, f) for d, _, names in os.walk(run) for f in names if f.endswith(".npz") and "latents" in d]
+  assert caches == [str(run / "vqvae" / "latents" / "step_4.npz")]  # one cache, in the VQ-VAE's run
+
+
+def test_tensorboard_reads_the_training_curves_and_sample_grids(fmnist):
+  from tensorboard.backend.event_processing import event_accumulator
+
+  run, _, _ = fmnist
+  events = event_accumulator.EventAccumulator(str(run / "bridge" / "tb"), size_guidance={"images": 0})
+  events.Reload()
+  assert [e.step for e in events.Scalars("train/loss")] == [2, 4]
+  assert [e.step for e in events.Images("eval/samples")] == [2, 4]
+  image = events.Images("eval/samples")[0]
+  assert image.width > 32 and image.height > 32 and image.encoded_image_string.startswith(b"\x89PNG")
+
+
+def test_the_same_command_again_skips_every_finished_stage(fmnist):
+  run, args, _ = fmnist
+  before = {p: os.path.getmtime(run / p / "metrics.json") for p in ("vqvae", "bridge")}
+  again = _main(*args)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert again.stderr.count("done, skipped") == 2 and "training steps" not in again.stderr
+  assert before == {p: os.path.getmtime(run / p / "metrics.json") for p in ("vqvae", "bridge")}
+  longer = _main(*args, "--config.stages.bridge.training.num_steps=6")  # a changed stage runs again, resuming
+  assert longer.returncode == 0, longer.stderr[-3000:]
+  assert "stage 1/2 vqvae: done, skipped" in longer.stderr and "resumed from step 4" in longer.stderr
