@@ -98,7 +98,7 @@ def main():
   parser.add_argument("--smoke", action="store_true", help="tiny settings: check the pipeline, not the numbers")
   args = parser.parse_args()
   if not os.path.isdir(args.data_dir):
-    raise SystemExit(f"no Fashion-MNIST at --data_dir={args.data_dir!r} (see the README: Preparing data offline)")
+    raise SystemExit(f"no Fashion-MNIST at --data_dir={args.data_dir!r} (see docs/data.md)")
   root = os.path.abspath(args.root)
   vqvae = os.path.abspath(args.vqvae) if args.vqvae else os.path.join(root, "fmnist_vqvae")
   t0 = time.perf_counter()

@@ -1,6 +1,7 @@
 """Shared by the tests, the benchmarks' --smoke runs and test_readme: the repository's configs and their tiny
-versions (also as command-line flags), random FID Inception weights, and the README's commands."""
+versions (also as command-line flags), random FID Inception weights, and the commands of the README and docs/."""
 
+import glob
 import os
 import re
 
@@ -54,15 +55,19 @@ def write_random_inception(path: str, seed: int = 0) -> dict:
 
 
 def readme_commands() -> list[str]:
-  """Shell commands of the README: lines of ```bash blocks (continuations joined, comments dropped)
-  and inline code spans that start with `python benchmarks/`."""
-  with open(os.path.join(ROOT, "README.md")) as f:
-    text = f.read()
+  """Shell commands of README.md, then of every docs/*.md page in name order (docs/accelerators.md left
+  out: its commands need a GPU, a TPU, a cluster or the network, the page marks each verified or not run,
+  and tests/end_to_end/test_launch.py runs its launch dry runs): lines of ```bash blocks (continuations
+  joined, comments dropped) and inline code spans that start with `python benchmarks/`."""
+  docs = sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
   commands = []
-  for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-    for line in block.replace("\\\n", " ").splitlines():
-      line = re.sub(r"\s+#.*$", "", line.strip())
-      if line and not line.startswith("#"):
-        commands.append(" ".join(line.split()))
-  commands += re.findall(r"(?<!`)`(python benchmarks/[^`]+)`", text)
+  for path in [os.path.join(ROOT, "README.md")] + [d for d in docs if os.path.basename(d) != "accelerators.md"]:
+    with open(path) as f:
+      text = f.read()
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+      for line in block.replace("\\\n", " ").splitlines():
+        line = re.sub(r"\s+#.*$", "", line.strip())
+        if line and not line.startswith("#"):
+          commands.append(" ".join(line.split()))
+    commands += re.findall(r"(?<!`)`(python benchmarks/[^`]+)`", text)
   return commands

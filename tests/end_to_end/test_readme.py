@@ -1,6 +1,7 @@
-"""Every command the README prints is run in CI: the toy and benchmark commands here, as printed with
-tiny settings appended (`runs/` moved to a temporary directory); the others by the test named in
-RUN_BY. A new README command without a runner fails test_every_readme_command_is_run."""
+"""Every command the README and the docs/ pages print (helpers.readme_commands) is run in CI: the toy
+and benchmark commands here, as printed with tiny settings appended (`runs/` moved to a temporary
+directory); the others by the test named in RUN_BY. A new command without a runner fails
+test_every_readme_command_is_run."""
 
 import glob
 import json
@@ -32,7 +33,7 @@ BENCHMARK_SMOKE = {
 BENCHMARKS = "test_readme::test_benchmark_commands"
 TOY_TEST = "test_readme::test_toy_commands"
 TOY = r"^python -m dbvq_jax\.main --config=configs/toy\.py[: ]"
-RUN_BY = {  # README command (regex) -> the test that runs it
+RUN_BY = {  # README or docs/ command (regex) -> the test that runs it
   r"^python3 -m venv \.venv && .*pip install -e \. && .*dbvq_jax\.main --config=configs/toy\.py": TOY_TEST,
   r"pip install -e \"\.\[test\]\" && .*ruff format --check \. && .*ruff check \. && .*pytest -q$": "CI (.ci/run)",
   TOY: TOY_TEST,
@@ -40,6 +41,8 @@ RUN_BY = {  # README command (regex) -> the test that runs it
   r"^python benchmarks/compare_priors\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
   r"^python benchmarks/bridge_nll\.py": "test_images_run::test_bridge_nll_command",
   r"^python benchmarks/bridge_ablation\.py": "test_images_run::test_bridge_ablation_command",
+  r"--config\.data\.format=(image_folder|tfds)": "test_images_data::test_data_doc_commands_train_a_vqvae",
+  r"--config=configs/fashion_mnist\.py ": "test_stack::test_one_command_trains_the_vqvae_then_the_prior_on_its_latents",
   r"--config=configs/(vqvae\.py|prior\.py:prior=)": "test_images_run::test_baseline_prior_runs",
   r"--config=configs/prior\.py ": "test_images_run::test_image_prior_run",
   r"--config=configs/e2e\.py": "test_images_run::test_end_to_end_run",
@@ -53,7 +56,7 @@ RUN_BY = {  # README command (regex) -> the test that runs it
 
 
 def _run(command: str, tmp_path, extra: list[str], relocate: bool = True):
-  """Runs a README command; with relocate, `=runs/` paths go under tmp_path."""
+  """Runs a README or docs/ command; with relocate, `=runs/` paths go under tmp_path."""
   args = [a.replace("=runs/", f"={tmp_path}/") if relocate else a for a in shlex.split(command)]
   args = [sys.executable if a == "python" else a for a in args] + [e.format(tmp=tmp_path) for e in extra]
   out = subprocess.run(args, cwd=helpers.ROOT, capture_output=True, text=True, timeout=600)
@@ -66,7 +69,7 @@ def test_every_readme_command_is_run():
   assert len(commands) > 20
   for command in commands:
     runners = [test for pattern, test in RUN_BY.items() if re.search(pattern, command)]
-    assert runners, f"no test runs this README command: {command}"
+    assert runners, f"no test runs this README or docs/ command: {command}"
   for test in set(RUN_BY.values()) - {"CI (.ci/run)"}:
     module, name = test.split("::")
     [path] = glob.glob(os.path.join(helpers.ROOT, "tests", "**", f"{module}.py"), recursive=True)
@@ -75,7 +78,7 @@ def test_every_readme_command_is_run():
 
 
 def test_toy_commands(tmp_path):
-  """The toy commands in README order (train, eval, overrides), each run with the config's `tiny` variant
+  """The toy commands in docs/toy.md order (train, eval, overrides), each run with the config's `tiny` variant
   (the command's own --config.* flags still apply on top)."""
   commands = [c for c in helpers.readme_commands() if re.search(TOY, c)]
   assert "--mode=eval" in {a for c in commands for a in c.split()}
