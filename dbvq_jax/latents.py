@@ -259,12 +259,14 @@ def top_left_square(side: int, size: int) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class TrainedPrior:
   """A prior trained on a VQ-VAE's latents: its run config, the prior, the weights to sample with (EMA when
-  use_ema) and the latent statistics {'z0', 'codes', 'label', 'mu', 'scale'} of its training set."""
+  use_ema), the latent statistics {'z0', 'codes', 'label', 'mu', 'scale'} of its training set and the
+  training step of the checkpoint loaded."""
 
   config: ml_collections.ConfigDict
   prior: priors.Prior
   params: dict
   stats: dict
+  step: int
 
 
 def build_prior(config: ml_collections.ConfigDict, model: VQVAE, stats: dict) -> priors.Prior:
@@ -285,4 +287,4 @@ def load_prior(workdir: str, model: VQVAE) -> TrainedPrior:
   stats = training_latents(model, config.sampling.batch_size)
   prior = build_prior(config, model, stats)
   state = loop.load(config, workdir, prior_variables(prior, stats))
-  return TrainedPrior(config, prior, loop.eval_params(state, config.use_ema), stats)
+  return TrainedPrior(config, prior, loop.eval_params(state, config.use_ema), stats, int(state.step))

@@ -51,11 +51,10 @@ def gather_batches(fn: Callable[[Any, int], Any], params: Any, num_batches: int,
   devices, rounds = jax.devices(), -(-num_batches // jax.device_count())
   local = [d for d in devices if d.process_index == jax.process_index()]
   placed = {d: jax.device_put(params, d) for d in local}
-  outs = []
+  outs, shown, mine = [], progress.Progress(label, rounds * len(local), "batches on this process"), []
   for i, d in [(r * len(devices) + devices.index(d), d) for r in range(rounds) for d in local]:
     with jax.default_device(d):
       outs.append(fn(placed[d], min(i, num_batches - 1)))  # a slot past the end repeats the last batch
-  shown, mine = progress.Progress(label, len(outs), "batches on this process"), []
   for out in outs:
     mine.append(jax.device_get(out))
     shown.update()

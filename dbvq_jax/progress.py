@@ -17,12 +17,14 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
-  """Logs '<label>: done/total <unit> (rate/s, ETA)' at most every `every` seconds, and once at the end."""
+  """Logs '<label>: 0/total <unit>' at once, then '<label>: done/total <unit> (rate/s, ETA)' at most every `every`
+  seconds and once at the end."""
 
   def __init__(self, label: str, total: int, unit: str = "batches", every: float = 5.0):
     self.label, self.total, self.unit, self.every = label, total, unit, every
     self.done, self.start = 0, time.perf_counter()
     self.last = self.start
+    logging.info("%s: 0/%d %s", label, total, unit)
 
   def update(self, n: int = 1) -> None:
     self.done += n

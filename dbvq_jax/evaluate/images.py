@@ -14,7 +14,7 @@ from dbvq_jax.data.pipeline import float_to_image
 
 PAD = 2  # white pixels around and between the images of a grid
 _INCHES = 6.0  # the long side of a drawn grid ...
-_MIN_CELL_INCHES = 0.75  # ... unless its images would be smaller than this
+_MIN_CELL_INCHES = 0.95  # ... unless its images would be smaller than this
 
 
 def psnr(x: np.ndarray, y: np.ndarray) -> float:

@@ -34,6 +34,7 @@ class Compare(experiment.Experiment):
     the data only (test latents, reference features), shared by every prior."""
     t0 = time.perf_counter()
     trained = latents.load_prior(prior_dir, model)
+    logging.info("%s: evaluating step %d of %s", name, trained.step, prior_dir)
     ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size, cache)
     built = evaluators.build(self.config.evals, ctx)
     record, pictures, _ = evaluators.evaluate_all(built, trained.params, jax.random.PRNGKey(self.config.seed))
@@ -44,6 +45,7 @@ class Compare(experiment.Experiment):
       "type": trained.config.prior.type,
       "params": sum(int(np.prod(v.shape)) for v in jax.tree.leaves(trained.params)),
       "train_steps": int(trained.config.training.num_steps),
+      "checkpoint_step": trained.step,
       "train_seconds": loop.train_seconds(prior_dir),
       **record,
     }

@@ -16,7 +16,7 @@ from etils import epath
 
 from dbvq_jax import files, train
 
-ORDER = ("vqvae", "classifier", "image_prior", "image_e2e", "compare")  # by config.experiment
+ORDER = ("vqvae", "classifier", "image_prior", "compare")  # by config.experiment
 
 
 def wired(config: ml_collections.ConfigDict, workdir: str) -> list[tuple[str, ml_collections.ConfigDict]]:

@@ -150,6 +150,7 @@ def test_compare_writes_the_table_for_every_prior(runs):
   caches = [os.path.join(d, f) for d, _, names in os.walk(runs) for f in names if "latents" in os.path.join(d, f)]
   assert caches == [str(runs / "fmnist_vqvae" / "latents" / "step_4.npz")]  # five prior runs, one latent cache
   for row in results["priors"]:
+    assert row["checkpoint_step"] == row["train_steps"]  # each row names the checkpoint it scored
     for part in ("nll_unconditional", "nll_masked"):
       assert all(
         np.isfinite(v["nats"]) and v["nats"] > 0 and v["kind"] in ("exact", "bound", "estimate")
