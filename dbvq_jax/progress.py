@@ -41,7 +41,7 @@ class Heartbeat:
   seconds (a compilation, one long device call), logs how long the current phase (the last message) has run.
   start() installs it on absl's handler, where every record resets its clock; stop() ends the thread."""
 
-  def __init__(self, quiet: float = 9.0):
+  def __init__(self, quiet: float = 8.0):
     self.quiet, self.phase, self.since = quiet, "starting", time.perf_counter()
     self.last, self.stopped = self.since, threading.Event()
 
