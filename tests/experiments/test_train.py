@@ -187,6 +187,21 @@ def test_cli_reports_a_user_error_in_one_line_and_creates_nothing(case, tmp_path
   assert verbose.returncode != 0 and "Traceback" in verbose.stderr
 
 
+def test_cli_reports_a_corrupt_checkpoint_in_one_line_and_writes_nothing(tmp_path):
+  run = tmp_path / "run"
+  assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0
+  metrics = (run / "metrics.json").read_bytes()
+  for root, _, names in os.walk(run / "checkpoints" / "8" / "state"):
+    for name in names:
+      with open(os.path.join(root, name), "wb") as f:
+        f.write(b"garbage")
+  out = _main("--config=configs/toy.py:tiny", f"--workdir={run}", "--mode=eval")
+  errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+  assert out.returncode != 0 and len(errors) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert "cannot restore checkpoint step 8" in errors[0] and "Error: " in errors[0]  # the step and its root cause
+  assert (run / "metrics.json").read_bytes() == metrics  # the evaluation that failed wrote nothing
+
+
 @pytest.mark.parametrize("warmup", [True, False])
 def test_ema_keeps_the_initialisation_weight_its_decays_say(warmup):
   """Parameters jump from 0 to 1 at the first step and stay there, so after n steps the EMA is
