@@ -279,12 +279,13 @@ def prior_variables(prior: priors.Prior, stats: dict):
   return lambda rng: (prior.init(rng, stats[prior.latent_key].shape[1:]), {})
 
 
-def load_prior(workdir: str, model: VQVAE) -> TrainedPrior:
-  """The image prior trained in WORKDIR, checked to be on `model`'s latents."""
+def load_prior(workdir: str, model: VQVAE, stats: dict | None = None) -> TrainedPrior:
+  """The image prior trained in WORKDIR, checked to be on `model`'s latents (`stats`: training_latents(model),
+  read here when not given)."""
   config = checkpoint.run_config(workdir, "image_prior")
   if files.absolute(config.vqvae_workdir) != model.workdir:
     raise ValueError(f"{workdir!r} was trained on the latents of {config.vqvae_workdir!r}, not {model.workdir!r}")
-  stats = training_latents(model, config.sampling.batch_size)
+  stats = training_latents(model, config.sampling.batch_size) if stats is None else stats
   prior = build_prior(config, model, stats)
   state = loop.load(config, workdir, prior_variables(prior, stats))
   return TrainedPrior(config, prior, loop.eval_params(state, config.use_ema), stats, int(state.step))

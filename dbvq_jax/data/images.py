@@ -163,37 +163,48 @@ def miniimagenet_folders(data_dir: str, split: str, image_size: int = 84) -> Arr
   return ArraySource(images, np.asarray([classes[label] for _, label in rows], np.int64))
 
 
-def fit_image(image, channels: int, size: int, resize: bool) -> np.ndarray:
-  """A PIL image -> uint8 [size, size, channels]: converted to grayscale (channels 1) or RGB (3; alpha dropped),
-  scaled so its shorter side is `size` (bicubic) and centre-cropped; without resize [H, W, channels] as stored
-  (the pipeline zero-pads it to size), and an error if it is larger than size."""
-  from PIL import Image  # noqa: PLC0415
+@dataclasses.dataclass(frozen=True)
+class ImageFit:
+  """How image_folder and tfds images become pixels (data.channels, data.image_size, data.resize): a PIL image ->
+  uint8 [size, size, channels], converted to grayscale (channels 1) or RGB (3; alpha dropped), scaled so its
+  shorter side is `size` (bicubic) and centre-cropped; without resize [H, W, channels] as stored (the pipeline
+  zero-pads it to size), and an error if it is larger than size."""
 
-  image = image.convert({1: "L", 3: "RGB"}[channels])
-  w, h = image.size
-  if resize:
-    scale = size / min(w, h)
-    w, h = max(size, round(w * scale)), max(size, round(h * scale))
-    left, top = (w - size) // 2, (h - size) // 2
-    image = image.resize((w, h), Image.BICUBIC).crop((left, top, left + size, top + size))
-  elif max(w, h) > size:
-    raise ValueError(
-      f"an image of {w}x{h} pixels is larger than data.image_size={size}: set --config.data.resize=true to scale "
-      "and centre-crop it, or a larger --config.data.image_size"
-    )
-  return np.asarray(image, np.uint8).reshape(image.size[1], image.size[0], channels)
+  channels: int
+  size: int
+  resize: bool
+
+  @classmethod
+  def of(cls, cfg) -> ImageFit:
+    return cls(cfg.channels, cfg.image_size, cfg.resize)
+
+  def __call__(self, image) -> np.ndarray:
+    from PIL import Image  # noqa: PLC0415
+
+    size = self.size
+    image = image.convert({1: "L", 3: "RGB"}[self.channels])
+    w, h = image.size
+    if self.resize:
+      scale = size / min(w, h)
+      w, h = max(size, round(w * scale)), max(size, round(h * scale))
+      left, top = (w - size) // 2, (h - size) // 2
+      image = image.resize((w, h), Image.BICUBIC).crop((left, top, left + size, top + size))
+    elif max(w, h) > size:
+      raise ValueError(
+        f"an image of {w}x{h} pixels is larger than data.image_size={size}: set --config.data.resize=true to scale "
+        "and centre-crop it, or a larger --config.data.image_size"
+      )
+    return np.asarray(image, np.uint8).reshape(image.size[1], image.size[0], self.channels)
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageFolderSource:
-  """Image files decoded when read (a random-access source; len is free): {'image': uint8 [size, size, channels]
-  (fit_image), 'label': labels[i]}."""
+  """Image files decoded when read (a random-access source; len is free): {'image': fit(the file), 'label':
+  labels[i]}."""
 
   paths: tuple[str, ...]
   labels: np.ndarray  # [N] int64
-  channels: int
-  size: int
-  resize: bool
+  fit: ImageFit
 
   def __len__(self) -> int:
     return len(self.paths)
@@ -204,7 +215,7 @@ class ImageFolderSource:
     path = self.paths[index]
     try:
       with Image.open(path) as image:
-        pixels = fit_image(image, self.channels, self.size, self.resize)
+        pixels = self.fit(image)
     except OSError as e:  # not an image, or truncated
       raise ValueError(f"cannot read image {path} ({e}): replace or remove the file") from e
     except ValueError as e:
@@ -237,7 +248,7 @@ def _image_files(folder: str, hint: str) -> list[str]:
 
 def image_folder(cfg, split: str) -> ImageFolderSource:
   """DIR/<data.splits[split]>/<class>/**/*.{png,jpg,jpeg}: labels number the class folders of the training split in
-  sorted order (a test split may lack some classes, not add new ones); images as fit_image makes them."""
+  sorted order (a test split may lack some classes, not add new ones); images as ImageFit makes them."""
   root, names = os.path.expanduser(cfg.dir), cfg.splits
   train, folder = os.path.join(root, names["train"]), os.path.join(root, names[split])
   hint = (
@@ -255,20 +266,17 @@ def image_folder(cfg, split: str) -> ImageFolderSource:
       files = _image_files(os.path.join(folder, name), hint)
       paths += files
       labels += [label] * len(files)
-  return ImageFolderSource(tuple(paths), np.asarray(labels, np.int64), cfg.channels, cfg.image_size, cfg.resize)
+  return ImageFolderSource(tuple(paths), np.asarray(labels, np.int64), ImageFit.of(cfg))
 
 
 @dataclasses.dataclass(frozen=True)
 class TfdsSource:
-  """A tfds data source's records as {'image': uint8 [size, size, channels] (fit_image), 'label': int (0 without
-  label_key)}."""
+  """A tfds data source's records as {'image': fit(its image), 'label': int (0 without label_key)}."""
 
   records: object  # tfds.data_source(...): records {feature: numpy value}
   image_key: str
   label_key: str  # '': the dataset has no labels
-  channels: int
-  size: int
-  resize: bool
+  fit: ImageFit
 
   def __len__(self) -> int:
     return len(self.records)
@@ -280,7 +288,7 @@ class TfdsSource:
     image = np.asarray(record[self.image_key])  # [H, W, C]
     image = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
     try:
-      pixels = fit_image(image, self.channels, self.size, self.resize)
+      pixels = self.fit(image)
     except ValueError as e:
       raise ValueError(f"record {index} of {self.records}: {e}") from e
     return {"image": pixels, "label": int(record[self.label_key]) if self.label_key else 0}
@@ -312,7 +320,7 @@ def tfds_source(cfg, split: str) -> TfdsSource:
       f"TFDS dataset {name!r} has no feature {cfg.image_key!r} (it has {sorted(features)}): set --config.data.image_key"
     )
   label_key = cfg.label_key if cfg.label_key in features else ""
-  return TfdsSource(records, cfg.image_key, label_key, cfg.channels, cfg.image_size, cfg.resize)
+  return TfdsSource(records, cfg.image_key, label_key, ImageFit.of(cfg))
 
 
 def source(cfg, split: str):

@@ -61,11 +61,10 @@ def table4(chain_codes: np.ndarray, times: np.ndarray) -> str:
   return "\n".join(lines)
 
 
-def _circle(ax, centroids, labels=True):
+def _circle(ax, centroids):
   ax.scatter(centroids[:, 0], centroids[:, 1], s=120, c="lightgray", edgecolors="k", zorder=1)
-  if labels:
-    for k, (x, y) in enumerate(centroids):
-      ax.annotate(str(k), (1.18 * x, 1.18 * y), ha="center", va="center", fontsize=9)
+  for k, (x, y) in enumerate(centroids):
+    ax.annotate(str(k), (1.18 * x, 1.18 * y), ha="center", va="center", fontsize=9)
   ax.set_aspect("equal")
   ax.set_xlim(-1.4, 1.4)
   ax.set_ylim(-1.4, 1.4)

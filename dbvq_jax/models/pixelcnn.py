@@ -18,14 +18,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from dbvq_jax.models.layers import dtypes
+from dbvq_jax.models.layers import dtypes, im2col
 
-
-def _patches(x: jax.Array, rows: int, cols: int) -> jax.Array:
-  """[B, H + rows - 1, W + cols - 1, C] -> [B, H, W, rows cols C]: every (rows x cols) window, as the
-  input of a VALID convolution written as a dense layer."""
-  h, w = x.shape[1] - rows + 1, x.shape[2] - cols + 1
-  return jnp.concatenate([x[:, dy : dy + h, dx : dx + w] for dy in range(rows) for dx in range(cols)], axis=-1)
+_VALID = ((0, 0), (0, 0))  # im2col without padding: the windows of a VALID convolution, as a dense layer's input
 
 
 def _gate(x: jax.Array) -> jax.Array:
@@ -47,10 +42,10 @@ class GatedLayer(nn.Module):
     shift = 1 if self.first else 0
     # Vertical: rows i - r - shift .. i - shift, columns j - r .. j + r.
     v_in = jnp.pad(v, ((0, 0), (r + shift, 0), (r, r), (0, 0)))[:, : v.shape[1] + r]
-    v_out = nn.Dense(2 * c, **kw)(_patches(v_in, r + 1, self.kernel))
+    v_out = nn.Dense(2 * c, **kw)(im2col(v_in, (r + 1, self.kernel), (1, 1), _VALID))
     # Horizontal: row i, columns j - r - shift .. j - shift.
     h_in = jnp.pad(h, ((0, 0), (0, 0), (r + shift, 0), (0, 0)))[:, :, : h.shape[2] + r]
-    h_out = nn.Dense(2 * c, **kw)(_patches(h_in, 1, r + 1))
+    h_out = nn.Dense(2 * c, **kw)(im2col(h_in, (1, r + 1), (1, 1), _VALID))
     # v_out at row i depends on input rows < i only (shifted in layer A, and stacked on rows <= i
     # of such features later), so it may feed the horizontal stack at row i.
     h_out = h_out + nn.Dense(2 * c, **kw)(v_out)

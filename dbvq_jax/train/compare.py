@@ -31,9 +31,9 @@ class Compare(experiment.Experiment):
 
   def _row(self, name: str, prior_dir: str, model: latents.VQVAE, out: str, cache: dict) -> tuple[dict, dict]:
     """One prior's results row (and its evaluators); its pictures go to OUT. `cache` holds what depends on
-    the data only (test latents, reference features), shared by every prior."""
+    the data only (training and test latents, reference features), shared by every prior."""
     t0 = time.perf_counter()
-    trained = latents.load_prior(prior_dir, model)
+    trained = latents.load_prior(prior_dir, model, cache["training"])
     logging.info("%s: evaluating step %d of %s", name, trained.step, prior_dir)
     ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size, cache)
     built = evaluators.build(self.config.evals, ctx)
@@ -56,7 +56,7 @@ class Compare(experiment.Experiment):
     del state
     model = latents.load_vqvae(self.config.vqvae_workdir)
     out = os.path.join(self.workdir, "eval")
-    rows, floor, cache = [], None, {}
+    rows, floor, cache = [], None, {"training": latents.training_latents(model, self.config.batch_size)}
     for name, prior_dir in self.config.priors.items():
       row, built = self._row(name, prior_dir, model, out, cache)
       rows.append(row)

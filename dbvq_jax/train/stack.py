@@ -56,15 +56,13 @@ class Stack:
     self.config, self.workdir = config, workdir
     self.record_path = os.path.join(workdir, "stack.json")
 
-  def _record(self) -> dict:
-    path = epath.Path(self.record_path)
-    return json.loads(path.read_text()) if path.exists() else {}
-
   def run(self, mode: str) -> dict:
+    path = epath.Path(self.record_path)
+    record = json.loads(path.read_text()) if path.exists() else {}  # {stage: {'config', 'metrics'}} of done stages
     stages, results = wired(self.config, self.workdir), {}
     for i, (name, stage) in enumerate(stages, 1):
       stage_dir = os.path.join(self.workdir, name)
-      done = self._record().get(name)
+      done = record.get(name)
       if mode == "train" and done and done["config"] == stage.to_json():
         logging.info("stage %d/%d %s: done, skipped (%s)", i, len(stages), name, stage_dir)
         results[name] = done["metrics"]
@@ -72,6 +70,6 @@ class Stack:
       logging.info("stage %d/%d %s (%s) in %s", i, len(stages), name, stage.experiment, stage_dir)
       results[name] = train.run(stage, stage_dir, mode)
       if mode == "train" and jax.process_index() == 0:
-        record = {**self._record(), name: {"config": stage.to_json(), "metrics": results[name]}}
+        record[name] = {"config": stage.to_json(), "metrics": results[name]}
         files.write_json(self.record_path, record)
     return results
