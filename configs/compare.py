@@ -23,7 +23,7 @@ def evals(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.Conf
     estimators={
       "iwae_samples": 4,  # bridge: S forward paths of the IWAE estimate
       "nll_t_samples": 50,  # bridge: strata of t in the bound's diffusion term (0: all T)
-      "paper_mc_samples": 4,  # bridge: S inpainted samples of the paper's Monte Carlo estimate ...
+      "paper_mc_samples": 0,  # bridge: S inpainted samples of the paper's Monte Carlo estimate (0: off; opt in) ...
       "paper_mc_tau": 1.0,  # ... and its quantiser temperature on normalised latents
       "nll_m_samples": 16,  # maskgit: strata of the masking probability in MD4's bound
     },

@@ -35,6 +35,11 @@ def bridge(c: ml_collections.ConfigDict, data: str) -> None:
   c.bridge.schedule = "ddpm_linear"  # constant | ddpm_linear | cosine | shifted_cosine
   c.bridge.delta = 0.0  # only for "constant"
   c.bridge.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
+  c.bridge.time = "discrete"  # discrete: the T steps above (the paper's) | continuous: the T -> inf model on a clock
+  c.bridge.clock = "linear"  # continuous: linear | cosine | learned (dbvq_jax/clock.py); the sampler's grid: T steps
+  c.bridge.nu_max = 10.0  # continuous: logit abar at s = 0 (the decoder's level) ...
+  c.bridge.nu_min = -10.0  # ... and at s = 1 (the prior's)
+  c.bridge.learn_ends = False  # continuous: learn nu_max and nu_min on the bound (needs prior.loss=eq4)
 
   small = data == "fashion_mnist"
   c.model = ml_collections.ConfigDict()
@@ -59,9 +64,10 @@ def bridge(c: ml_collections.ConfigDict, data: str) -> None:
   p.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
   p.bayes_skip = small  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
   p.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
+  p.decoder_fraction = 0.0625  # continuous time, loss=eq4: share of each batch scoring the decoder
   p.iwae_samples = 4  # likelihoods (dbvq_jax/likelihood.py): S paths of the IWAE estimate ...
   p.nll_t_samples = 50  # ... strata of t in the bound (0: all T) ...
-  p.paper_mc_samples = 4  # ... and the paper's Monte Carlo estimate: S inpainted samples, tau
+  p.paper_mc_samples = 0  # ... and the paper's Monte Carlo estimate: S inpainted samples (0: off; opt in), tau
   p.paper_mc_tau = 1.0
 
 

@@ -4,7 +4,8 @@
   python -m dbvq_jax.main --config=configs/toy.py --workdir=runs/toy --config.model.name=paper_conv
   python -m dbvq_jax.main --config=configs/toy.py:e2e --workdir=runs/toy_e2e
 
-Variants: e2e (the codebook learned end to end, App. E); tiny.
+Variants: continuous (the T -> infinity bridge on a learned clock, trained on its bound); e2e (the codebook
+learned end to end, App. E); tiny.
 """
 
 import ml_collections
@@ -13,7 +14,7 @@ from configs import common
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  v = common.parse(arg, e2e=False)
+  v = common.parse(arg, e2e=False, continuous=False)
   c = ml_collections.ConfigDict()
   c.experiment = "toy"
   c.seed = 0
@@ -31,6 +32,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.bridge.schedule = "constant"  # constant | ddpm_linear | cosine | shifted_cosine
   c.bridge.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
   c.bridge.delta = 0.06  # delta_t for "constant": abar_T = exp(-2 theta T delta)
+  c.bridge.time = "discrete"  # discrete: the T steps above (the paper's) | continuous: the T -> inf model on a clock
+  c.bridge.clock = "linear"  # continuous: linear | cosine | learned (dbvq_jax/clock.py); the sampler's grid: T steps
+  c.bridge.nu_max = 4.0  # continuous: logit abar at s = 0 (the decoder's level) ...
+  c.bridge.nu_min = -12.0  # ... and at s = 1 (the prior's)
+  c.bridge.learn_ends = False  # continuous: learn nu_max and nu_min on the bound (needs prior.loss=eq4)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "mlp"  # mlp | paper_conv (App. E's ~5k-parameter net)
@@ -45,6 +51,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.prior.data_std = 0.7  # per-coordinate scale of z_e^0, for input normalisation
   c.prior.cond_prob = 0.5  # fraction of training examples with a random conditioning mask
   c.prior.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
+  c.prior.decoder_fraction = 0.0625  # continuous time, loss=eq4: share of each batch scoring the decoder
   c.prior.diffuse = "z_e"  # z_e: diffuse x itself | codes: the centroid of its code (fixed codebook only)
   c.prior.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
   c.prior.bayes_skip = False  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
@@ -80,11 +87,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.eval.nll_t_samples = 0  # strata of t in the bound (0: every t)
   c.eval.paper_mc_samples = 4  # the paper's Monte Carlo estimate (conditional): S inpainted samples ...
   c.eval.paper_mc_tau = 1.0  # ... and the quantiser temperature
+  if v.continuous:
+    continuous(c)
   if v.e2e:
     end_to_end(c)
   if v.tiny:
     tiny(c)
   return c
+
+
+def continuous(c: ml_collections.ConfigDict) -> None:
+  """The continuous-time bridge (dbvq_jax/clock.py) trained on its bound with a learned clock, on the code
+  embeddings with the Bayes skip; sampled on the clock's grid of bridge.num_steps steps."""
+  c.bridge.update({"time": "continuous", "clock": "learned"})
+  c.prior.update({"diffuse": "codes", "bayes_skip": True, "loss": "eq4"})
+  c.eval.nll_t_samples = 16  # s per sequence in the continuous bound
 
 
 def end_to_end(c: ml_collections.ConfigDict) -> None:

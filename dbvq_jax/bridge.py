@@ -13,7 +13,14 @@ has 1 - alpha_t for 1 - abar_t and no noise term; the forms here are the exact o
 against Gaussian conditioning. Ho et al.'s DDPM is eta = sqrt(2), theta = 1, z* = 0.
 
 Arrays are indexed by t = 0..T (length T + 1), so `b.abar[t]` is abar_t. Functions take z of shape
-[B, ...] and t of shape [B] (integers, may be traced), or a scalar t.
+[B, ...] and t of shape [B] (integers, may be traced), or a scalar t. Those that need only the noise level of
+z^t (marginal, q_sample, x0_from_eps, eps_from_x0) also take a `Level` in place of t: the level of each example
+at a real time s of the continuous-time model (clock.py).
+
+Continuous time. The OU process run for a time lambda has abar = exp(-2 theta lambda); a clock s -> lambda(s),
+s in [0, 1], is a time change, and the bridge stays an OU bridge. It is written through the logit of abar,
+nu(s) = log(abar(s) / (1 - abar(s))) = log(sigma^2 SNR(s)). `OUBridge.from_logits` builds the discrete
+bridge whose steps are a grid of such levels (the continuous model sampled on that grid).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class OUBridge:
   beta: jax.Array  # [T + 1], beta_0 = 0
   abar: jax.Array  # [T + 1], abar_0 = 1
   abar_c: jax.Array  # [T + 1], 1 - abar_t computed in float64 (exact near t = 0, where 1 - abar_t in float32 is not)
+  t_in: jax.Array  # [T + 1], the denoiser's time input at t: t itself, or network_time(nu_t) on a clock's grid
 
   @classmethod
   def create(cls, theta, eta, deltas, z_star=0.0) -> OUBridge:
@@ -53,6 +61,24 @@ class OUBridge:
       beta=jnp.asarray(np.concatenate([[0.0], beta]), dtype),
       abar=jnp.asarray(np.concatenate([[1.0], np.exp(log_abar)]), dtype),
       abar_c=jnp.asarray(np.concatenate([[0.0], -np.expm1(log_abar)]), dtype),
+      t_in=jnp.arange(deltas.size + 1, dtype=dtype),
+    )
+
+  @classmethod
+  def from_logits(cls, theta, eta, nu: jax.Array, z_star=0.0) -> OUBridge:
+    """The bridge whose levels t = 1..T have logits nu [T] (decreasing; traceable, e.g. a learned clock on a
+    grid of s), after abar_0 = 1: beta_t = 1 - abar_t / abar_{t-1}, 1 - abar_t = sigmoid(-nu_t), and the
+    denoiser's time input network_time(nu_t)."""
+    nu = jnp.asarray(nu)
+    log_abar = jnp.concatenate([jnp.zeros((1,), nu.dtype), jax.nn.log_sigmoid(nu)])
+    return cls(
+      theta=jnp.asarray(theta, nu.dtype),
+      eta=jnp.asarray(eta, nu.dtype),
+      z_star=jnp.asarray(z_star, nu.dtype),
+      beta=jnp.concatenate([jnp.zeros((1,), nu.dtype), -jnp.expm1(jnp.diff(log_abar))]),
+      abar=jnp.exp(log_abar),
+      abar_c=jnp.concatenate([jnp.zeros((1,), nu.dtype), jax.nn.sigmoid(-nu)]),
+      t_in=jnp.concatenate([network_time(nu[:1]), network_time(nu)]),
     )
 
   @property
@@ -68,6 +94,35 @@ class OUBridge:
   def sigma(self) -> jax.Array:
     """Stationary standard deviation sigma = eta / sqrt(2 theta)."""
     return self.eta / jnp.sqrt(2.0 * self.theta)
+
+
+@flax.struct.dataclass
+class Level:
+  """The noise level of z^s for each example [B]: abar, 1 - abar and the denoiser's time input."""
+
+  abar: jax.Array
+  abar_c: jax.Array
+  t_in: jax.Array
+
+  @classmethod
+  def from_logit(cls, nu: jax.Array) -> Level:
+    """The level of logit nu = log(abar / (1 - abar)) [B]."""
+    return cls(jax.nn.sigmoid(nu), jax.nn.sigmoid(-nu), network_time(nu))
+
+
+def level(b: OUBridge, t) -> Level:
+  """The level of z^t on the bridge's own grid, t [B] integers (a Level passes through)."""
+  if isinstance(t, Level):
+    return t
+  t = jnp.asarray(t)
+  return Level(jnp.take(b.abar, t), jnp.take(b.abar_c, t), jnp.take(b.t_in, t))
+
+
+def network_time(nu: jax.Array) -> jax.Array:
+  """The denoiser's time input for a continuous level, 50 (10 - nu): 0 at nu = 10 (abar = 1 - 4.5e-5), 1000 at
+  nu = -10, so a network sees levels on the scale of the paper's t = 0..1000. It depends on the level alone,
+  not on the clock, so the clock's shape changes where the network is asked, not what it computes."""
+  return 50.0 * (10.0 - nu)
 
 
 def constant_deltas(num_steps: int, delta: float) -> np.ndarray:
@@ -111,9 +166,16 @@ def _at(values: jax.Array, t, like: jax.Array) -> jax.Array:
   return v.reshape(v.shape + (1,) * (like.ndim - v.ndim))
 
 
+def abar_like(b: OUBridge, t, like: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """abar_t and 1 - abar_t of integer times t or a Level, reshaped to broadcast against `like`."""
+  lv = level(b, t)
+  shape = lambda v: v.reshape(v.shape + (1,) * (like.ndim - v.ndim))  # noqa: E731
+  return shape(lv.abar), shape(lv.abar_c)
+
+
 def marginal(b: OUBridge, z0: jax.Array, t) -> tuple[jax.Array, jax.Array]:
   """Mean and std of q(z^t | z^0), 0 <= t <= T: z* + sqrt(abar_t)(z^0 - z*), sigma sqrt(1 - abar_t)."""
-  abar, abar_c = _at(b.abar, t, z0), _at(b.abar_c, t, z0)
+  abar, abar_c = abar_like(b, t, z0)
   mean = b.z_star + jnp.sqrt(abar) * (z0 - b.z_star)
   std = b.sigma * jnp.sqrt(abar_c)
   return mean, jnp.broadcast_to(std, mean.shape)
@@ -158,13 +220,13 @@ def eps_to_mean(b: OUBridge, zt: jax.Array, t, eps: jax.Array) -> jax.Array:
 
 def x0_from_eps(b: OUBridge, zt: jax.Array, t, eps: jax.Array) -> jax.Array:
   """The z^0 for which z^t = h_e^t(z^0, eps): z* + ((z^t - z*) - sigma sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-  abar, abar_c = _at(b.abar, t, zt), _at(b.abar_c, t, zt)
+  abar, abar_c = abar_like(b, t, zt)
   return b.z_star + ((zt - b.z_star) - b.sigma * jnp.sqrt(abar_c) * eps) / jnp.sqrt(abar)
 
 
 def eps_from_x0(b: OUBridge, zt: jax.Array, t, z0: jax.Array) -> jax.Array:
   """The eps for which z^t = h_e^t(z^0, eps), 1 <= t <= T."""
-  abar, abar_c = _at(b.abar, t, zt), _at(b.abar_c, t, zt)
+  abar, abar_c = abar_like(b, t, zt)
   return ((zt - b.z_star) - jnp.sqrt(abar) * (z0 - b.z_star)) / (b.sigma * jnp.sqrt(abar_c))
 
 

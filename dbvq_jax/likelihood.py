@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dbvq_jax import bridge as bridge_lib
+from dbvq_jax import clock as clock_lib
 from dbvq_jax import sampling
 
 X0Fn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -60,7 +61,7 @@ def prior_kl(b: bridge_lib.OUBridge, y: jax.Array) -> jax.Array:
 def bayes_decoder_logits(b: bridge_lib.OUBridge, zt: jax.Array, t, codebook: jax.Array) -> jax.Array:
   """log q(z^t | y = e_k) + const for every code, the Bayes decoder under a uniform code prior:
   -||z^t - z* - sqrt(abar_t)(e_k - z*)||^2 / (2 sigma^2 (1 - abar_t)), z^t [B, ..., d] -> [B, ..., K]."""
-  abar, abar_c = bridge_lib._at(b.abar, t, zt), bridge_lib._at(b.abar_c, t, zt)
+  abar, abar_c = bridge_lib.abar_like(b, t, zt)
   means = b.z_star + jnp.sqrt(abar[..., None]) * (codebook - b.z_star)  # [B, ..., K, d]
   return -jnp.sum(jnp.square(zt[..., None, :] - means), axis=-1) / (2.0 * b.sigma**2 * abar_c)
 
@@ -71,7 +72,7 @@ def strata(t0: int, num_steps: int, num_t: int) -> np.ndarray:
   return np.round(np.linspace(t0 + 1, num_steps + 1, n + 1)).astype(np.int32)
 
 
-def _masked_sum(x: jax.Array, free: jax.Array) -> jax.Array:
+def masked_sum(x: jax.Array, free: jax.Array) -> jax.Array:
   """sum over free positions: x [B, ...] -> [B]."""
   return jnp.sum(jnp.where(free, x, 0.0).reshape(x.shape[0], -1), axis=-1)
 
@@ -96,14 +97,49 @@ def bound(
     zt = bridge_lib.q_sample(b, y, t, jax.random.normal(k_eps, y.shape, y.dtype))
     sq = jnp.sum(jnp.square(y - x0_fn(zt, t)), axis=-1)
     weight = (hi - lo) * 0.5 * snr_drop(b, t)
-    return total + weight * _masked_sum(sq, free), None
+    return total + weight * masked_sum(sq, free), None
 
   diffusion, _ = jax.lax.scan(stratum, jnp.zeros((batch,), y.dtype), jnp.arange(len(edges) - 1))
   z_dec = bridge_lib.q_sample(b, y, t0, jax.random.normal(k_dec, y.shape, y.dtype))
   return {
-    "prior": _masked_sum(prior_kl(b, y), free),
+    "prior": masked_sum(prior_kl(b, y), free),
     "diffusion": diffusion,
-    "decoder": _masked_sum(decoder_nll(z_dec), free),
+    "decoder": masked_sum(decoder_nll(z_dec), free),
+  }
+
+
+def continuous_bound(
+  clock: clock_lib.Clock, clock_params: dict, b: bridge_lib.OUBridge, rng, y, free, x0_fn, decoder_nll, num_s: int
+) -> dict:
+  """The continuous-time bound's three parts, each [B] nats over the free positions (VDM's T -> infinity
+  bound on a clock, clock.py):
+
+    'prior'     = KL(q(z^1 | y) || N(z*, sigma^2 I)) at nu_min,
+    'diffusion' = 1/2 int_0^1 (-nu'(s)) exp(nu(s)) / sigma^2 E_q ||y - z0_hat(z^s, s)||^2 ds,
+    'decoder'   = E_q[-log p_theta(z_q | z^0)] with z^0 at nu_max.
+
+  The integral is estimated at num_s stratified s per example, s_k = (u + k) / num_s with one u ~ U(0, 1) per
+  example, and one z^s each; x0_fn(z, level) and decoder_nll(z, level) take a bridge.Level."""
+  nu_max, nu_min = clock.ends(clock_params)
+  batch = y.shape[0]
+  k_u, k_dec, k_loop = jax.random.split(rng, 3)
+  u = jax.random.uniform(k_u, (batch,))
+
+  def stratum(total, k):
+    nu, dnu = clock.logits(clock_params, (u + k) / num_s)
+    lv = bridge_lib.Level.from_logit(nu)
+    zt = bridge_lib.q_sample(b, y, lv, jax.random.normal(jax.random.fold_in(k_loop, k), y.shape, y.dtype))
+    sq = jnp.sum(jnp.square(y - x0_fn(zt, lv)), axis=-1)
+    weight = 0.5 * -dnu * (lv.abar / lv.abar_c) / b.sigma**2
+    return total + weight * masked_sum(sq, free) / num_s, None
+
+  diffusion, _ = jax.lax.scan(stratum, jnp.zeros((batch,), y.dtype), jnp.arange(num_s))
+  lv_dec = bridge_lib.Level.from_logit(jnp.full((batch,), nu_max))
+  z_dec = bridge_lib.q_sample(b, y, lv_dec, jax.random.normal(k_dec, y.shape, y.dtype))
+  return {
+    "prior": masked_sum(clock_lib.prior_kl(nu_min, y - b.z_star, b.sigma), free),
+    "diffusion": diffusion,
+    "decoder": masked_sum(decoder_nll(z_dec, lv_dec), free),
   }
 
 
@@ -131,7 +167,7 @@ def path_log_weight(
   k_start, k_loop = jax.random.split(rng)
   batch = y.shape[0]
   z = bridge_lib.q_sample(b, y, t0, jax.random.normal(k_start, y.shape, y.dtype))
-  log_w = -_masked_sum(decoder_nll(z), free)
+  log_w = -masked_sum(decoder_nll(z), free)
 
   def step(carry, t):
     z_prev, log_w = carry
@@ -145,10 +181,10 @@ def path_log_weight(
     zt = sampling.impose_known(b, y, ~free[..., None], zt, t, k_obs)  # observed: fresh q(z^t | y)
     t_vec = jnp.full((batch,), t, jnp.int32)
     ratio = _step_log_ratio(b, y, z_prev, zt, x0_fn(zt, t_vec), t_vec)
-    return (zt, log_w + _masked_sum(ratio, free)), None
+    return (zt, log_w + masked_sum(ratio, free)), None
 
   (zT, log_w), _ = jax.lax.scan(step, (z, log_w), jnp.arange(t0 + 1, b.num_steps + 1))
-  return log_w + _masked_sum(_end_log_ratio(b, y, zT), free)
+  return log_w + masked_sum(_end_log_ratio(b, y, zT), free)
 
 
 def iwae(

@@ -282,7 +282,8 @@ class CodeKL(Evaluator):
 class Likelihood(Evaluator):
   """Every estimator of prior.nll on `num_examples` test code maps, in nats per scored position with
   standard errors: the whole map (nll_unconditional) and a centred `mask_size` square given the rest
-  (nll_masked). `estimators` sets sample counts on a prior that has such fields (e.g. iwae_samples)."""
+  (nll_masked; mask_size 0: none). `estimators` sets sample counts on a prior that has such fields (e.g.
+  iwae_samples)."""
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -295,14 +296,17 @@ class Likelihood(Evaluator):
     test = self.ctx.test(self.cfg.num_examples)
     maps = {"codes": test["codes"], "z0": test["z0"]}
     mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], self.cfg.mask_size), maps["codes"].shape)
-    return {
-      "nll_unconditional": self._score(params, key, maps, None),
-      "nll_masked": self._score(params, jax.random.fold_in(key, 1), maps, mask),
-    }, {}
+    record = {"nll_unconditional": self._score(params, key, maps, None)}
+    if self.cfg.mask_size:
+      record["nll_masked"] = self._score(params, jax.random.fold_in(key, 1), maps, mask)
+    return record, {}
 
   def _score(self, params, key, maps: dict, mask: np.ndarray | None) -> dict:
+    """{estimator: {'nats', 'se', 'kind', 'model'}}: `likelihoods` and the model each number is about."""
     batch = self.cfg.get("batch_size", self.ctx.batch_size)
-    return likelihoods(self.fn, self.prior.NLL_KINDS, params, key, maps, mask, batch)
+    out = likelihoods(self.fn, self.prior.NLL_KINDS, params, key, maps, mask, batch)
+    models = self.prior.nll_models(mask is not None)
+    return {name: {**v, "model": models[name]} for name, v in out.items()}
 
 
 def likelihoods(nll_fn, kinds: dict, params, key, maps: dict, mask: np.ndarray | None, batch: int) -> dict:

@@ -40,6 +40,10 @@ class Prior(Protocol):
     """{estimator: [B]} -log p(codes of the unobserved positions | observed ones) in nats; mask True
     where observed, None for the whole map."""
 
+  def nll_models(self, masked: bool) -> dict[str, str]:
+    """{estimator: the model its number is about, in words}, for the whole map or (masked) the unobserved
+    positions given the observed ones, where the text also says what they are conditioned on."""
+
   def with_sample_steps(self, steps: int) -> Prior:
     """The prior sampling with `steps` of its full_sample_steps network evaluations."""
 

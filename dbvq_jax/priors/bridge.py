@@ -31,6 +31,15 @@ label enters the denoiser, training swaps in the null label with probability `la
 sampling with guidance weight w uses eps_w = eps(. | null) + w (eps(. | y) - eps(. | null)) ("eps")
 or the guided code log-probabilities of priors/common.py ("codes").
 
+Continuous time (beyond the paper, `clock` set: config `prior.time="continuous"`). The bridge runs on a clock
+s in [0, 1] -> nu(s) = logit abar(s) (clock.py), the network sees the level (bridge.network_time), and the model
+is the T -> infinity limit, whose bound (likelihood.continuous_bound) is tighter than any discrete one. Training
+draws s at evenly stratified points over the batch (clock.stratified_times); with loss "eq4" it is the
+continuous bound itself, a fraction `decoder_fraction` of the batch scoring the decoder at s = 0, and the clock
+(a learned interior, learned ends) trains on it, the interior on the variance of the bound's estimate
+(clock.variance_gradient). The samplers and IWAE run on the clock's grid of N = sample_steps (0: bridge.num_steps)
+even steps in s, a discrete bridge with the decoder at its t = 1 (`discretised`).
+
 The optional regulariser adds `reg_weight` times -L_t^reg at the same t: the exact KL(q_tau(z_q^t | z_e^t)
 || p_tau_t(z_q^t | z_e^t)) of eq. (5) (reg_form="kl") or App. C's gamma_t ||z_e^t - z_q_hat^t||^2 with
 z_q_hat^t a straight-through Gumbel-softmax sample of q_tau (reg_form="surrogate"); quantize.py has the
@@ -48,6 +57,7 @@ import numpy as np
 import optax
 
 from dbvq_jax import bridge as bridge_lib
+from dbvq_jax import clock as clock_lib
 from dbvq_jax import likelihood, quantize, sampling
 from dbvq_jax.models import layers, unet
 from dbvq_jax.priors import base, common
@@ -92,6 +102,8 @@ class BridgePrior:
   diffuse: str = "z_e"  # z_e: the forward process starts at z_e^0; codes: at the code embedding e_{z_q} (CDCD, Plaid)
   self_condition: bool = False  # the denoiser also sees its own estimate of z^0 at the same t (two passes)
   bayes_skip: bool = False  # "codes": the network's logits plus log q(z^t_i | e_k) (see the module docstring)
+  clock: clock_lib.Clock | None = None  # continuous time on this clock (None: the paper's T discrete steps)
+  decoder_fraction: float = 0.0625  # continuous "eq4": share of each batch that scores the decoder at s = 0
 
   latent_key = "z0"  # the batch entry the prior models (and `known` holds for inpainting)
   NLL_KINDS = {
@@ -99,6 +111,21 @@ class BridgePrior:
     "iwae": "estimate",
     "paper_mc": "estimate",
   }  # paper_mc: of another model (see paper_mc)
+
+  def nll_models(self, masked: bool) -> dict[str, str]:
+    if self.continuous:
+      chain = f"the chain on the clock's {self.sample_steps or self.bridge.num_steps}-step grid (the sampler's)"
+      models = {"bound": "the continuous-time (T -> infinity) model", "iwae": chain}
+    else:
+      chain = f"the {self.bridge.num_steps}-step chain to the decoder at t0 = {self.decoder_t}"
+      strided = " (the strided sampler is another model)" if self.sample_steps else ""
+      models = {"bound": chain + strided, "iwae": chain + strided}
+    models["paper_mc"] = "another model: the chain and an untrained tau-softmax decoder"
+    if masked and self.diffuse == "z_e":
+      models = {
+        k: v + "; given the observed codes' embeddings (image inpainting gives it their z_e)" for k, v in models.items()
+      }
+    return models
 
   def __post_init__(self):
     if self.parameterization not in PARAMETERIZATIONS:
@@ -125,13 +152,46 @@ class BridgePrior:
       raise ValueError("bayes_skip adds code logits: it needs parameterization='codes'")
     if not 1 <= self.decoder_t < self.bridge.num_steps:
       raise ValueError(f"decoder_t must be in 1..T-1 = {self.bridge.num_steps - 1}, got {self.decoder_t}")
+    if self.clock is not None:
+      self._check_continuous()
+
+  def _check_continuous(self) -> None:
+    """The options continuous time supports."""
+    learned = self.clock.kind == "learned" or self.clock.learn_ends
+    if learned and not self._bound_loss:
+      raise ValueError("a learned clock trains on the bound: it needs loss='eq4' (with parameterization='codes')")
+    if self.loss_type == "eq4" and not self._bound_loss:
+      raise ValueError("continuous time trains on the bound with parameterization='codes'; use loss='simple' for 'eps'")
+    if self.reg_weight > 0:
+      raise ValueError("the regulariser's tau_t schedule is discrete: it needs time='discrete'")
+    if self.decoder_t != 1:
+      raise ValueError("in continuous time the decoder reads z at s = 0: decoder_t must be 1")
+    if self.nll_t_samples <= 0:
+      raise ValueError("the continuous bound needs nll_t_samples > 0 values of s per example")
+    if not 0.0 < self.decoder_fraction < 1.0:
+      raise ValueError(f"decoder_fraction must be in (0, 1), got {self.decoder_fraction}")
+
+  @property
+  def continuous(self) -> bool:
+    return self.clock is not None
+
+  def discretised(self, params: dict) -> BridgePrior:
+    """This prior on the bridge its samplers run on: itself in discrete time; in continuous time the discrete
+    prior whose steps are the clock's levels at s = 0, 1/N, ..., 1 (N = sample_steps, 0: bridge.num_steps)
+    after abar_0 = 1, with the decoder at its t = 1 (OUBridge.from_logits)."""
+    if not self.continuous:
+      return self
+    b, n = self.bridge, self.sample_steps or self.bridge.num_steps
+    grid = bridge_lib.OUBridge.from_logits(b.theta, b.eta, self.clock.grid(params.get("clock", {}), n), b.z_star)
+    return dataclasses.replace(self, bridge=grid, clock=None, sample_steps=0, loss_type="simple")
 
   @property
   def full_sample_steps(self) -> int:
     return self.bridge.num_steps
 
   def with_sample_steps(self, steps: int) -> BridgePrior:
-    """The ancestral chain over all T steps (steps = T) or the strided sampler over `steps`."""
+    """The ancestral chain over all T steps (steps = T) or the strided sampler over `steps` (continuous time:
+    the chain over a grid of `steps`)."""
     return dataclasses.replace(self, sample_steps=0 if steps == self.bridge.num_steps else steps)
 
   def init(self, rng: jax.Array, latent_shape: tuple[int, ...], codebook: jax.Array | None = None) -> dict:
@@ -146,6 +206,9 @@ class BridgePrior:
     }  # jit: one compile, not one per op
     if codebook is not None:
       params["codebook"] = jnp.asarray(codebook)
+    clock_params = self.clock.init(jax.random.fold_in(rng, 1)) if self.continuous else {}
+    if clock_params:
+      params["clock"] = clock_params
     return params
 
   def codebook(self, params: dict) -> jax.Array:
@@ -153,14 +216,15 @@ class BridgePrior:
     return params["codebook"] if self.fixed_codebook is None else jnp.asarray(self.fixed_codebook)
 
   def _network(self, params, zt, t, known, mask, labels=None, dropout_rng=None, estimate=None) -> jax.Array:
-    """Raw denoiser output for z_e^t [B, ..., d], t [B], z_e^0 values `known` where mask [B, ...] is 1,
+    """Raw denoiser output for z_e^t [B, ..., d] at t [B] (or a bridge.Level), z_e^0 values `known` where mask
+    [B, ...] is 1,
     class labels [B] for a class-conditional prior, and (self-conditioning) an estimate of z^0
     [B, ..., d] (None: zeros, "no estimate").
 
     Dropout is active when a `dropout_rng` is given (training)."""
-    b = self.bridge
-    abar = b.abar[t].reshape((-1,) + (1,) * (zt.ndim - 1))
-    c_in = jax.lax.rsqrt(abar * self.data_std**2 + b.sigma**2 * (1.0 - abar))
+    b, lv = self.bridge, bridge_lib.level(self.bridge, t)
+    abar, abar_c = bridge_lib.abar_like(b, lv, zt)
+    c_in = jax.lax.rsqrt(abar * self.data_std**2 + b.sigma**2 * abar_c)
     m = mask[..., None].astype(zt.dtype)
     cond = [m, m * (known - b.z_star) / self.data_std]
     if self.self_condition:
@@ -169,9 +233,11 @@ class BridgePrior:
     train = dropout_rng is not None
     rngs = {"dropout": dropout_rng} if train else {}
     extra = {"labels": labels} if self.num_labels else {}
-    out = self.denoiser.apply(params["denoiser"], (zt - b.z_star) * c_in, t, cond, train=train, rngs=rngs, **extra)
+    out = self.denoiser.apply(
+      params["denoiser"], (zt - b.z_star) * c_in, lv.t_in, cond, train=train, rngs=rngs, **extra
+    )
     if self.bayes_skip:
-      out = out + likelihood.bayes_decoder_logits(b, zt, t, self.codebook(params))
+      out = out + likelihood.bayes_decoder_logits(b, zt, lv, self.codebook(params))
     return out
 
   def _output_fn(self, params: dict, known=None, mask=None, labels=None, guidance: float = 1.0):
@@ -220,11 +286,11 @@ class BridgePrior:
     return lambda zt, t: self._to_x0(params, zt, t, out(zt, t))
 
   def decoder_log_probs(
-    self, params: dict, zt: jax.Array, known=None, mask=None, labels=None, guidance: float = 1.0
+    self, params: dict, zt: jax.Array, known=None, mask=None, labels=None, guidance: float = 1.0, t=None
   ) -> jax.Array:
-    """log p_theta(z_q | z^{t0}) [B, ..., K] at t0 = decoder_t: the network's own code distribution
-    ("codes") or the Bayes decoder under a uniform code prior ("eps", likelihood.bayes_decoder_logits)."""
-    t = jnp.full((zt.shape[0],), self.decoder_t, jnp.int32)
+    """log p_theta(z_q | z^{t0}) [B, ..., K] at t0 = decoder_t (or the level `t`): the network's own code
+    distribution ("codes") or the Bayes decoder under a uniform code prior ("eps", likelihood.bayes_decoder_logits)."""
+    t = jnp.full((zt.shape[0],), self.decoder_t, jnp.int32) if t is None else t
     if self.parameterization == "codes":
       return self._output_fn(params, known, mask, labels, guidance)(zt, t)
     return jax.nn.log_softmax(likelihood.bayes_decoder_logits(self.bridge, zt, t, self.codebook(params)), axis=-1)
@@ -270,7 +336,10 @@ class BridgePrior:
     return jnp.where(use, estimate, 0.0)
 
   def loss(self, params: dict, batch: dict, rng: jax.Array) -> tuple[jax.Array, dict]:
-    """Diffusion loss at t ~ U{1..T} (the bound: U{t0..T}) (+ regulariser) from z^0 = self.start(batch) [B, ..., d]."""
+    """Diffusion loss at t ~ U{1..T} (the bound: U{t0..T}; continuous time: s stratified over the batch)
+    (+ regulariser) from z^0 = self.start(batch) [B, ..., d]."""
+    if self.continuous:
+      return self._continuous_loss(params, batch, rng)
     z0 = self.start(params, batch)
     b = self.bridge
     k_t, k_eps, k_mask, k_reg, k_drop, k_sc = jax.random.split(rng, 6)
@@ -278,12 +347,7 @@ class BridgePrior:
     t = jax.random.randint(k_t, (z0.shape[0],), t_first, b.num_steps + 1)
     eps = jax.random.normal(k_eps, z0.shape, z0.dtype)
     zt = bridge_lib.q_sample(b, z0, t, eps)
-    mask = self._random_mask(k_mask, z0.shape[:-1]) if self.cond_prob > 0 else jnp.zeros(z0.shape[:-1], bool)
-    labels = (
-      common.drop_labels(jax.random.fold_in(rng, 1), batch["label"], self.num_labels, self.label_drop)
-      if self.num_labels
-      else None
-    )
+    mask, labels = self._conditioning_inputs(k_mask, batch, z0.shape[:-1])
     estimate = self._self_condition_estimate(params, k_sc, zt, t, z0, mask, labels, jax.random.fold_in(k_drop, 1))
     out = self._network(params, zt, t, z0, mask, labels=labels, dropout_rng=k_drop, estimate=estimate)
     if self.parameterization == "eps":
@@ -302,6 +366,78 @@ class BridgePrior:
       metrics["regulariser"] = reg
       total = total + self.reg_weight * reg
     return total, metrics
+
+  def _conditioning_inputs(self, rng, batch: dict, shape) -> tuple[jax.Array, jax.Array | None]:
+    """Training masks [B, ...] (True = known; none known when cond_prob = 0) and labels (None if unconditional)."""
+    mask = self._random_mask(rng, shape) if self.cond_prob > 0 else jnp.zeros(shape, bool)
+    labels = (
+      common.drop_labels(jax.random.fold_in(rng, 1), batch["label"], self.num_labels, self.label_drop)
+      if self.num_labels
+      else None
+    )
+    return mask, labels
+
+  def _continuous_loss(self, params: dict, batch: dict, rng: jax.Array) -> tuple[jax.Array, dict]:
+    """Continuous time: the loss at levels stratified over the batch (_continuous_rows); "eq4": the continuous
+    bound per free position (prior, diffusion and decoder terms), with the clock's interior trained on the
+    diffusion term's variance."""
+    y = self.start(params, batch)
+    k_s, k_eps, k_mask, k_drop, k_sc = jax.random.split(rng, 5)
+    mask, labels = self._conditioning_inputs(k_mask, batch, y.shape[:-1])
+    free = 1.0 - mask.astype(y.dtype)
+    s, at_decoder = self._continuous_rows(k_s, y.shape[0])
+    interior = self.clock.fraction(params.get("clock", {}), s)
+    eps = jax.random.normal(k_eps, y.shape, y.dtype)
+
+    def per_example(p, interior):
+      nu_max, nu_min = self.clock.ends(p.get("clock", {}))
+      nu = jnp.where(at_decoder, nu_max, nu_max + (nu_min - nu_max) * interior[0])
+      lv = bridge_lib.Level.from_logit(nu)
+      zt = bridge_lib.q_sample(self.bridge, y, lv, eps)
+      estimate = self._self_condition_estimate(p, k_sc, zt, lv, y, mask, labels, jax.random.fold_in(k_drop, 1))
+      out = self._network(p, zt, lv, y, mask, labels=labels, dropout_rng=k_drop, estimate=estimate)
+      dnu = (nu_min - nu_max) * interior[1]
+      return likelihood.masked_sum(self._continuous_terms(p, y, zt, lv, dnu, out, at_decoder), free)
+
+    if not self._bound_loss:
+      diffusion = jnp.sum(per_example(params, jax.lax.stop_gradient(interior))) / jnp.maximum(jnp.sum(free), 1.0)
+      return diffusion, {"diffusion": diffusion}
+    per_example_loss = clock_lib.variance_gradient(per_example, params, interior)
+    diffusion = jnp.sum(per_example_loss) / jnp.maximum(jnp.sum(free), 1.0)
+    nu_max, nu_min = self.clock.ends(params.get("clock", {}))
+    prior_kl = clock_lib.prior_kl(nu_min, y - self.bridge.z_star, self.bridge.sigma)
+    prior = jnp.sum(prior_kl * free) / jnp.maximum(jnp.sum(free), 1.0)
+    return diffusion + prior, {"diffusion": diffusion, "prior": prior, "nu_max": nu_max, "nu_min": nu_min}
+
+  def _continuous_rows(self, rng: jax.Array, batch: int) -> tuple[jax.Array, jax.Array]:
+    """s [B] and the decoder rows [B] (bool) of a training batch, from a random ranking of its rows: with the
+    bound loss the first n = round(decoder_fraction B) ranks (at least 1) score the decoder, and the other
+    ranks r take s = (u + r - n) / (B - n), u ~ U(0, 1), evenly stratified; every row is equally likely to
+    take any role, so the loss is unbiased for any batch."""
+    k_rank, k_u = jax.random.split(rng)
+    rank = jax.random.permutation(k_rank, batch)
+    n = self._decoder_rows(batch) if self._bound_loss else 0
+    s = (jax.random.uniform(k_u) + jnp.maximum(rank - n, 0)) / (batch - n)
+    return s, rank < n
+
+  def _decoder_rows(self, batch: int) -> int:
+    return max(1, round(self.decoder_fraction * batch))
+
+  def _continuous_terms(self, params, y, zt, lv, dnu, out, at_decoder) -> jax.Array:
+    """Per-position loss [B, ...]: the cross-entropy or ||eps - eps_theta||^2 ("simple"), or the bound's
+    terms divided by their share of the batch ("eq4"): -log p(z_q | z^0) on the decoder rows, else
+    1/2 (-nu') exp(nu) / sigma^2 ||y - z0_hat||^2."""
+    if self.parameterization == "eps":
+      return jnp.sum(jnp.square(bridge_lib.eps_from_x0(self.bridge, zt, lv, y) - out), axis=-1)
+    codes = quantize.nearest_code(y, jax.lax.stop_gradient(self.codebook(params)))
+    ce = optax.softmax_cross_entropy_with_integer_labels(out, codes)
+    if not self._bound_loss:
+      return ce
+    share = self._decoder_rows(y.shape[0]) / y.shape[0]
+    sq = jnp.sum(jnp.square(y - self._to_x0(params, zt, lv, out)), axis=-1)
+    weight = 0.5 * -dnu * (lv.abar / lv.abar_c) / self.bridge.sigma**2  # -dSNR/ds / 2
+    weight, at_decoder = (v.reshape((-1,) + (1,) * (sq.ndim - 1)) for v in (weight, at_decoder))
+    return jnp.where(at_decoder, ce / share, weight * sq / (1.0 - share))
 
   @property
   def _bound_loss(self) -> bool:
@@ -346,8 +482,21 @@ class BridgePrior:
     the embeddings of their nearest codes): known positions are re-noised by
     the forward process at every step (App. B); with `conditioned` the denoiser also sees them,
     otherwise App. B's replacement method is used alone. `labels`, `guidance`: see _output_fn.
-    With sample_steps > 0 (and no chain asked for) the strided sampler runs instead of all T steps.
+    With sample_steps > 0 (and no chain asked for) the strided sampler runs instead of all T steps; in
+    continuous time the chain runs on the clock's grid (`discretised`).
     """
+    if self.continuous:
+      return self.discretised(params).sample_latents(
+        params,
+        rng,
+        shape,
+        known=known,
+        mask=mask,
+        conditioned=conditioned,
+        keep_every=keep_every,
+        labels=labels,
+        guidance=guidance,
+      )
     known = self._conditioning(params, known)
     eps_fn = (
       self.eps_fn(params, known, mask, labels, guidance)
@@ -395,6 +544,10 @@ class BridgePrior:
     """Codes z_q [B, ...]: drawn from the decoder p_theta(z_q | z^t0) (sample_end="decoder") or the
     nearest codes of z_e^0 ("nearest"); inpainting when `mask` [B, ...] is given, known positions keeping
     the nearest codes of `known` [B, ..., d]."""
+    if self.continuous:
+      return self.discretised(params).sample(
+        params, rng, shape, known=known, mask=mask, labels=labels, guidance=guidance, conditioned=conditioned
+      )
     k_chain, k_code = jax.random.split(rng)
     z, _ = self.sample_latents(
       params, k_chain, shape, known=known, mask=mask, labels=labels, guidance=guidance, conditioned=conditioned
@@ -413,6 +566,8 @@ class BridgePrior:
   ) -> jax.Array:
     """Nearest codes [F, B, ...] of z^t along one ancestral chain (Fig. 7), every T / (num_frames - 1)
     steps from t = T to z^0 (F = num_frames when that divides T)."""
+    if self.continuous:
+      return self.discretised(params).chain(params, rng, shape, num_frames, labels=labels, guidance=guidance)
     keep = max(1, self.bridge.num_steps // max(1, num_frames - 1))
     while self.bridge.num_steps % keep:
       keep -= 1
@@ -422,22 +577,41 @@ class BridgePrior:
   def nll(self, params: dict, rng: jax.Array, batch: dict, mask=None, labels=None) -> dict:
     """Per-example -log P(z_q of the scored positions | observed codes) [B] (nats) by each estimator of
     NLL_KINDS: 'bound' and 'iwae' (likelihood.py, from y = e_{z_q}) and, given a mask, 'paper_mc'
-    (each of the last two only when its sample count is > 0).
+    (each of the last two only when its sample count is > 0). In continuous time 'bound' is the continuous
+    bound (of the T -> infinity model) and 'iwae' and 'paper_mc' are of the model the sampler draws from, the
+    chain on the clock's grid (`discretised`).
 
     batch: {'codes': [B, ...], 'z0': [B, ..., d] (paper_mc only)}; mask [B, ...] True where observed
     (None: the whole map is scored). The observed codes condition the denoiser as in inpainting."""
     codes = batch["codes"]
     y = self.codebook(params)[codes]
     free = jnp.ones(codes.shape, bool) if mask is None else ~mask
-    x0_fn = self.x0_fn(params, y, mask, labels)
-    decoder_nll = lambda z: (
-      -jnp.take_along_axis(self.decoder_log_probs(params, z, y, mask, labels), codes[..., None], axis=-1)[..., 0]
+    grid = self.discretised(params)
+    decoder_nll = lambda z, t=None: (
+      -jnp.take_along_axis(grid.decoder_log_probs(params, z, y, mask, labels, t=t), codes[..., None], axis=-1)[..., 0]
     )  # noqa: E731
     k_bound, k_iwae, k_mc = jax.random.split(rng, 3)
-    terms = likelihood.bound(self.bridge, k_bound, y, free, x0_fn, decoder_nll, self.decoder_t, self.nll_t_samples)
+    if self.continuous:
+      terms = likelihood.continuous_bound(
+        self.clock,
+        params.get("clock", {}),
+        self.bridge,
+        k_bound,
+        y,
+        free,
+        self.x0_fn(params, y, mask, labels),
+        decoder_nll,
+        self.nll_t_samples,
+      )
+    else:
+      x0_fn = self.x0_fn(params, y, mask, labels)
+      terms = likelihood.bound(self.bridge, k_bound, y, free, x0_fn, decoder_nll, self.decoder_t, self.nll_t_samples)
     out = {"bound": terms["prior"] + terms["diffusion"] + terms["decoder"]}
     if self.iwae_samples:
-      out["iwae"] = likelihood.iwae(self.bridge, k_iwae, y, free, x0_fn, decoder_nll, self.decoder_t, self.iwae_samples)
+      x0_fn = grid.x0_fn(params, y, mask, labels)
+      out["iwae"] = likelihood.iwae(
+        grid.bridge, k_iwae, y, free, x0_fn, decoder_nll, 1 if self.continuous else self.decoder_t, self.iwae_samples
+      )
     if mask is not None and self.paper_mc_samples:
       out["paper_mc"] = self.paper_mc(params, k_mc, batch, mask, labels)
     return out
@@ -448,6 +622,8 @@ class BridgePrior:
       -log (1/S) sum_s prod_{masked ij} softmax_k(-||z_e,ij^0 - e_k||^2 / tau)[z_q,ij],  tau = paper_mc_tau.
     It is the likelihood of another model (the chain plus an untrained tau-softmax decoder), set more by
     tau than by the prior. batch: {'z0': [B, ..., d], 'codes': [B, ...]}; mask [B, ...] True where observed."""
+    if self.continuous:
+      return self.discretised(params).paper_mc(params, rng, batch, mask, labels)
     z0, codes = batch["z0"], batch["codes"]
     codebook = self.codebook(params)
     chain = dataclasses.replace(self, sample_end="nearest")
@@ -481,6 +657,19 @@ def bridge_from_config(cfg) -> bridge_lib.OUBridge:
   return bridge_lib.OUBridge.create(cfg.theta, cfg.eta, deltas, cfg.z_star)
 
 
+TIMES = ("discrete", "continuous")
+
+
+def clock_from_config(cfg) -> clock_lib.Clock | None:
+  """The clock of a config's `bridge` section (time, clock, nu_max, nu_min, learn_ends), None for discrete time."""
+  time = cfg.get("time", "discrete")  # run records written before continuous time have no key
+  if time not in TIMES:
+    raise ValueError(f"bridge.time must be one of {TIMES}, got {time!r}")
+  if time == "discrete":
+    return None
+  return clock_lib.Clock(kind=cfg.clock, nu_max=cfg.nu_max, nu_min=cfg.nu_min, learn_ends=cfg.learn_ends)
+
+
 @base.register("bridge")
 def from_config(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
   """The bridge prior with a U-Net denoiser (model: channels, channel_mult, num_res_blocks,
@@ -511,9 +700,11 @@ def from_config(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
     "bayes_skip",
     "parameterization",
     "num_labels",
+    "decoder_fraction",
   )
   return BridgePrior(
     bridge=bridge_from_config(config.bridge),
+    clock=clock_from_config(config.bridge),
     denoiser=denoiser,
     loss_type=p.loss,
     fixed_codebook=codebook,

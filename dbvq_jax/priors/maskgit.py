@@ -65,6 +65,13 @@ class MaskGITPrior:
   NLL_KINDS = {"md4_bound": "bound"}
   chain = None
 
+  def nll_models(self, masked: bool) -> dict[str, str]:
+    del masked
+    return {
+      "md4_bound": "MD4's ancestral masked-diffusion model on this network; MaskGIT's samples come from its "
+      "confidence decoder, another distribution"
+    }
+
   @property
   def full_sample_steps(self) -> int:
     return self.num_iterations

@@ -31,6 +31,11 @@ class PixelCNNPrior:
   full_sample_steps = 0  # one network evaluation per position, no choice
   chain = None
 
+  def nll_models(self, masked: bool) -> dict[str, str]:
+    if masked:
+      return {"exact": "the PixelCNN, each code given only the codes before it in raster order (not the later ones)"}
+    return {"exact": "the PixelCNN, the model its sampler draws from"}
+
   def with_sample_steps(self, steps: int) -> PixelCNNPrior:
     raise ValueError("a PixelCNN samples one position per step: it has no choice of sampling steps")
 

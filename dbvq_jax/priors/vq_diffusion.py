@@ -51,6 +51,11 @@ class VQDiffusionPrior:
   NLL_KINDS = {"bound": "bound"}
   chain = None
 
+  def nll_models(self, masked: bool) -> dict[str, str]:
+    del masked
+    cut = "" if self.truncation >= 1.0 else f" (the sampler truncates to mass {self.truncation}: another model)"
+    return {"bound": f"the T-step mask-and-replace chain{cut}"}
+
   @property
   def full_sample_steps(self) -> int:
     return self.process.num_steps

@@ -125,7 +125,16 @@ def _likelihood_table(rows: list, nll: dict) -> str:
   )
   keys = (("prior", "prior"), ("estimator", "estimator"), ("kind", "kind"))
   keys += (("whole map", "unconditional"), ("masked region", "masked"))
-  return heading + _table(_nll_rows(rows), [(h, lambda r, k=k: r[k]) for h, k in keys])
+  return heading + _table(_nll_rows(rows), [(h, lambda r, k=k: r[k]) for h, k in keys]) + _model_notes(rows)
+
+
+def _model_notes(rows: list) -> str:
+  """Which model each likelihood is about (records written before they said so have none)."""
+  notes = []
+  for r in rows:
+    for part, label in (("nll_unconditional", "whole map"), ("nll_masked", "masked")):
+      notes += [f"- {r['prior']}, {name}, {label}: {v['model']}" for name, v in r[part].items() if "model" in v]
+  return "\nOf which model:\n\n" + "\n".join(notes) + "\n" if notes else ""
 
 
 def results_markdown(results: dict) -> str:

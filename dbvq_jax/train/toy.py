@@ -40,6 +40,8 @@ def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
   b = bridge_prior.bridge_from_config(config.bridge)
   return bridge_prior.BridgePrior(
     bridge=b,
+    clock=bridge_prior.clock_from_config(config.bridge),
+    decoder_fraction=p.decoder_fraction,
     denoiser=denoiser,
     parameterization=p.parameterization,
     loss_type=p.loss,
@@ -197,8 +199,9 @@ def _run_dir(picture_path: str) -> str:
 
 
 def _table4(config, prior, params, rng, codebook, true_index) -> np.ndarray:
-  """One reverse chain z^T..z^0 [T + 1, N, 2]; logs Table 4 (its nearest-centroid sequences)."""
-  b = prior.bridge
+  """One reverse chain z^T..z^0 [T + 1, N, 2] (on the sampler's grid); logs Table 4 (its nearest-centroid
+  sequences)."""
+  b = prior.discretised(params).bridge
   shape = (1, config.data.length, 2)
   z0, chain = jax.jit(functools.partial(prior.sample_latents, keep_every=1), static_argnums=2)(params, rng, shape)
   reverse = np.concatenate([np.asarray(chain[:, 0]), np.asarray(z0)], axis=0)
@@ -210,7 +213,7 @@ def _table4(config, prior, params, rng, codebook, true_index) -> np.ndarray:
 
 def _draw_figures(config, workdir, prior, params, reverse, true_index, rng) -> None:
   """Figs. 2, 3, 11 and 12 as PNGs under WORKDIR/figures (`workdir` is the run's figures/ parent)."""
-  b, k, n = prior.bridge, config.data.num_codes, config.data.length
+  b, k, n = prior.discretised(params).bridge, config.data.num_codes, config.data.length
   true, codebook = toy_data.centroids(k), np.asarray(prior.codebook(params))
   paths = toy_eval.figure_paths(workdir)
   x_codes, x = toy_data.sample(np.random.default_rng([config.seed, 2]), 2, n, k, config.data.noise_std)

@@ -5,6 +5,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -166,6 +167,7 @@ def test_compare_writes_the_table_for_every_prior(runs):
   table = (out / "results.md").read_text()
   assert "| maskgit | md4_bound | bound |" in table and "| data (floor) |" in table and "Sampler steps" in table
   assert "classifier FD" in table and "| FID |" in table
+  assert "- pixelcnn, exact, masked: the PixelCNN, each code given only the codes before it" in table
   c = helpers.load_config("compare:tiny")
   c.vqvae_workdir = str(runs / "fmnist_prior")
   with pytest.raises(ValueError, match="not 'vqvae'"):
@@ -191,6 +193,38 @@ def test_bridge_nll_command(runs):
   ]
   assert [r[0] for r in rows] == ["bound", "iwae", "iwae", "paper_mc", "paper_mc"]
   assert all(float(r[3].split(" ± ")[0]) > 0 for r in rows)
+
+
+def test_curves_commands(runs, tmp_path):
+  """The docs' training-curve commands, shrunk: two budgets on the tiny configs, rows with every metric and
+  the floors; a rerun skips the rows it has."""
+  commands = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/curves.py")]
+  assert len(commands) == 2
+  for i, command in enumerate(commands):
+    out_file = tmp_path / f"curve{i}.json"
+    args = [sys.executable if a == "python" else a for a in shlex.split(command)] + [
+      "--smoke",
+      "--minutes=0.01,0.02",
+      "--num=4",
+      "--nll_examples=4",
+      "--nll_s=2",
+      "--sample_steps=2",
+      "--checkpoint_every=2",
+      f"--root={tmp_path}/curves",
+      f"--vqvae={runs}/fmnist_vqvae",
+      f"--classifier={runs}/fmnist_classifier",
+      f"--out={out_file}",
+    ]
+    for _ in range(2):
+      out = subprocess.run(args, cwd=helpers.ROOT, capture_output=True, text=True, timeout=600)
+      assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    curve = json.loads(out_file.read_text())
+    assert [r["minutes"] for r in curve["rows"]] == [0.01, 0.02] and curve["steps_per_second"] > 0
+    for row in curve["rows"]:
+      assert row["classifier_fd"] > 0 and row["kl"]["mean"] > 0
+      assert all(v["nats"] > 0 and v["model"] for v in row["nll_unconditional"].values())
+    assert curve["floor"]["kl"]["mean"] > 0 and curve["floor"]["classifier_fd"] >= 0
+  assert os.path.getsize(tmp_path / "curves.png") > 10_000  # both curves in one figure
 
 
 def test_bridge_ablation_command(runs):

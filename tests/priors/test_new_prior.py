@@ -30,6 +30,9 @@ class IndependentPrior:
   def with_sample_steps(self, steps):
     raise ValueError("one draw per position: no choice of steps")
 
+  def nll_models(self, masked):
+    return {"exact": "independent categoricals"}
+
   def init(self, rng, example_shape):
     return {"logits": 0.01 * jax.random.normal(rng, tuple(example_shape) + (self.num_codes,))}
 

@@ -363,3 +363,27 @@ def test_bridge_trained_on_the_bound_has_the_bound_as_its_mean():
   se = np.hypot(losses.std() / np.sqrt(len(losses)), expected.std() / np.sqrt(len(expected)))
   assert abs(losses.mean() - expected.mean()) < 4 * se, (losses.mean(), expected.mean(), se)
   assert se < 0.025 * expected.mean()  # fine enough to see a wrong weight such as T for T - t0 + 1 (11% here)
+
+
+def test_continuous_bridge_trained_on_the_bound_has_the_continuous_bound_as_its_mean():
+  """Continuous time, loss='eq4', a learned clock with learned ends moved off their start: over s, eps and the
+  rows' roles the training loss per position (prior term included) has the mean of likelihood.continuous_bound
+  (checked against exact likelihoods in test_clock.py)."""
+  c = helpers.load_config("prior:tiny")
+  c.prior.loss, c.prior.cond_prob, c.model.dropout = "eq4", 0.0, 0.0
+  c.bridge.update({"time": "continuous", "clock": "learned", "learn_ends": True, "nu_max": 6.0, "nu_min": -6.0})
+  codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
+  prior = dataclasses.replace(priors.build(c, codebook, 3), nll_t_samples=4, iwae_samples=0, decoder_fraction=0.25)
+  params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
+  params["clock"] = {"ends": params["clock"]["ends"] + 0.3, "shape": jnp.linspace(-1.0, 1.0, 32)}
+  codes = jax.random.randint(jax.random.PRNGKey(1), (4, 4, 4), 0, K)
+  batch = {"z0": jnp.asarray(codebook)[codes], "codes": codes}
+  keys = jax.random.split(jax.random.PRNGKey(2), 6000)
+  losses = np.asarray(jax.jit(jax.vmap(lambda k: prior.loss(params, batch, k)[0]))(keys))
+  bounds = np.asarray(jax.jit(jax.vmap(lambda k: jnp.sum(prior.nll(params, k, batch)["bound"])))(keys[:1500]))
+  expected = bounds / codes.size
+  se = np.hypot(losses.std() / np.sqrt(len(losses)), expected.std() / np.sqrt(len(expected)))
+  assert abs(losses.mean() - expected.mean()) < 4 * se, (losses.mean(), expected.mean(), se)
+  assert se < 0.025 * expected.mean()
+  grads = jax.grad(lambda p: prior.loss(p, batch, keys[0])[0])(params)
+  assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads["clock"]))

@@ -5,8 +5,10 @@ toy's data law (enumeration), each with an exact Bayes denoiser written here."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 
 from dbvq_jax import bridge as bl
+from dbvq_jax import clock as clock_lib
 from dbvq_jax import likelihood
 from dbvq_jax.data import toy as toy_data
 from dbvq_jax.evaluate import toy as toy_eval
@@ -131,11 +133,11 @@ def _toy_bayes_x0(b, valid, centroids, observed=None):
   """E[y | z^t] under the toy law (uniform on the valid sequences [V, N]); with `observed` (codes [B, N],
   known [N]) only the sequences agreeing on the known positions count, and only unknown z^t is used."""
   means = centroids[valid]  # [V, N, 2]
-  abar, abar_c = np.asarray(b.abar, np.float64), np.asarray(b.abar_c, np.float64)
   sigma2 = float(b.sigma) ** 2
 
   def fn(z, t):
-    a, ac = jnp.asarray(abar, jnp.float32)[t], jnp.asarray(abar_c, jnp.float32)[t]
+    lv = bl.level(b, t)  # integer t on b's grid, or a continuous Level
+    a, ac = lv.abar, lv.abar_c
     sq = jnp.sum((z[:, None] - jnp.sqrt(a)[:, None, None, None] * means[None]) ** 2, axis=-1)  # [B, V, N]
     if observed is not None:
       codes, known = observed
@@ -179,3 +181,39 @@ def test_exact_toy_nll_by_enumeration():
   np.testing.assert_allclose(toy_eval.exact_nll(valid, np.zeros(5, bool), 8), np.log(128))
   cond = toy_eval.exact_nll(valid, np.array([True, False, False, False, True]), 8)
   np.testing.assert_allclose(cond.mean(), 6 / 16 * np.log(6) + 8 / 16 * np.log(4) + 2 / 16 * np.log(2), rtol=1e-12)
+
+
+def test_reported_standard_error_matches_the_spread_over_evaluations():
+  """The toy law with its exact Bayes denoiser: 24 evaluations, each of 200 fresh sequences and its own key,
+  by the discrete bound (T = 50, one t per step) and the continuous bound (linear clock, 8 s per sequence).
+  sum_k (m_k - mean m)^2 / mean(se_k^2) must lie in the central 99% of chi^2 with 23 degrees of freedom."""
+  b = bl.OUBridge.create(2.0, 0.1, bl.constant_deltas(50, 0.06))
+  centroids, valid = toy_data.centroids(8), toy_data.valid_sequences(5, 8)
+  x0_fn = _toy_bayes_x0(b, valid, centroids)
+  clock = clock_lib.Clock("linear", nu_max=4.0, nu_min=-12.0)
+
+  def decoder(codes):
+    def fn(z, t=1):
+      logits = jax.nn.log_softmax(likelihood.bayes_decoder_logits(b, z, t, jnp.asarray(centroids)), -1)
+      return -jnp.take_along_axis(logits, codes[..., None], -1)[..., 0]
+
+    return fn
+
+  estimators = {
+    "discrete": lambda k, y, free, codes: likelihood.bound(b, k, y, free, x0_fn, decoder(codes)),
+    "continuous": lambda k, y, free, codes: likelihood.continuous_bound(
+      clock, {}, b, k, y, free, x0_fn, decoder(codes), 8
+    ),
+  }
+  for name, estimator in estimators.items():
+    fn = jax.jit(lambda k, y, free, codes, estimator=estimator: estimator(k, y, free, codes))
+    means, ses = [], []
+    for i in range(24):
+      codes = toy_data.sample_codes(np.random.default_rng(100 + i), 200, 5, 8)
+      terms = fn(jax.random.PRNGKey(i), jnp.asarray(centroids[codes]), jnp.ones(codes.shape, bool), jnp.asarray(codes))
+      m, se = _mean_se(terms["prior"] + terms["diffusion"] + terms["decoder"])
+      means.append(m)
+      ses.append(se)
+    statistic = np.sum((np.asarray(means) - np.mean(means)) ** 2) / np.mean(np.square(ses))
+    lo, hi = scipy.stats.chi2.ppf([0.005, 0.995], df=23)
+    assert lo < statistic < hi, (name, statistic, np.std(means, ddof=1), np.mean(ses))
