@@ -31,7 +31,7 @@ label enters the denoiser, training swaps in the null label with probability `la
 sampling with guidance weight w uses eps_w = eps(. | null) + w (eps(. | y) - eps(. | null)) ("eps")
 or the guided code log-probabilities of priors/common.py ("codes").
 
-Continuous time (beyond the paper, `clock` set: config `prior.time="continuous"`). The bridge runs on a clock
+Continuous time (beyond the paper, `clock` set: config `bridge.time="continuous"`). The bridge runs on a clock
 s in [0, 1] -> nu(s) = logit abar(s) (clock.py), the network sees the level (bridge.network_time), and the model
 is the T -> infinity limit, whose bound (likelihood.continuous_bound) is tighter than any discrete one. Training
 draws s at evenly stratified points over the batch (clock.stratified_times); with loss "eq4" it is the
@@ -217,8 +217,7 @@ class BridgePrior:
 
   def _network(self, params, zt, t, known, mask, labels=None, dropout_rng=None, estimate=None) -> jax.Array:
     """Raw denoiser output for z_e^t [B, ..., d] at t [B] (or a bridge.Level), z_e^0 values `known` where mask
-    [B, ...] is 1,
-    class labels [B] for a class-conditional prior, and (self-conditioning) an estimate of z^0
+    [B, ...] is 1, class labels [B] for a class-conditional prior, and (self-conditioning) an estimate of z^0
     [B, ..., d] (None: zeros, "no estimate").
 
     Dropout is active when a `dropout_rng` is given (training)."""
@@ -486,17 +485,8 @@ class BridgePrior:
     continuous time the chain runs on the clock's grid (`discretised`).
     """
     if self.continuous:
-      return self.discretised(params).sample_latents(
-        params,
-        rng,
-        shape,
-        known=known,
-        mask=mask,
-        conditioned=conditioned,
-        keep_every=keep_every,
-        labels=labels,
-        guidance=guidance,
-      )
+      kw = dict(known=known, mask=mask, conditioned=conditioned, keep_every=keep_every, labels=labels)
+      return self.discretised(params).sample_latents(params, rng, shape, guidance=guidance, **kw)
     known = self._conditioning(params, known)
     eps_fn = (
       self.eps_fn(params, known, mask, labels, guidance)

@@ -193,6 +193,15 @@ def test_bridge_nll_command(runs):
   ]
   assert [r[0] for r in rows] == ["bound", "iwae", "iwae", "paper_mc", "paper_mc"]
   assert all(float(r[3].split(" ± ")[0]) > 0 for r in rows)
+  whole = subprocess.run(
+    args + ["--examples=4", "--iwae_samples=1,2", "--mask_size=0"], cwd=helpers.ROOT, capture_output=True, text=True
+  )
+  assert whole.returncode == 0 and "whole maps" in whole.stdout, whole.stderr[-3000:]
+  assert [line.split("|")[1].strip() for line in whole.stdout.splitlines() if line.startswith("| ")][1:] == [
+    "bound",
+    "iwae",
+    "iwae",
+  ]
 
 
 def test_curves_commands(runs, tmp_path):
