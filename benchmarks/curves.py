@@ -106,11 +106,15 @@ def plot(directory: str) -> str:
       rows = curve["rows"]
       x = [r[x_key] for r in rows]
       for est in rows[-1]["nll_unconditional"] if rows else ():
-        y = [r["nll_unconditional"][est]["nats"] for r in rows]
-        kind = rows[-1]["nll_unconditional"][est]["kind"]
-        axes[row, 0].plot(x, y, "o-", label=f"{name}: {est} ({kind})")
-      for col, metric in ((1, "mean_kl"), (2, "classifier_fd")):
-        axes[row, col].plot(x, [r[metric] for r in rows], "o-", label=name)
+        nll = [r["nll_unconditional"][est] for r in rows]
+        label = f"{name}: {est} ({nll[-1]['kind']}, ± 1 s.e.)"
+        axes[row, 0].errorbar(x, [n["nats"] for n in nll], [n["se"] for n in nll], fmt="o-", capsize=3, label=label)
+      kl = [r["kl"] for r in rows]
+      axes[row, 1].errorbar(
+        x, [k["mean"] for k in kl], [[k["mean"] - k["lo"] for k in kl], [k["hi"] - k["mean"] for k in kl]],
+        fmt="o-", capsize=3, label=f"{name} (95% interval)",
+      )
+      axes[row, 2].plot(x, [r["classifier_fd"] for r in rows], "o-", label=name)
     for col, (metric, title) in enumerate(
       (("nll", "test NLL, nats per position"), ("kl", "per-position KL"), ("classifier_fd", "classifier FD (not FID)"))
     ):
@@ -120,7 +124,10 @@ def plot(directory: str) -> str:
         value = floors[0][metric]["mean"] if metric == "kl" else floors[0][metric]
         ax.axhline(value, color="k", ls="--", label="floor (data against data)")
       ax.set(title=title, xlabel=x_label)
+      ax.xaxis.set_major_formatter(lambda v, _, k=x_key: f"{v / 1000:g}k" if k == "steps" else f"{v:g}")
       ax.legend(fontsize=7)
+  machines = sorted({f"{c['device']}, {c['cores']} cores" for c in curves.values()})
+  fig.suptitle(f"test split of Fashion-MNIST codes; trained on {' and '.join(machines)}")
   path = os.path.join(directory, "curves.png")
   fig.savefig(path, dpi=90)
   return path
@@ -148,7 +155,7 @@ def main():
   args.root, args.vqvae, args.classifier = map(os.path.abspath, (args.root, args.vqvae, args.classifier))
   curve = json.load(open(args.out)) if os.path.exists(args.out) else {"rows": []}
   curve.update(
-    {"prior": args.prior, "overrides": args.set, "cores": os.cpu_count(), "device": jax.devices()[0].platform}
+    {"prior": args.prior, "overrides": args.set, "cores": os.cpu_count(), "device": jax.devices()[0].device_kind}
   )
   curve.setdefault("steps_per_second", probe_rate(args))
   workdir = os.path.join(args.root, args.name)
