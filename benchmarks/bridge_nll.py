@@ -3,13 +3,15 @@ bound, the importance-weighted estimate at several S, and the paper's Monte Carl
 several temperatures tau of p(z_q = k | z_e^0) = softmax_k(-||z_e^0 - e_k||^2 / tau).
 
   python benchmarks/bridge_nll.py --prior_workdir=runs/fmnist_prior [--iwae_samples=1,4,16] [--taus=0.5,1,4]
-      [--mc_samples=4] [--steps=50] [--examples=100] [--mask_size=4]
+      [--mc_samples=4] [--steps=50] [--examples=100] [--mask_size=4] [--nested_iwae=S]
 
 Scores the centred mask_size square of the first `examples` test code maps (as the comparison does; 0: the
 whole maps, where the paper's estimate has nothing to condition on and is skipped) and prints nats per scored
 position (mean ± standard error). `--steps` sets the strided sampler of the paper's estimate (0: all T steps);
 the bound and IWAE always follow the T-step chain they describe (continuous time: the bound is the T -> infinity
 one with BOUND_S values of s per map, IWAE follows the chain on the clock's grid of the run's sampling.steps).
+--nested_iwae=S prints only the IWAE at S' = 1, 2, 4, ..., S from nested subsets of S paths per map, each with
+its paired change from S'/2: whether the estimate has converged in S.
 """
 
 import argparse
@@ -43,6 +45,7 @@ def main():
   parser.add_argument("--steps", type=int, default=50)
   parser.add_argument("--examples", type=int, default=100)
   parser.add_argument("--mask_size", type=int, default=4)
+  parser.add_argument("--nested_iwae", type=int, default=0, help="S: IWAE at S' = 1, 2, 4, ..., S on nested paths")
   args = parser.parse_args()
   run = checkpoint.run_config(args.prior_workdir, "image_prior")
   if run.prior.type != "bridge":
@@ -60,6 +63,9 @@ def main():
     f"# bridge NLL, {args.examples} test maps, {scored}; "
     f"uniform over K = {model.codebook.shape[0]}: {np.log(model.codebook.shape[0]):.3f} nats"
   )
+  if args.nested_iwae:
+    _nested_iwae_rows(args.nested_iwae, prior, params, maps, mask)
+    return
   print("| estimator | setting | kind | nats/pos | s |\n|---|---|---|---|---|")
   for s in (int(v) for v in args.iwae_samples.split(",")):
     t0 = time.perf_counter()
@@ -73,6 +79,36 @@ def main():
     print(_row("iwae", f"S = {s}{grid}", r["iwae"], time.perf_counter() - t0), flush=True)
   if args.mask_size:
     _paper_mc_rows(args, prior, params, maps, mask)
+
+
+def _nested_iwae_rows(num: int, prior, params, maps: dict, mask) -> None:
+  """IWAE at S = 1, 2, 4, ..., num from the first S of the same `num` paths per map, each beside its change
+  from S/2 (mean ± standard error over maps of the paired difference): the estimate has converged in S when
+  doubling S moves it by less than its standard error."""
+  t0 = time.perf_counter()
+  swept = dataclasses.replace(prior, iwae_samples=num)
+  fn = jax.jit(lambda k, b, m: swept.iwae_log_weights(params, k, b, m))
+  n, chunks = len(maps["codes"]), []
+  for i in range(0, n, 32):
+    part = {k: v[i : i + 32] for k, v in maps.items()}
+    chunks.append(
+      np.asarray(fn(jax.random.fold_in(jax.random.PRNGKey(0), i), part, None if mask is None else mask[i : i + 32]))
+    )
+    print(f"# paths of maps {i + 1}-{min(n, i + 32)} of {n}: {time.perf_counter() - t0:.0f} s", flush=True)
+  log_w = np.concatenate(chunks, axis=1)  # [num, N]
+  positions = maps["codes"][0].size if mask is None else int(np.sum(~mask[0]))
+  print("| S | iwae, nats/pos (estimate) | change from S/2 |\n|---|---|---|")
+  previous, s = None, 1
+  while s <= num:
+    per_map = -(np.logaddexp.reduce(log_w[:s], axis=0) - np.log(s)) / positions
+    change = "—" if previous is None else f"{np.mean(per_map - previous):+.4f} ± {_se(per_map - previous):.4f}"
+    print(f"| {s} | {per_map.mean():.4f} ± {_se(per_map):.4f} | {change} |", flush=True)
+    previous, s = per_map, 2 * s
+  print(f"# {time.perf_counter() - t0:.0f} s in all")
+
+
+def _se(x: np.ndarray) -> float:
+  return float(np.std(x, ddof=1) / np.sqrt(len(x)))
 
 
 def _paper_mc_rows(args, prior, params, maps: dict, mask: np.ndarray) -> None:

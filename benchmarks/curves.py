@@ -111,8 +111,12 @@ def plot(directory: str) -> str:
         axes[row, 0].errorbar(x, [n["nats"] for n in nll], [n["se"] for n in nll], fmt="o-", capsize=3, label=label)
       kl = [r["kl"] for r in rows]
       axes[row, 1].errorbar(
-        x, [k["mean"] for k in kl], [[k["mean"] - k["lo"] for k in kl], [k["hi"] - k["mean"] for k in kl]],
-        fmt="o-", capsize=3, label=f"{name} (95% interval)",
+        x,
+        [k["mean"] for k in kl],
+        [[k["mean"] - k["lo"] for k in kl], [k["hi"] - k["mean"] for k in kl]],
+        fmt="o-",
+        capsize=3,
+        label=f"{name} (95% interval)",
       )
       axes[row, 2].plot(x, [r["classifier_fd"] for r in rows], "o-", label=name)
     for col, (metric, title) in enumerate(

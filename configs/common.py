@@ -13,19 +13,34 @@ import ml_collections
 from dbvq_jax.data.images import FASHION_MNIST_DIR
 
 DATASETS = ("fashion_mnist", "cifar10", "miniimagenet")
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def parse(arg: str | None, **defaults) -> ml_collections.ConfigDict:
-  """Variants of `arg` ("a=b,c") over `defaults` {name: default}; switches default to False."""
+  """Variants of `arg` ("a=b,c") over `defaults` {name: default}, each of its default's type: a bare name is
+  True, a boolean reads true/false/1/0/yes/no (any case), anything else is an error; `tiny` defaults to False."""
   out = dict(defaults, tiny=False)
   for part in filter(None, (arg or "").split(",")):
     key, _, value = part.partition("=")
     if key not in out:
-      raise ValueError(f"unknown config variant {key!r} in {arg!r}; known: {sorted(out)}")
-    out[key] = value if value else True
+      raise ValueError(f"unknown config variant {key!r} in {arg!r}; known: {', '.join(sorted(out))}")
+    out[key] = _typed(key, value, out[key])
   if "data" in out and out["data"] not in DATASETS:
-    raise ValueError(f"data must be one of {DATASETS}, got {out['data']!r}")
+    raise ValueError(f"config variant data must be one of {DATASETS}, got {out['data']!r}")
   return ml_collections.ConfigDict(out)
+
+
+def _typed(key: str, value: str, default):
+  """The variant `key`=`value` as the type of its default (a bare `key` switches a boolean on)."""
+  if isinstance(default, bool):
+    if not value:
+      return True
+    if value.lower() not in BOOLEANS:
+      raise ValueError(f"config variant {key} is a boolean: give {key}=true or {key}=false, not {value!r}")
+    return BOOLEANS[value.lower()]
+  if not value:
+    raise ValueError(f"config variant {key} needs a value: {key}=<{type(default).__name__}>")
+  return value
 
 
 def training(
@@ -97,7 +112,9 @@ def prior_evals(num_samples: int, mask_size: int, batch_size: int = 32) -> ml_co
   e.chain = entry("chain", num_chains=4, frames=11)  # the decoded denoising chain (priors that have one)
   e.inpaint = entry("inpaint", num_images=4, samples_per_image=6, mask_size=mask_size)
   e.kl = entry("code_kl", num=num_samples, alpha=1.0, bootstrap=200)  # per-position KL against M test maps
-  e.nll = entry("nll", num_examples=100, mask_size=mask_size, batch_size=batch_size)
+  e.nll = entry(
+    "nll", num_examples=100, mask_size=mask_size, batch_size=batch_size, image_elbo=True, elbo_fit_examples=1_000
+  )  # image_elbo: the image model's negative ELBO in bits/dim, its decoder scale fitted on elbo_fit_examples
   return e
 
 

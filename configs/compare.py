@@ -20,6 +20,8 @@ def evals(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.Conf
     "nll",
     num_examples=nll_examples,
     mask_size=mask_size,
+    image_elbo=True,  # the image model's negative ELBO in bits/dim (evaluate/elbo.py) ...
+    elbo_fit_examples=1_000,  # ... its decoder scale fitted by maximum likelihood on this many training images
     estimators={
       "iwae_samples": 4,  # bridge: S forward paths of the IWAE estimate
       "nll_t_samples": 50,  # bridge: strata of t in the bound's diffusion term (0: all T)
@@ -61,7 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.evals.classifier_fd.path = f"{runs}_classifier" if small else ""
   if v.tiny:
     c.batch_size = 4
-    c.evals.nll.update({"num_examples": 4, "batch_size": 4})
+    c.evals.nll.update({"num_examples": 4, "batch_size": 4, "elbo_fit_examples": 8})
     c.evals.nll.estimators.update({"iwae_samples": 2, "paper_mc_samples": 2, "nll_t_samples": 4, "nll_m_samples": 2})
     c.evals.samples.update({"num": 8, "timing_repeats": 1})
     c.evals.kl.update({"num": 8, "bootstrap": 10})

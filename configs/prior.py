@@ -137,6 +137,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.seed = 0
   c.dataset = v.data  # checked against the VQ-VAE run's data.name
   c.vqvae_workdir = f"{RUNS[v.data]}_vqvae"  # a configs/vqvae.py run on that dataset
+  c.accept_changed_upstream = False  # True: resume or score a prior on latents other than its provenance.json's
   c.validation_size = 2000  # the last N training maps, held out (not trained on) for choosing settings
   c.use_ema = True  # sample and evaluate with the EMA of the parameters
   c.needs_accelerator = v.data != "fashion_mnist"  # paper scale: main refuses a CPU (--allow_cpu)

@@ -28,7 +28,9 @@ def _inner(error: BaseException) -> BaseException | None:
 
 def text(error: BaseException) -> str:
   """An exception's message on one line (ml_collections' escaped KeyError text unescaped)."""
-  text = str(error).replace("\\n", " ").replace("\\'", "'").strip("'\"")
+  text = str(error).replace("\\n", " ").replace("\\'", "'")
+  if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":  # a KeyError's repr-quoted message
+    text = text[1:-1]
   return re.sub(r"\s+", " ", text).strip() or type(error).__name__
 
 
@@ -58,10 +60,28 @@ def parse_flags(argv: list[str]) -> list[str]:
       path = arg.removeprefix("--config=").partition(":")[0]
       if arg.startswith("--config=") and not os.path.isfile(path):
         raise FileNotFoundError(f"no config file {path!r}: give a path like configs/toy.py, from the repository root")
+      if arg.startswith("--config="):  # the configs import their siblings as `configs.<name>`, from any directory
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(path))))
     try:
       return flags.FLAGS(argv)
     except AttributeError as e:  # ml_collections: an override of a key the config does not have
       raise KeyError(_bad_key(argv, text(e))) from None
+    except flags.Error as e:  # an error inside get_config arrives as its flattened traceback: keep its last line
+      raised = re.findall(r"(?:^|\s)(\w+(?:Error|Exception)): (.+?)(?=$|\s+File \")", text(e))
+      if not raised:
+        raise
+      config = next((a for a in argv if a.startswith("--config=")), "--config")
+      raise ValueError(f"{config}: {raised[-1][1]}") from None
+
+
+def workdir_arg(argv: list[str]) -> str:
+  """The value of --workdir in a raw argv ('--workdir=DIR' or '--workdir DIR'), '' when absent."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--workdir="):
+      return arg.removeprefix("--workdir=")
+    if arg == "--workdir" and i + 1 < len(argv):
+      return argv[i + 1]
+  return ""
 
 
 def _bad_key(argv: list[str], text: str) -> str:

@@ -11,7 +11,11 @@ Batches of latents are {'z0': normalised z_e [B, h, w, d], 'codes': [B, h, w], '
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
 import time
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -168,13 +172,11 @@ def latent_cache(model: VQVAE) -> epath.Path:
 def training_latents(model: VQVAE, batch_size: int) -> dict:
   """{'z0': normalised training latents [N, h, w, d], 'codes': [N, h, w], 'label': [N], 'mu': [d], 'scale': []}
   of the VQ-VAE's checkpoint: read from its cache (latent_cache), else encoded and cached there once, for every
-  prior on that VQ-VAE. Caches of the run's other steps are removed when a new one is written."""
+  prior on that VQ-VAE (an unreadable cache is encoded again)."""
   path = latent_cache(model)
-  if path.exists():
-    with path.open("rb") as fh, np.load(fh) as f:
-      if all(k in f for k in _CACHED):
-        logging.info("training latents from %s", path)
-        return {k: f[k] for k in _CACHED}
+  cached = _read_cache(path)
+  if cached is not None:
+    return cached
   t0 = time.perf_counter()
   z_e, labels = encode_split(model, "train", batch_size)
   mu = z_e.reshape(-1, z_e.shape[-1]).mean(0).astype(np.float32)
@@ -188,32 +190,90 @@ def training_latents(model: VQVAE, batch_size: int) -> dict:
   return out
 
 
+def _read_cache(path: epath.Path) -> dict | None:
+  """The cached latents at PATH, or None when there are none; a cache that cannot be read in full (truncated,
+  corrupt, or of an older layout) is reported in one line and re-encoded by the caller."""
+  if not path.exists():
+    return None
+  try:
+    with path.open("rb") as fh, np.load(fh) as f:
+      if all(k in f for k in _CACHED):
+        logging.info("training latents from %s", path)
+        return {k: np.asarray(f[k]) for k in _CACHED}
+      logging.warning("latent cache %s lacks %s: encoding the training set again", path, set(_CACHED) - set(f))
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated, flipped bytes, bad CRC
+    logging.warning("latent cache %s is unreadable (%s): encoding the training set again", path, e)
+  return None
+
+
 def _write_cache(path: epath.Path, arrays: dict) -> None:
-  """Writes the cache atomically (never a half-written file) and removes the caches of other steps."""
+  """Writes the cache atomically (never a half-written file). Caches of other steps stay: priors trained on
+  them may still exist."""
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_name(path.name + ".tmp.npz")
   with tmp.open("wb") as fh:
     np.savez(fh, **arrays)
   tmp.replace(path)
-  for old in path.parent.glob("step_*.npz"):
-    if old.name != path.name:
-      old.unlink()
 
 
-def test_latents(model: VQVAE, stats: dict, n: int, batch_size: int) -> dict:
-  """The first n test images encoded with the training normalisation: {'z0', 'codes', 'label'}."""
-  z_e, labels = encode_split(model, "test", batch_size, limit=n)
+PROVENANCE = "provenance.json"
+
+
+def provenance(model: VQVAE, stats: dict) -> dict:
+  """What a run on these latents read: the VQ-VAE run, its checkpoint step, a hash of its config.json and a
+  hash of the latents (the training codes and the normalisation)."""
+  digest = hashlib.sha256()
+  for key in ("codes", "mu", "scale"):
+    digest.update(np.ascontiguousarray(stats[key]).tobytes())
+  config = epath.Path(model.workdir, "config.json").read_bytes()
+  return {
+    "vqvae_workdir": model.workdir,
+    "vqvae_step": model.step,
+    "vqvae_config_sha256": hashlib.sha256(config).hexdigest(),
+    "latents_sha256": digest.hexdigest(),
+  }
+
+
+def check_provenance(workdir: str, now: dict, accept_changed: bool = False) -> None:
+  """Raises (one line: what changed, what to do) when WORKDIR's provenance.json records other upstream
+  inputs than `now`, unless accept_changed; a run without the record passes."""
+  path = epath.Path(workdir, PROVENANCE)
+  if accept_changed or not path.exists():
+    return
+  saved = json.loads(path.read_text())
+  changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in now.items() if saved.get(k) != v]
+  if changed:
+    raise ValueError(
+      f"{workdir!r} was trained on other latents than {now['vqvae_workdir']!r} gives now ({'; '.join(changed)}; "
+      f"see {os.path.join(workdir, PROVENANCE)}): train a new prior in another --workdir, or pass "
+      "--config.accept_changed_upstream=true to score it on the new latents anyway"
+    )
+
+
+def record_provenance(workdir: str, now: dict) -> None:
+  """Writes WORKDIR/provenance.json (process 0) unless it is there already."""
+  path = epath.Path(workdir, PROVENANCE)
+  if jax.process_index() == 0 and not path.exists():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files.write_json(str(path), now)
+
+
+def test_latents(model: VQVAE, stats: dict, n: int, batch_size: int, split: str = "test") -> dict:
+  """The first n images of `split` (default the test split) encoded with the training normalisation:
+  {'z0', 'codes', 'label'}."""
+  z_e, labels = encode_split(model, split, batch_size, limit=n)
   if len(z_e) < n:
-    raise ValueError(f"the test split has {len(z_e)} images; {n} are needed")
+    raise ValueError(f"the {split} split has {len(z_e)} images; {n} are needed")
   z0 = ((z_e - stats["mu"]) / stats["scale"]).astype(np.float32)
   return {"z0": z0, "codes": nearest_codes(z0, normalised_codebook(model, stats)).astype(np.int32), "label": labels}
 
 
-def test_images(config: ml_collections.ConfigDict, n: int, batch_size: int) -> np.ndarray:
-  """The first n test images [n, H, W, C] of a VQ-VAE config's dataset, as the VQ-VAE sees them."""
-  source = image_data.source(config.data, "test")
+def images(config: ml_collections.ConfigDict, split: str, n: int, batch_size: int) -> np.ndarray:
+  """The first n images [n, H, W, C] of a split ('train' or 'test') of a VQ-VAE config's dataset, as the VQ-VAE
+  sees them (in [-1, 1]; the training split in the order its latents are cached)."""
+  source = image_data.source(config.data, split)
   if len(source) < n:
-    raise ValueError(f"the test split has {len(source)} images; {n} are needed")
+    raise ValueError(f"the {split} split has {len(source)} images; {n} are needed")
   batches = pipeline.eval_batches(source, batch_size=batch_size, transform=image_transform(config), limit=n)
   return np.concatenate([b["image"] for b in batches])
 
@@ -279,13 +339,14 @@ def prior_variables(prior: priors.Prior, stats: dict):
   return lambda rng: (prior.init(rng, stats[prior.latent_key].shape[1:]), {})
 
 
-def load_prior(workdir: str, model: VQVAE, stats: dict | None = None) -> TrainedPrior:
-  """The image prior trained in WORKDIR, checked to be on `model`'s latents (`stats`: training_latents(model),
-  read here when not given)."""
+def load_prior(workdir: str, model: VQVAE, stats: dict | None = None, accept_changed: bool = False) -> TrainedPrior:
+  """The image prior trained in WORKDIR, checked to be on `model`'s latents, those of the same checkpoint as
+  it was trained on unless accept_changed (`stats`: training_latents(model), read here when not given)."""
   config = checkpoint.run_config(workdir, "image_prior")
   if files.absolute(config.vqvae_workdir) != model.workdir:
     raise ValueError(f"{workdir!r} was trained on the latents of {config.vqvae_workdir!r}, not {model.workdir!r}")
   stats = training_latents(model, config.sampling.batch_size) if stats is None else stats
+  check_provenance(workdir, provenance(model, stats), accept_changed)
   prior = build_prior(config, model, stats)
   state = loop.load(config, workdir, prior_variables(prior, stats))
   return TrainedPrior(config, prior, loop.eval_params(state, config.use_ema), stats, int(state.step))

@@ -187,6 +187,30 @@ def path_log_weight(
   return log_w + masked_sum(_end_log_ratio(b, y, zT), free)
 
 
+def iwae_log_weights(
+  b: bridge_lib.OUBridge,
+  rng,
+  y,
+  free,
+  x0_fn: X0Fn,
+  decoder_nll: DecoderNLL,
+  t0: int = 1,
+  num_samples: int = 16,
+  chunk: int = 16,
+) -> jax.Array:
+  """log w_s [S, B] of S = num_samples independent forward paths (path_log_weight), `chunk` vectorised at a
+  time; the first S' of them are an S'-path estimate's (nested estimates share paths)."""
+  keys = jax.random.split(rng, num_samples)
+  return jax.lax.map(
+    lambda k: path_log_weight(b, k, y, free, x0_fn, decoder_nll, t0), keys, batch_size=min(chunk, num_samples)
+  )
+
+
+def iwae_from_log_weights(log_w: jax.Array) -> jax.Array:
+  """-log (1/S) sum_s w_s [B] of log weights [S, B]."""
+  return -(jax.nn.logsumexp(log_w, axis=0) - jnp.log(log_w.shape[0]))
+
+
 def iwae(
   b: bridge_lib.OUBridge,
   rng,
@@ -199,8 +223,4 @@ def iwae(
   chunk: int = 16,
 ) -> jax.Array:
   """-log (1/S) sum_s w_s [B] over S = num_samples forward paths, `chunk` paths vectorised at a time."""
-  keys = jax.random.split(rng, num_samples)
-  log_w = jax.lax.map(
-    lambda k: path_log_weight(b, k, y, free, x0_fn, decoder_nll, t0), keys, batch_size=min(chunk, num_samples)
-  )
-  return -(jax.nn.logsumexp(log_w, axis=0) - jnp.log(num_samples))
+  return iwae_from_log_weights(iwae_log_weights(b, rng, y, free, x0_fn, decoder_nll, t0, num_samples, chunk))

@@ -1,12 +1,18 @@
 """Command line: python -m dbvq_jax.main --config=configs/<exp>.py[:variants] --workdir=DIR [--mode=train|eval]."""
 
 import logging as py_logging
+import sys
 
-import jax
-from absl import app, flags, logging
-from ml_collections import config_flags
+from dbvq_jax import errors, lock
 
-from dbvq_jax import errors, parallel, progress, train
+with errors.reported("--verbose" in sys.argv):  # a busy workdir is refused before JAX loads (seconds)
+  lock.check_free(errors.workdir_arg(sys.argv))
+
+import jax  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from dbvq_jax import parallel, progress, train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, metrics and figures.")
@@ -33,19 +39,27 @@ _VERBOSE = flags.DEFINE_bool("verbose", False, "Show an error's full traceback (
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _shown(record: py_logging.LogRecord) -> bool:
+  """Drops orbax's INFO report of every checkpoint step, and JAX's notice that it found no TPU software
+  (`Unable to initialize backend 'tpu' ... libtpu.so`) on a machine without a TPU."""
+  if "orbax" in record.pathname:
+    return record.levelno >= py_logging.WARNING
+  return not ("xla_bridge" in record.pathname and "libtpu.so" in record.getMessage())
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  # Orbax reports every checkpoint step at INFO; keep its warnings, drop the chatter.
-  logging.get_absl_handler().addFilter(lambda r: "orbax" not in r.pathname or r.levelno >= py_logging.WARNING)
+  logging.get_absl_handler().addFilter(_shown)
   progress.Heartbeat().start()  # no phase goes quiet for more than a few seconds
   with errors.reported(_VERBOSE.value):
     if _CACHE_DIR.value:
       jax.config.update("jax_compilation_cache_dir", _CACHE_DIR.value)
     if _DISTRIBUTED.value:
       parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    train.check_backend(_CONFIG.value, jax.default_backend(), _ALLOW_CPU.value)
-    train.run(_CONFIG.value, _WORKDIR.value, _MODE.value)
+    with lock.workdir_lock(_WORKDIR.value, primary=jax.process_index() == 0):  # held for the whole command
+      train.check_backend(_CONFIG.value, jax.default_backend(), _ALLOW_CPU.value)
+      train.run(_CONFIG.value, _WORKDIR.value, _MODE.value)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def local_batch_size(global_size: int) -> int:
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
   """Raises unless the global batch divides evenly over the devices."""
   if batch_size % mesh.size:
-    raise ValueError(f"training.batch_size={batch_size} must be a multiple of the device count {mesh.size}")
+    raise ValueError(f"--config.training.batch_size={batch_size} must be a multiple of the device count {mesh.size}")
 
 
 class DevicePrefetch(grain.DatasetIterator):

@@ -29,7 +29,7 @@ from absl import logging
 
 from dbvq_jax import latents, parallel, priors, quantize
 from dbvq_jax.evaluate import codes as code_metrics
-from dbvq_jax.evaluate import features, frechet
+from dbvq_jax.evaluate import elbo, features, frechet
 from dbvq_jax.evaluate import images as image_eval
 
 _TYPES: dict[str, type] = {}
@@ -283,7 +283,9 @@ class Likelihood(Evaluator):
   """Every estimator of prior.nll on `num_examples` test code maps, in nats per scored position with
   standard errors: the whole map (nll_unconditional) and a centred `mask_size` square given the rest
   (nll_masked; mask_size 0: none). `estimators` sets sample counts on a prior that has such fields (e.g.
-  iwae_samples)."""
+  iwae_samples). With `image_elbo`, also the image model's negative ELBO on the same test images in bits per
+  dimension (evaluate/elbo.py), one per whole-map estimator, its decoder scale fitted on `elbo_fit_examples`
+  training images."""
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -296,23 +298,63 @@ class Likelihood(Evaluator):
     test = self.ctx.test(self.cfg.num_examples)
     maps = {"codes": test["codes"], "z0": test["z0"]}
     mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], self.cfg.mask_size), maps["codes"].shape)
-    record = {"nll_unconditional": self._score(params, key, maps, None)}
+    batch = self.cfg.get("batch_size", self.ctx.batch_size)
+    whole = per_map_nats(self.fn, params, key, maps, None, batch)
+    record = {"nll_unconditional": self._summary(whole, maps["codes"][0].size, masked=False)}
     if self.cfg.mask_size:
-      record["nll_masked"] = self._score(params, jax.random.fold_in(key, 1), maps, mask)
+      masked = per_map_nats(self.fn, params, jax.random.fold_in(key, 1), maps, mask, batch)
+      record["nll_masked"] = self._summary(masked, int(np.sum(~mask[0])), masked=True)
+    if self.cfg.get("image_elbo"):
+      record["image_elbo"] = self._elbo(whole, self.cfg.get("elbo_fit_examples", 1000))
     return record, {}
 
-  def _score(self, params, key, maps: dict, mask: np.ndarray | None) -> dict:
-    """{estimator: {'nats', 'se', 'kind', 'model'}}: `likelihoods` and the model each number is about."""
-    batch = self.cfg.get("batch_size", self.ctx.batch_size)
-    out = likelihoods(self.fn, self.prior.NLL_KINDS, params, key, maps, mask, batch)
-    models = self.prior.nll_models(mask is not None)
-    return {name: {**v, "model": models[name]} for name, v in out.items()}
+  def _summary(self, per_map: dict, scored: int, masked: bool) -> dict:
+    """{estimator: {'nats' per scored position, 'se', 'kind', 'model'}}: the model each number is about."""
+    models = self.prior.nll_models(masked)
+    return {
+      name: {**mean_and_se(v / scored), "kind": self.prior.NLL_KINDS[name], "model": models[name]}
+      for name, v in per_map.items()
+    }
+
+  def _elbo(self, prior_nats: dict, fit_examples: int) -> dict:
+    """{'decoder': bits/dim of -log p(x | z_q) with its se, 'log_scale', 'dims', and per estimator: the
+    negative ELBO's bits/dim (a bound where the prior's term is exact or a bound, else an estimate)}."""
+    n, ctx = len(next(iter(prior_nats.values()))), self.ctx
+    log_scale = _cached(ctx.cache, ("elbo_log_scale", fit_examples), lambda: self._fit_scale(fit_examples))
+    images = latents.images(ctx.vqvae.config, "test", n, ctx.batch_size)
+    decoder = np.asarray(elbo.image_nll(images, ctx.decoded(ctx.test(n)["codes"]), log_scale), np.float64)
+    dims = int(np.prod(images.shape[1:]))
+    out = {"decoder": _bits(mean_and_se(elbo.bits_per_dim(decoder, dims))), "log_scale": log_scale, "dims": dims}
+    for name, nats in prior_nats.items():
+      kind = "estimate" if self.prior.NLL_KINDS[name] == "estimate" else "bound"
+      out[name] = {**_bits(mean_and_se(elbo.bits_per_dim(decoder + nats, dims))), "kind": kind}
+    return out
+
+  def _fit_scale(self, m: int) -> float:
+    """The decoder's maximum-likelihood log sigma on the first m training images, each decoded from its codes
+    under the context's VQ-VAE (the end-to-end one after end-to-end training)."""
+    ctx = self.ctx
+    m = min(m, len(ctx.stats["codes"]))  # a small dataset: all its training images
+    codes = latents.test_latents(ctx.vqvae, ctx.stats, m, ctx.batch_size, split="train")["codes"]
+    return elbo.fit_log_scale(latents.images(ctx.vqvae.config, "train", m, ctx.batch_size), ctx.decoded(codes))
+
+
+def _bits(estimate: dict) -> dict:
+  """{'nats', 'se'} of values in bits per dimension, renamed {'bits_per_dim', 'se'}."""
+  return {"bits_per_dim": estimate["nats"], "se": estimate["se"]}
 
 
 def likelihoods(nll_fn, kinds: dict, params, key, maps: dict, mask: np.ndarray | None, batch: int) -> dict:
-  """{estimator: {'nats': mean per scored position, 'se', 'kind'}} of nll_fn(params, key, maps, mask) -> {name: [B]}
-  over maps {'codes': [N, h, w], 'z0': [N, h, w, d]} in batches spread over every device of every process; mask
-  [N, h, w] True where observed (None: whole maps); kinds: the prior's NLL_KINDS."""
+  """{estimator: {'nats': mean per scored position, 'se', 'kind'}} of per_map_nats; kinds: the prior's NLL_KINDS."""
+  scored = maps["codes"][0].size if mask is None else np.sum(~mask[0])
+  per_map = per_map_nats(nll_fn, params, key, maps, mask, batch)
+  return {name: {**mean_and_se(v / scored), "kind": kinds[name]} for name, v in per_map.items()}
+
+
+def per_map_nats(nll_fn, params, key, maps: dict, mask: np.ndarray | None, batch: int) -> dict[str, np.ndarray]:
+  """{estimator: nats [N] float64} of nll_fn(params, key, maps, mask) -> {name: [B]} over maps {'codes': [N, h, w],
+  'z0': [N, h, w, d]} in batches spread over every device of every process; mask [N, h, w] True where observed
+  (None: whole maps)."""
   n = len(maps["codes"])
 
   def score(p, i: int) -> dict:
@@ -322,13 +364,12 @@ def likelihoods(nll_fn, kinds: dict, params, key, maps: dict, mask: np.ndarray |
     return nll_fn(p, jax.random.fold_in(key, i * batch), part, m)
 
   parts = parallel.gather_batches(score, params, -(-n // batch), "likelihoods")
-  scored = maps["codes"][0].size if mask is None else np.sum(~mask[0])
-  out = {}
-  for name in parts[0]:
-    per_position = np.concatenate([p[name] for p in parts])[:n].astype(np.float64) / scored
-    se = per_position.std(ddof=1) / np.sqrt(len(per_position))
-    out[name] = {"nats": float(per_position.mean()), "se": float(se), "kind": kinds[name]}
-  return out
+  return {name: np.concatenate([p[name] for p in parts])[:n].astype(np.float64) for name in parts[0]}
+
+
+def mean_and_se(x: np.ndarray) -> dict:
+  """{'nats': mean, 'se': its standard error} of per-example values x [N]."""
+  return {"nats": float(x.mean()), "se": float(x.std(ddof=1) / np.sqrt(len(x)))}
 
 
 @register("frechet")
@@ -366,7 +407,7 @@ class Frechet(Evaluator):
   def _compute_statistics(self, start: int):
     ctx, n = self.ctx, self.cfg.num
     if self.cfg.get("reference", "reconstructions") == "images":
-      x = latents.test_images(ctx.vqvae.config, start + n, ctx.batch_size)[start:]
+      x = latents.images(ctx.vqvae.config, "test", start + n, ctx.batch_size)[start:]
       return frechet.statistics(features.batched(self.features, lambda v: v, x, ctx.batch_size))
     codes = ctx.test(start + n)["codes"][start:]
     return frechet.statistics(features.batched(self.features, ctx.decode, codes, ctx.batch_size))

@@ -573,13 +573,7 @@ class BridgePrior:
 
     batch: {'codes': [B, ...], 'z0': [B, ..., d] (paper_mc only)}; mask [B, ...] True where observed
     (None: the whole map is scored). The observed codes condition the denoiser as in inpainting."""
-    codes = batch["codes"]
-    y = self.codebook(params)[codes]
-    free = jnp.ones(codes.shape, bool) if mask is None else ~mask
-    grid = self.discretised(params)
-    decoder_nll = lambda z, t=None: (
-      -jnp.take_along_axis(grid.decoder_log_probs(params, z, y, mask, labels, t=t), codes[..., None], axis=-1)[..., 0]
-    )  # noqa: E731
+    y, free, grid, decoder_nll = self._scored(params, batch["codes"], mask, labels)
     k_bound, k_iwae, k_mc = jax.random.split(rng, 3)
     if self.continuous:
       terms = likelihood.continuous_bound(
@@ -598,13 +592,29 @@ class BridgePrior:
       terms = likelihood.bound(self.bridge, k_bound, y, free, x0_fn, decoder_nll, self.decoder_t, self.nll_t_samples)
     out = {"bound": terms["prior"] + terms["diffusion"] + terms["decoder"]}
     if self.iwae_samples:
-      x0_fn = grid.x0_fn(params, y, mask, labels)
-      out["iwae"] = likelihood.iwae(
-        grid.bridge, k_iwae, y, free, x0_fn, decoder_nll, 1 if self.continuous else self.decoder_t, self.iwae_samples
-      )
+      out["iwae"] = likelihood.iwae_from_log_weights(self.iwae_log_weights(params, k_iwae, batch, mask, labels))
     if mask is not None and self.paper_mc_samples:
       out["paper_mc"] = self.paper_mc(params, k_mc, batch, mask, labels)
     return out
+
+  def _scored(self, params, codes, mask, labels):
+    """(y = e_{z_q} [B, ..., d], the scored positions [B, ...], the chain the sampler draws from (`discretised`),
+    its decoder's -log p(z_q | z^t) [B, ...] as a function of (z, t))."""
+    y = self.codebook(params)[codes]
+    free = jnp.ones(codes.shape, bool) if mask is None else ~mask
+    grid = self.discretised(params)
+    decoder_nll = lambda z, t=None: (
+      -jnp.take_along_axis(grid.decoder_log_probs(params, z, y, mask, labels, t=t), codes[..., None], axis=-1)[..., 0]
+    )  # noqa: E731
+    return y, free, grid, decoder_nll
+
+  def iwae_log_weights(self, params, rng, batch: dict, mask=None, labels=None) -> jax.Array:
+    """log w_s [S, B] of S = iwae_samples forward paths of the chain the sampler draws from (the 'iwae'
+    estimate is -log mean_s w_s; its first S' paths give the S'-path estimate)."""
+    y, free, grid, decoder_nll = self._scored(params, batch["codes"], mask, labels)
+    x0_fn = grid.x0_fn(params, y, mask, labels)
+    t0 = 1 if self.continuous else self.decoder_t
+    return likelihood.iwae_log_weights(grid.bridge, rng, y, free, x0_fn, decoder_nll, t0, self.iwae_samples)
 
   def paper_mc(self, params, rng, batch: dict, mask, labels=None) -> jax.Array:
     """The paper's Monte Carlo estimate (Sec. 4.3) [B] (nats): S = paper_mc_samples inpainted

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 
+import jax
 import ml_collections
 from etils import epath
+
+from dbvq_jax import files, lock
 
 MODES = ("train", "eval")  # --mode: train (resuming, then evaluate) | eval (the latest checkpoint)
 
@@ -28,7 +32,7 @@ def check_backend(config: ml_collections.ConfigDict, backend: str, allow_cpu: bo
   if config.get("needs_accelerator") and backend == "cpu" and not allow_cpu:
     raise SystemExit(
       f"this {config.experiment} config is paper scale and JAX sees only a CPU: install a GPU or TPU build of "
-      "jax (e.g. pip install -U 'jax[cuda12]') or pass --allow_cpu to run it here anyway"
+      'jax (pip install -e ".[cuda12]" or ".[cuda13]", docs/accelerators.md) or pass --allow_cpu to run it here anyway'
     )
 
 
@@ -36,10 +40,45 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str):
   """Runs experiment `config.experiment` in `mode` (train also evaluates at the end); returns its metrics."""
   if config.get("experiment") not in EXPERIMENTS:
     raise ValueError(f"config.experiment must be one of {sorted(EXPERIMENTS)}, got {config.get('experiment')!r}")
-  if epath.Path(workdir).exists() and not epath.Path(workdir).is_dir():
-    raise NotADirectoryError(f"--workdir={workdir} is a file: give a directory (a missing one is created)")
+  from dbvq_jax.train import loop  # noqa: PLC0415 (loop imports this package)
+
+  check_workdir(config, workdir)
+  if "training" in config:
+    loop.check_training(config.training)
   module, name = EXPERIMENTS[config.experiment].split(":")
-  return getattr(importlib.import_module(module), name)(config, workdir).run(mode)
+  with lock.workdir_lock(workdir, primary=jax.process_index() == 0):
+    return getattr(importlib.import_module(module), name)(config, workdir).run(mode)
+
+
+def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Before any work: WORKDIR is a directory (or missing) that this process can write, and the run recorded
+  there (config.json) is of the same experiment and prior type as `config`."""
+  path = epath.Path(workdir)
+  if path.exists() and not path.is_dir():
+    raise NotADirectoryError(f"--workdir={workdir} is a file: give a directory (a missing one is created)")
+  local = None if files.is_uri(workdir) else os.path.abspath(workdir)
+  while local and not os.path.exists(local):
+    local = os.path.dirname(local)
+  if local and not os.access(local, os.W_OK):
+    raise PermissionError(f"--workdir={workdir} is not writable here ({local}): give a directory you can write")
+  record = epath.Path(workdir, "config.json")
+  if not record.exists():
+    return
+  saved = json.loads(record.read_text())
+  for key in ("experiment", "prior.type"):
+    was, now = _get(saved, key), _get(config.to_dict(), key)
+    if was != now:
+      raise ValueError(
+        f"--workdir={workdir} holds a run with {key}={was!r} (its config.json), not {now!r}: "
+        "give the config it was trained with, or a new --workdir"
+      )
+
+
+def _get(tree: dict, dotted: str):
+  """tree['a']['b'] for 'a.b', or None where a level is missing."""
+  for part in dotted.split("."):
+    tree = tree.get(part) if isinstance(tree, dict) else None
+  return tree
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:

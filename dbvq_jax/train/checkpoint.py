@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import grain
 import jax
@@ -63,6 +64,11 @@ def restore(mgr: ocp.CheckpointManager, target: TrainState, data_iter=None, step
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {mgr.directory}: train first (--mode=train)")
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+  misfit = _misfit(mgr.directory / str(step) / "state", abstract)
+  if misfit:
+    raise ConfigMismatch(
+      f"checkpoint step {step} in {mgr.directory} is readable but does not fit this config ({misfit})"
+    )
   items = {"state": ocp.args.StandardRestore(abstract)}
   if data_iter is not None:
     items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
@@ -70,8 +76,68 @@ def restore(mgr: ocp.CheckpointManager, target: TrainState, data_iter=None, step
     restored = mgr.restore(step, args=ocp.args.Composite(**items))
   except Exception as e:  # orbax raises many types for unreadable or mismatched files
     cause = errors.root_cause(e)
+    if MISMATCH.search(errors.text(cause)):
+      raise ConfigMismatch(
+        f"checkpoint step {step} in {mgr.directory} is readable but does not fit this config "
+        f"({errors.text(cause)[:160]})"
+      ) from e
     raise RuntimeError(
-      f"cannot restore checkpoint step {step} from {mgr.directory}: {type(cause).__name__}: "
+      f"cannot read checkpoint step {step} from {mgr.directory}, which looks corrupt: {type(cause).__name__}: "
       f"{errors.text(cause)[:300]}. Remove that step's folder to fall back to an earlier one, or use a new --workdir."
     ) from e
   return restored["state"]
+
+
+def _misfit(path, abstract) -> str:
+  """'' when the state saved at PATH has the tree and shapes of `abstract`, else the first differences. Checked
+  from the metadata before reading (orbax's own failure leaves I/O threads printing tracebacks); a checkpoint
+  whose metadata cannot be read is left to the restore, which reports it corrupt."""
+  try:
+    saved = _shapes(ocp.StandardCheckpointer().metadata(path).item_metadata)
+  except Exception:  # noqa: BLE001 (any unreadable metadata: the restore names the real error)
+    return ""
+  if not saved:  # metadata that lists no arrays is damaged, not a different model
+    return ""
+  wanted = _shapes(abstract)
+  out = [f"{k}: missing from the checkpoint" for k in sorted(wanted.keys() - saved.keys())]
+  out += [f"{k}: not in this config" for k in sorted(saved.keys() - wanted.keys())]
+  out += [
+    f"{k}: shape {saved[k]} saved, {wanted[k]} here"
+    for k in sorted(wanted.keys() & saved.keys())
+    if saved[k] != wanted[k]
+  ]
+  return "; ".join(out[:3]) + (f"; and {len(out) - 3} more" if len(out) > 3 else "")
+
+
+def _shapes(tree) -> dict:
+  """{'a/b/c': shape} of the arrays of a nested tree (dataclass fields, dict keys and sequence indices alike)."""
+  name = lambda k: str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))))  # noqa: E731
+  return {
+    "/".join(map(name, p)): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(tree) if hasattr(x, "shape")
+  }
+
+
+MISMATCH = re.compile(r"tree structures do not match|not compatible with the stored shape")
+
+
+class ConfigMismatch(ValueError):
+  """A checkpoint that reads fine but whose tree or shapes differ from the config's: the config is wrong."""
+
+
+def config_changes(workdir: str, config: ml_collections.ConfigDict, limit: int = 6) -> str:
+  """'<key> (<saved> there, <now> here), ...' for the leaves where WORKDIR/config.json and `config` differ."""
+  saved = _leaves(json.loads(epath.Path(workdir, "config.json").read_text()))
+  now = _leaves(json.loads(config.to_json_best_effort()))
+  changed = [
+    f"{k} ({saved.get(k)!r} there, {now.get(k)!r} here)"
+    for k in sorted(saved.keys() | now.keys())
+    if saved.get(k) != now.get(k)
+  ]
+  return ", ".join(changed[:limit]) + (f" and {len(changed) - limit} more" if len(changed) > limit else "")
+
+
+def _leaves(tree, prefix: str = "") -> dict:
+  """{'a.b': value} of a nested dict."""
+  if isinstance(tree, dict) and tree:
+    return {k: v for key, sub in tree.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
+  return {prefix[:-1]: tree}

@@ -137,6 +137,29 @@ def _model_notes(rows: list) -> str:
   return "\nOf which model:\n\n" + "\n".join(notes) + "\n" if notes else ""
 
 
+def _elbo_table(rows: list) -> str:
+  """The image model's negative ELBO (bits/dim) per prior and whole-map estimator, with the decoder's share."""
+  scored = [r for r in rows if "image_elbo" in r]
+  if not scored:
+    return ""
+  e = scored[0]["image_elbo"]
+  out = [
+    {"prior": r["prior"], "estimator": name, **v, "decoder": r["image_elbo"]["decoder"]}
+    for r in scored
+    for name, v in r["image_elbo"].items()
+    if name not in ("decoder", "log_scale", "dims")
+  ]
+  bits = lambda v: f"{v['bits_per_dim']:.4f} ± {v['se']:.4f}"  # noqa: E731
+  heading = (
+    "\n## The image model's negative ELBO (bits per dimension ± s.e., same test images; "
+    f"-log p(x | z_q) under a discretised Gaussian, sigma = {np.exp(e['log_scale']):.4f} fitted on training "
+    f"images, D = {e['dims']})\n\n"
+  )
+  columns = [("prior", lambda r: r["prior"]), ("prior's term", lambda r: r["estimator"]), ("kind", lambda r: r["kind"])]
+  columns += [("negative ELBO", bits), ("of which decoder", lambda r: bits(r["decoder"]))]
+  return heading + _table(out, columns)
+
+
 def results_markdown(results: dict) -> str:
   """The comparison's tables: likelihoods, sample metrics beside the floor, each sampler's step sweep."""
   floor, rows = results["floor"], results["priors"]
@@ -144,6 +167,7 @@ def results_markdown(results: dict) -> str:
   at_floor = lambda r: "yes" if r["kl"]["lo"] <= floor["kl"]["hi"] else "no"  # noqa: E731
   names = {"fid": "FID", "classifier_fd": "classifier FD (not FID)"}
   md = _likelihood_table(rows, nll) if nll else ""
+  md += _elbo_table(rows)
   md += (
     f"\n## Samples (M = {kl.get('num')} against as many test maps; "
     f"KL with a {kl.get('bootstrap')}-resample bootstrap interval)\n\n"

@@ -8,6 +8,7 @@ out. Each prior models one batch entry (`prior.latent_key`): 'z0' (normalised z_
 from __future__ import annotations
 
 import ml_collections
+from etils import epath
 
 from dbvq_jax import latents
 from dbvq_jax.data import pipeline
@@ -32,8 +33,19 @@ class ImagePrior(experiment.Experiment):
     self.vqvae = latents.load_vqvae(config.vqvae_workdir)
     check_dataset(config, self.vqvae)
     self.stats = latents.training_latents(self.vqvae, config.sampling.batch_size)
+    self.upstream = latents.provenance(self.vqvae, self.stats)
     self.prior = latents.build_prior(config, self.vqvae, self.stats)
     self.init_variables = latents.prior_variables(self.prior, self.stats)
+
+  def run(self, mode: str) -> dict:
+    """Refuses a run trained on other latents than the VQ-VAE gives now; a fresh run records what it read
+    before training, one that predates the record gets it once it ends well."""
+    latents.check_provenance(self.workdir, self.upstream, self.config.accept_changed_upstream)
+    if mode == "train" and not epath.Path(self.workdir, "checkpoints").exists():
+      latents.record_provenance(self.workdir, self.upstream)
+    metrics = super().run(mode)
+    latents.record_provenance(self.workdir, self.upstream)
+    return metrics
 
   def train_data(self):
     c = self.config

@@ -21,11 +21,16 @@ from dbvq_jax.train import checkpoint
 from dbvq_jax.train import state as state_lib
 
 
-def _check_schedule(cfg: ml_collections.ConfigDict) -> None:
+def check_training(cfg: ml_collections.ConfigDict) -> None:
+  """Raises, naming the full key, unless the training section's batch size and step counts are usable."""
+  if not isinstance(cfg.batch_size, int) or cfg.batch_size <= 0:
+    raise ValueError(f"--config.training.batch_size={cfg.batch_size} must be a positive integer")
   k = cfg.steps_per_call
   for name in ("num_steps", "checkpoint_every", "log_every"):
     if cfg[name] <= 0 or cfg[name] % k:
-      raise ValueError(f"training.{name}={cfg[name]} must be a positive multiple of training.steps_per_call={k}")
+      raise ValueError(
+        f"--config.training.{name}={cfg[name]} must be a positive multiple of training.steps_per_call={k}"
+      )
 
 
 def _train_time(workdir: str) -> dict | None:
@@ -70,7 +75,24 @@ def load(config: ml_collections.ConfigDict, workdir: str, init_variables: Callab
   if not epath.Path(workdir, "checkpoints").is_dir():  # checked first: a manager would create the folder
     raise FileNotFoundError(f"no checkpoint in {workdir}: train there first (--mode=train)")
   mgr = checkpoint.manager(workdir, config.training.keep_checkpoints)
-  return checkpoint.restore(mgr, abstract)
+  try:
+    return _restore(config, workdir, mgr, abstract)
+  finally:
+    mgr.close()  # its background threads would otherwise print asyncio errors at exit after a failure
+
+
+def _restore(config, workdir: str, mgr, target, data_iter=None) -> state_lib.TrainState:
+  """checkpoint.restore; a checkpoint that does not fit `config` is reported with what changed since the run's
+  config.json, and that the checkpoint is fine."""
+  try:
+    return checkpoint.restore(mgr, target, data_iter)
+  except checkpoint.ConfigMismatch as e:
+    changes = checkpoint.config_changes(workdir, config) if epath.Path(workdir, "config.json").exists() else ""
+    raise checkpoint.ConfigMismatch(
+      f"{e}. The checkpoint is fine; the config differs from the one it was trained with "
+      f"({os.path.join(workdir, 'config.json')}){': ' + changes if changes else ''}. "
+      "Rerun with that config, or use a new --workdir"
+    ) from None
 
 
 def eval_params(state: state_lib.TrainState, use_ema: bool) -> dict:
@@ -122,10 +144,10 @@ def fresh_state(config: ml_collections.ConfigDict, init_variables: Callable) -> 
 def _initial_state(config, workdir: str, init_variables, mgr, data_iter) -> state_lib.TrainState:
   """A fresh state replicated over the mesh, or WORKDIR's latest checkpoint (and the data position)."""
   state = fresh_state(config, init_variables)
-  checkpoint.write_run_config(workdir, config)
   if mgr.latest_step() is not None:
-    state = checkpoint.restore(mgr, state, data_iter)
+    state = _restore(config, workdir, mgr, state, data_iter)
     logging.info("resumed from step %d in %s", int(state.step), mgr.directory)
+  checkpoint.write_run_config(workdir, config)  # only once the checkpoint is known to fit this config
   return state
 
 
@@ -160,13 +182,18 @@ def fit(
   ahead of the devices. on_step(step, state, writer) runs after every chunk (periodic evaluation).
   """
   cfg = config.training
-  _check_schedule(cfg)
+  check_training(cfg)
   mgr = checkpoint.manager(workdir, cfg.keep_checkpoints)
   batches = parallel.DevicePrefetch(data_iter, parallel.batch_sharding(parallel.make_mesh(), batch_axis=1))
-  state = _initial_state(config, workdir, init_variables, mgr, batches)
+  try:
+    state = _initial_state(config, workdir, init_variables, mgr, batches)
+  except Exception:
+    mgr.close()  # its background threads would otherwise print asyncio errors at exit
+    raise
   step = int(state.step)
   if step >= cfg.num_steps:
     logging.info("already trained to step %d (training.num_steps=%d)", step, cfg.num_steps)
+    mgr.close()
     return state
   logging.info(
     "training steps %d-%d, %d per call; compiling the first call", step + 1, cfg.num_steps, cfg.steps_per_call
@@ -193,6 +220,7 @@ def fit(
         on_step(step, state, writer)
   finally:
     mgr.wait_until_finished()
+    mgr.close()
     if writer is not None:
       writer.close()
   return state

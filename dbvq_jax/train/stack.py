@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import jax
 import ml_collections
 from absl import logging
 from etils import epath
+from jax.experimental import multihost_utils
 
 from dbvq_jax import files, train
+from dbvq_jax.data import images as image_data
 
 ORDER = ("vqvae", "classifier", "image_prior", "compare")  # by config.experiment
 
@@ -49,6 +52,26 @@ def _wire_compare(stage: ml_collections.ConfigDict, stages: ml_collections.Confi
     stage.evals.classifier_fd.path = os.path.join(workdir, classifiers[0])
 
 
+def check_validation_sizes(config: ml_collections.ConfigDict, stages: list) -> None:
+  """Before any stage runs: each prior stage holds out fewer maps than the training split has images."""
+  priors = [(name, stage) for name, stage in stages if stage.experiment == "image_prior"]
+  if not priors:
+    return
+  n = len(image_data.source(config.data, "train"))
+  for name, stage in priors:
+    if not 0 <= stage.validation_size < n:
+      raise ValueError(
+        f"--config.stages.{name}.validation_size={stage.validation_size} must be in [0, {n}): the training split "
+        f"of {config.data.name} has {n} images"
+      )
+
+
+READS = {  # a stage's experiment -> the experiments whose runs it reads (it trains again when one of them did)
+  "image_prior": ("vqvae",),
+  "compare": ("vqvae", "classifier", "image_prior"),
+}
+
+
 class Stack:
   """Runs config.stages (see the module docstring); returns {stage: its metrics}."""
 
@@ -59,17 +82,32 @@ class Stack:
   def run(self, mode: str) -> dict:
     path = epath.Path(self.record_path)
     record = json.loads(path.read_text()) if path.exists() else {}  # {stage: {'config', 'metrics'}} of done stages
-    stages, results = wired(self.config, self.workdir), {}
+    stages, results, ran = wired(self.config, self.workdir), {}, set()  # ran: experiments trained this time
+    check_validation_sizes(self.config, stages)
     for i, (name, stage) in enumerate(stages, 1):
       stage_dir = os.path.join(self.workdir, name)
-      done = record.get(name)
-      if mode == "train" and done and done["config"] == stage.to_json():
+      done, upstream_ran = record.get(name), bool(ran & set(READS.get(stage.experiment, ())))
+      if mode == "train" and done and done["config"] == stage.to_json() and not upstream_ran:
         logging.info("stage %d/%d %s: done, skipped (%s)", i, len(stages), name, stage_dir)
         results[name] = done["metrics"]
         continue
+      if mode == "train" and upstream_ran and epath.Path(stage_dir, "checkpoints").exists():
+        _set_aside(stage_dir)
+      if mode == "train":
+        ran.add(stage.experiment)
       logging.info("stage %d/%d %s (%s) in %s", i, len(stages), name, stage.experiment, stage_dir)
       results[name] = train.run(stage, stage_dir, mode)
       if mode == "train" and jax.process_index() == 0:
         record[name] = {"config": stage.to_json(), "metrics": results[name]}
         files.write_json(self.record_path, record)
     return results
+
+
+def _set_aside(stage_dir: str) -> None:
+  """Renames a stage trained on inputs that have since changed to STAGE_DIR.stale-<time>, so that the stage
+  trains again on the new ones and nothing trained is lost."""
+  if jax.process_index() == 0:
+    aside = f"{stage_dir}.stale-{time.strftime('%Y%m%d-%H%M%S')}"
+    epath.Path(stage_dir).rename(aside)
+    logging.info("an earlier stage ran again: the old %s is kept as %s and this stage trains afresh", stage_dir, aside)
+  multihost_utils.sync_global_devices("stage set aside")

@@ -168,6 +168,14 @@ def test_compare_writes_the_table_for_every_prior(runs):
   assert "| maskgit | md4_bound | bound |" in table and "| data (floor) |" in table and "Sampler steps" in table
   assert "classifier FD" in table and "| FID |" in table
   assert "- pixelcnn, exact, masked: the PixelCNN, each code given only the codes before it" in table
+  for row in results["priors"]:  # the negative ELBO adds the decoder's bits to the prior's, map by map
+    e, positions = row["image_elbo"], 8 * 8
+    assert e["dims"] == 32 * 32 and -7 < e["log_scale"] <= np.log(2) and e["decoder"]["bits_per_dim"] > 0
+    for name, v in row["nll_unconditional"].items():
+      prior_bits = v["nats"] * positions / (e["dims"] * np.log(2))
+      assert e[name]["bits_per_dim"] == pytest.approx(e["decoder"]["bits_per_dim"] + prior_bits, rel=1e-6)
+      assert e[name]["kind"] == ("estimate" if v["kind"] == "estimate" else "bound")
+  assert "| pixelcnn | exact | bound |" in table and "negative ELBO" in table
   c = helpers.load_config("compare:tiny")
   c.vqvae_workdir = str(runs / "fmnist_prior")
   with pytest.raises(ValueError, match="not 'vqvae'"):
@@ -176,7 +184,9 @@ def test_compare_writes_the_table_for_every_prior(runs):
 
 def test_bridge_nll_command(runs):
   """The README's NLL sensitivity command on the trained bridge, shrunk."""
-  [command] = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/bridge_nll.py")]
+  commands = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/bridge_nll.py")]
+  [command] = [c for c in commands if "--nested_iwae" not in c]
+  [nested_command] = [c for c in commands if "--nested_iwae" in c]
   args = [sys.executable if a == "python" else a.replace("=runs/", f"={runs}/") for a in command.split()]
   out = subprocess.run(
     args + ["--examples=4", "--iwae_samples=1,2", "--mc_samples=2", "--taus=0.5,4", "--steps=2"],
@@ -202,6 +212,14 @@ def test_bridge_nll_command(runs):
     "iwae",
     "iwae",
   ]
+  nested_args = [sys.executable if a == "python" else a for a in nested_command.split()]
+  nested_args = [f"--prior_workdir={runs}/fmnist_prior" if a.startswith("--prior_workdir") else a for a in nested_args]
+  nested = subprocess.run(
+    nested_args + ["--examples=4", "--nested_iwae=4"], cwd=helpers.ROOT, capture_output=True, text=True
+  )
+  rows = [line.split("|")[1:-1] for line in nested.stdout.splitlines() if line.startswith("| ") and "S |" not in line]
+  assert nested.returncode == 0 and [r[0].strip() for r in rows] == ["1", "2", "4"], nested.stderr[-3000:]
+  assert rows[0][2].strip() == "—" and all(0 < float(r[1].split("±")[0]) < np.inf for r in rows), nested.stdout
 
 
 def test_curves_commands(runs, tmp_path):

@@ -53,6 +53,9 @@ RUN_BY = {  # README or docs/ command (regex) -> the test that runs it
   r"^python launch/local\.py": "test_launch::test_local_launcher_trains_with_two_processes",
   r"pip install -e \"\.\[(cuda12|cuda13|tpu)\]\"$": "test_launch::test_pyproject_extras_name_the_jax_extras",
   r"^bash launch/(tpu_vm|slurm_gpu)\.sh .*--dry-run$": "test_readme::test_launch_dry_runs",
+  r"^\.venv/bin/python -m dbvq_jax\.main --config=configs/(cifar10|miniimagenet)\.py ": (
+    "test_train::test_cli_refuses_a_paper_scale_config_on_cpu"
+  ),
 }
 
 

@@ -1,6 +1,6 @@
 """One command per experiment (configs/stack.py, dbvq_jax/train/stack.py): the stages' order and wiring, and
 the whole Fashion-MNIST stack through the CLI on tiny files: trained once, skipped when run again, one latent
-cache in the VQ-VAE's run."""
+cache per VQ-VAE checkpoint, a changed VQ-VAE retraining its priors."""
 
 import json
 import os
@@ -91,3 +91,24 @@ def test_the_same_command_again_skips_every_finished_stage(fmnist):
   longer = _main(*args, "--config.stages.bridge.training.num_steps=6")  # a changed stage runs again, resuming
   assert longer.returncode == 0, longer.stderr[-3000:]
   assert "stage 1/2 vqvae: done, skipped" in longer.stderr and "resumed from step 4" in longer.stderr
+
+
+def test_a_vqvae_trained_on_retrains_its_priors_and_the_old_prior_is_refused(fmnist):
+  """After the VQ-VAE trains on (4 -> 8 steps), the same command trains the prior again on the new latents and
+  keeps the old one aside; scoring the old prior on the new VQ-VAE is refused in one line that names the
+  change, its files and its latent cache untouched."""
+  run, args, _ = fmnist
+  more = _main(*args, "--config.stages.vqvae.training.num_steps=8")
+  assert more.returncode == 0, more.stderr[-3000:]
+  assert "bridge: done, skipped" not in more.stderr and "trains afresh" in more.stderr
+  [stale] = [run / d for d in os.listdir(run) if d.startswith("bridge.stale-")]
+  with open(run / "bridge" / "provenance.json") as f:
+    assert json.load(f)["vqvae_step"] == 8
+  before = {p: p.read_bytes() for p in stale.rglob("*") if p.is_file()}
+  out = _main(
+    "--config=configs/prior.py:tiny", f"--workdir={stale}", f"--config.vqvae_workdir={run / 'vqvae'}", "--mode=eval"
+  )
+  errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+  assert out.returncode != 0 and len(errors) == 1 and "vqvae_step 4 -> 8" in errors[0], out.stderr[-3000:]
+  assert before == {p: p.read_bytes() for p in stale.rglob("*") if p.is_file()}
+  assert (run / "vqvae" / "latents" / "step_4.npz").exists()

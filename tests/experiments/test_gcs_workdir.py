@@ -106,6 +106,13 @@ def test_latents_cache_in_a_gcs_workdir(bucket, tmp_path, monkeypatch):
     np.testing.assert_array_equal(first[k], again[k])
   cache = bucket / "test-bucket" / "vqvae" / "latents"
   assert [p.name for p in cache.iterdir()] == ["step_3.npz"]  # in the VQ-VAE's run; no temporary left
-  latents.training_latents(types.SimpleNamespace(**{**vars(model), "step": 5}), 2)  # a later checkpoint
-  assert calls == ["train", "train"] and [p.name for p in cache.iterdir()] == ["step_5.npz"]  # step 3's removed
+  later = types.SimpleNamespace(**{**vars(model), "step": 5})
+  latents.training_latents(later, 2)  # a later checkpoint
+  assert calls == ["train", "train"]  # step 3's cache is kept: priors trained on it may still exist
+  assert sorted(p.name for p in cache.iterdir()) == ["step_3.npz", "step_5.npz"]
+  path = cache / "step_5.npz"
+  path.write_bytes(path.read_bytes()[: path.stat().length // 2])  # a cache cut short is encoded again
+  for k, v in latents.training_latents(later, 2).items():
+    np.testing.assert_array_equal(v, first[k])
+  assert calls == ["train"] * 3 and latents.training_latents(later, 2) is not None and calls == ["train"] * 3
   assert not (tmp_path / "gs:").exists()

@@ -151,7 +151,7 @@ def test_run_writes_samples_metrics_and_figures(variant, tmp_path, drawn):
         for fn in files:
           with open(os.path.join(root, fn), "wb") as fp:
             fp.write(b"garbage")
-    with pytest.raises(RuntimeError, match="cannot restore checkpoint step 8") as err:
+    with pytest.raises(RuntimeError, match="cannot read checkpoint step 8") as err:
       train.run(config, workdir, "eval")
     assert "\n" not in str(err.value) and len(str(err.value)) < 600, str(err.value)  # one line with its cause
 

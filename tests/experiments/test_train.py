@@ -3,6 +3,7 @@
 import json
 import logging as py_logging
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -140,6 +141,12 @@ def test_cli_refuses_a_paper_scale_config_on_cpu(tmp_path):
   tiny = _main("--config=configs/prior.py:data=cifar10,tiny", f"--workdir={tmp_path}/c")
   for out in (allowed, tiny):  # past the check: stopped by the missing VQ-VAE run instead
     assert out.returncode != 0 and "--allow_cpu" not in out.stderr and "no vqvae run" in out.stderr
+  gpu = [c for c in helpers.readme_commands() if c.startswith(".venv/bin/python -m dbvq_jax.main --config=configs/")]
+  assert len(gpu) == 2  # docs/images.md's GPU commands, as printed: on a CPU, refused before any work
+  for i, command in enumerate(gpu):
+    args = [a.replace("=runs/", f"={tmp_path}/gpu{i}/") for a in shlex.split(command)[3:]]
+    out = _main(*args)
+    assert out.returncode != 0 and "--allow_cpu" in out.stderr and not os.path.exists(tmp_path / f"gpu{i}")
 
 
 def _truncated_fashion_mnist(tmp_path) -> str:
@@ -158,6 +165,10 @@ def _file(tmp_path) -> str:
 CLI_ERRORS = {  # case -> (arguments after --workdir=tmp/run or its own --workdir, what the one line says)
   "bad key": (["--config=configs/toy.py", "--config.training.num_stepz=3"], "has no key 'num_stepz' (did you mean"),
   "missing config": (["--config=configs/nope.py"], "no config file 'configs/nope.py'"),
+  "unknown variant": (["--config=configs/toy.py:tiyn"], "--config=configs/toy.py:tiyn: unknown config variant 'tiyn'"),
+  "ill-typed variant": (["--config=configs/toy.py:e2e=False,tiny=maybe"], "tiny is a boolean: give tiny=true"),
+  "negative batch": (["--config=configs/toy.py:tiny", "--config.training.batch_size=-4"], "training.batch_size=-4"),
+  "zero batch": (["--config=configs/toy.py:tiny", "--config.training.batch_size=0"], "training.batch_size=0 must"),
   "missing data": (
     ["--config=configs/fashion_mnist.py:tiny", "--config.data.dir=/no/such/fmnist"],
     "in '/no/such/fmnist'",
@@ -168,13 +179,23 @@ CLI_ERRORS = {  # case -> (arguments after --workdir=tmp/run or its own --workdi
     ["--config=configs/vqvae.py:tiny", "--config.data.dir={data}"],
     "train-images-idx3-ubyte.gz is truncated or corrupt",
   ),
+  "stack validation size": (
+    [
+      "--config=configs/fashion_mnist.py:tiny",
+      "--config.data.dir={fmnist}",
+      "--config.stages.bridge.validation_size=99999",
+    ],
+    "--config.stages.bridge.validation_size=99999 must be in [0, ",
+  ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CLI_ERRORS))
 def test_cli_reports_a_user_error_in_one_line_and_creates_nothing(case, tmp_path):
   args, says = CLI_ERRORS[case]
-  fill = {"file": _file(tmp_path) if "{file}" in str(args) else "", "data": ""}
+  fill = {"file": _file(tmp_path) if "{file}" in str(args) else "", "data": "", "fmnist": str(tmp_path / "fm")}
+  if "{fmnist}" in str(args):
+    helpers.write_fashion_mnist(fill["fmnist"])
   if "{data}" in str(args):
     fill["data"] = _truncated_fashion_mnist(tmp_path)
   args = [a.format(**fill) for a in args]
@@ -185,6 +206,71 @@ def test_cli_reports_a_user_error_in_one_line_and_creates_nothing(case, tmp_path
   assert "Traceback" not in out.stderr and not os.path.exists(tmp_path / "run")
   verbose = _main(*args, *workdir, "--verbose")
   assert verbose.returncode != 0 and "Traceback" in verbose.stderr
+
+
+def _snapshot(directory) -> dict:
+  """{relative path: bytes} of every file under DIRECTORY."""
+  return {
+    os.path.relpath(os.path.join(root, n), directory): open(os.path.join(root, n), "rb").read()
+    for root, _, names in os.walk(directory)
+    for n in names
+  }
+
+
+def _one_error(out) -> str:
+  errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+  assert out.returncode != 0 and len(errors) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+  return errors[0]
+
+
+def test_cli_a_failed_rerun_leaves_the_run_byte_identical_and_says_why(tmp_path):
+  """On a finished toy run: another model size, another experiment and another prior type each fail in one
+  line that blames the config (not the checkpoint), and every file of the run is unchanged. A config given by
+  an absolute path from another directory, with a strict boolean variant, reads the same run."""
+  run = tmp_path / "run"
+  assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0
+  before = _snapshot(run)
+  cases = {
+    ("--config=configs/toy.py:tiny", "--config.model.hidden=24", "--mode=eval"): "model.hidden (32 there, 24 here)",
+    ("--config=configs/vqvae.py:tiny",): "holds a run with experiment='toy' (its config.json), not 'vqvae'",
+    ("--config=configs/toy.py:tiny", "--config.model.hidden=24"): "the checkpoint is fine",
+  }
+  for args, says in cases.items():
+    line = _one_error(_main(*args, f"--workdir={run}"))
+    assert says.lower() in line.lower(), line
+    assert "Remove that step" not in line
+    assert _snapshot(run) == before, args
+  config = os.path.join(helpers.ROOT, "configs", "toy.py")
+  again = subprocess.run(
+    [sys.executable, "-m", "dbvq_jax.main", f"--config={config}:tiny=true", f"--workdir={run}", "--mode=eval"],
+    capture_output=True,
+    text=True,
+    cwd=tmp_path,
+    timeout=300,
+    env={**os.environ, "PYTHONPATH": helpers.ROOT},
+  )
+  assert again.returncode == 0 and "libtpu" not in again.stderr, again.stderr[-2000:]
+
+
+def test_cli_a_second_run_on_a_busy_workdir_is_refused_at_once(tmp_path):
+  """While one toy run trains in WORKDIR, a second command there exits non-zero within 5 s, naming the
+  holder; once the first is killed (-9), the OS has released the lock and the workdir runs again."""
+  run, log = tmp_path / "run", tmp_path / "first.log"
+  cmd = [sys.executable, "-m", "dbvq_jax.main", "--config=configs/toy.py:tiny", f"--workdir={run}"]
+  with open(log, "w") as f:
+    first = subprocess.Popen([*cmd, "--config.training.num_steps=1000000"], stderr=f, cwd=helpers.ROOT)
+  try:
+    deadline = time.time() + 120
+    while "training steps" not in log.read_text():
+      assert first.poll() is None and time.time() < deadline, log.read_text()[-2000:]
+      time.sleep(0.2)
+    start = time.time()
+    line = _one_error(_main("--config=configs/toy.py:tiny", f"--workdir={run}", "--mode=eval"))
+    assert time.time() - start < 5 and f"in use by another process (pid {first.pid})" in line, line
+  finally:
+    first.kill()
+    first.wait()
+  assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0  # trains there again
 
 
 def test_cli_reports_a_corrupt_checkpoint_in_one_line_and_writes_nothing(tmp_path):
@@ -198,7 +284,7 @@ def test_cli_reports_a_corrupt_checkpoint_in_one_line_and_writes_nothing(tmp_pat
   out = _main("--config=configs/toy.py:tiny", f"--workdir={run}", "--mode=eval")
   errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
   assert out.returncode != 0 and len(errors) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
-  assert "cannot restore checkpoint step 8" in errors[0] and "Error: " in errors[0]  # the step and its root cause
+  assert "cannot read checkpoint step 8" in errors[0] and "Error: " in errors[0]  # the step and its root cause
   assert (run / "metrics.json").read_bytes() == metrics  # the evaluation that failed wrote nothing
 
 
