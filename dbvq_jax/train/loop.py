@@ -187,14 +187,19 @@ def fit(
   batches = parallel.DevicePrefetch(data_iter, parallel.batch_sharding(parallel.make_mesh(), batch_axis=1))
   try:
     state = _initial_state(config, workdir, init_variables, mgr, batches)
-  except Exception:
-    mgr.close()  # its background threads would otherwise print asyncio errors at exit
-    raise
-  step = int(state.step)
-  if step >= cfg.num_steps:
-    logging.info("already trained to step %d (training.num_steps=%d)", step, cfg.num_steps)
-    mgr.close()
-    return state
+    if int(state.step) >= cfg.num_steps:
+      logging.info("already trained to step %d (training.num_steps=%d)", int(state.step), cfg.num_steps)
+      return state
+    return _train(config, workdir, state, loss_fn, mgr, batches, on_step)
+  finally:
+    mgr.wait_until_finished()
+    mgr.close()  # also after a failure: its background threads would otherwise print errors at exit
+
+
+def _train(config, workdir: str, state, loss_fn: Callable, mgr, batches, on_step) -> state_lib.TrainState:
+  """fit's loop from state.step to training.num_steps: a compiled chunk per call, metrics fetched at log and
+  checkpoint steps, checkpoints (with the data position) and the training clock, on_step after every chunk."""
+  cfg, step = config.training, int(state.step)
   logging.info(
     "training steps %d-%d, %d per call; compiling the first call", step + 1, cfg.num_steps, cfg.steps_per_call
   )
@@ -219,8 +224,6 @@ def fit(
       if on_step is not None:
         on_step(step, state, writer)
   finally:
-    mgr.wait_until_finished()
-    mgr.close()
     if writer is not None:
       writer.close()
   return state
