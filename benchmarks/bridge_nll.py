@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dbvq_jax import latents  # noqa: E402
+from dbvq_jax import latents, likelihood  # noqa: E402
 from dbvq_jax.evaluate import evaluators  # noqa: E402
 from dbvq_jax.train import checkpoint  # noqa: E402
 
@@ -100,7 +100,7 @@ def _nested_iwae_rows(num: int, prior, params, maps: dict, mask) -> None:
   print("| S | iwae, nats/pos (estimate) | change from S/2 |\n|---|---|---|")
   previous, s = None, 1
   while s <= num:
-    per_map = -(np.logaddexp.reduce(log_w[:s], axis=0) - np.log(s)) / positions
+    per_map = np.asarray(likelihood.iwae_from_log_weights(log_w[:s]), np.float64) / positions
     change = "—" if previous is None else f"{np.mean(per_map - previous):+.4f} ± {_se(per_map - previous):.4f}"
     print(f"| {s} | {per_map.mean():.4f} ± {_se(per_map):.4f} | {change} |", flush=True)
     previous, s = per_map, 2 * s

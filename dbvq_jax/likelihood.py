@@ -211,16 +211,6 @@ def iwae_from_log_weights(log_w: jax.Array) -> jax.Array:
   return -(jax.nn.logsumexp(log_w, axis=0) - jnp.log(log_w.shape[0]))
 
 
-def iwae(
-  b: bridge_lib.OUBridge,
-  rng,
-  y,
-  free,
-  x0_fn: X0Fn,
-  decoder_nll: DecoderNLL,
-  t0: int = 1,
-  num_samples: int = 16,
-  chunk: int = 16,
-) -> jax.Array:
-  """-log (1/S) sum_s w_s [B] over S = num_samples forward paths, `chunk` paths vectorised at a time."""
-  return iwae_from_log_weights(iwae_log_weights(b, rng, y, free, x0_fn, decoder_nll, t0, num_samples, chunk))
+def iwae(*args, **kwargs) -> jax.Array:
+  """-log (1/S) sum_s w_s [B] over S = num_samples forward paths; the arguments are iwae_log_weights'."""
+  return iwae_from_log_weights(iwae_log_weights(*args, **kwargs))
