@@ -1,7 +1,9 @@
 """One process per workdir: an OS lock (flock) that a second process meets at once and that the OS releases
 when its holder dies (kill -9 included). The lock file lives in the temp directory, keyed by the workdir's
-real path, so the workdir itself is untouched. Locks are per machine: two machines sharing a filesystem are not
-kept apart. This module imports nothing heavy, so the command line can refuse a busy workdir before loading JAX.
+real path, so the workdir itself is untouched. Locks are per machine and per user (a lock folder each, since
+another user's lock file cannot be written): two machines sharing a filesystem, or two users sharing a
+writable workdir, are not kept apart. This module imports nothing heavy, so the command line can refuse a busy
+workdir before loading JAX.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ _HELD: set[str] = set()  # lock files this process holds (flock refuses a second
 
 def _path(workdir: str) -> str:
   key = hashlib.sha256(os.path.realpath(workdir).encode()).hexdigest()[:16]
-  return os.path.join(tempfile.gettempdir(), "dbvq_jax-locks", f"{key}.lock")
+  return os.path.join(tempfile.gettempdir(), f"dbvq_jax-locks-{os.getuid()}", f"{key}.lock")
 
 
 def _busy(workdir: str, f) -> RuntimeError:

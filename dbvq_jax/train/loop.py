@@ -219,8 +219,9 @@ def _train(config, workdir: str, state, loss_fn: Callable, mgr, batches, on_step
       if log_now:
         _log(writer, step, cfg.num_steps, window, clock.lap(step))
       if save_now:
+        totals = clock.totals(step)  # before the write: steps/s is training's, the writes before it included
         checkpoint.save(mgr, state, batches)
-        _record_seconds(workdir, step, *clock.totals(step))
+        _record_seconds(workdir, step, *totals)
       if on_step is not None:
         on_step(step, state, writer)
   finally:

@@ -4,8 +4,10 @@ import json
 import logging as py_logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import chex
@@ -250,6 +252,41 @@ def test_cli_a_failed_rerun_leaves_the_run_byte_identical_and_says_why(tmp_path)
     env={**os.environ, "PYTHONPATH": helpers.ROOT},
   )
   assert again.returncode == 0 and "libtpu" not in again.stderr, again.stderr[-2000:]
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="root, and no setpriv to drop it")
+def test_cli_eval_of_a_read_only_run_is_refused_before_any_work(tmp_path):
+  """A finished toy run made read-only, evaluated by a user who cannot write it (as root: uid 65534 through
+  setpriv, since root writes anywhere), fails in one line naming the workdir before anything is evaluated (a
+  trained run would otherwise be scored for minutes and the results lost at the first figure); nothing changes."""
+  run = tmp_path / "run"
+  assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0
+  shared = tempfile.mkdtemp()  # pytest's tmp_path is private to its user
+  try:
+    shutil.copytree(run, os.path.join(shared, "run"))
+    for root, dirs, names in os.walk(shared):
+      for name in dirs + names:
+        os.chmod(os.path.join(root, name), 0o555 if name in dirs else 0o444)
+    os.chmod(shared, 0o755)
+    before = _snapshot(shared)
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    cmd = [
+      sys.executable,
+      "-m",
+      "dbvq_jax.main",
+      "--config=configs/toy.py:tiny",
+      f"--workdir={shared}/run",
+      "--mode=eval",
+    ]
+    out = subprocess.run(
+      [*drop, *cmd], capture_output=True, text=True, cwd=helpers.ROOT, timeout=300, env={**os.environ, "HOME": shared}
+    )
+    assert f"--workdir={shared}/run is not writable here" in _one_error(out)
+    assert _snapshot(shared) == before
+  finally:
+    for root, _, _ in os.walk(shared):
+      os.chmod(root, 0o755)
+    shutil.rmtree(shared)
 
 
 def test_cli_a_second_run_on_a_busy_workdir_is_refused_at_once(tmp_path):
