@@ -9,7 +9,7 @@ latents of the VQ-VAE config's shape, over a mesh of every device:
   step and of the real loop (loop.fit: prefetch, metrics, a checkpoint at the end), FLOPs per step from XLA's
   cost_analysis(), MFU against the device's peak (a datasheet table for GPUs and TPUs, a measured float32
   matmul on CPU), and the step's memory (XLA's memory_analysis; the device's peak where it reports one);
-- seconds per sample at --sample_batch for every registered prior at full steps, and the bridge at 50 and 12
+- seconds per sample at --sample_batch for every built-in prior at full steps, and the bridge at 50 and 12
   strided steps (median of 3 calls after compilation, one device).
 --profile_dir writes a jax.profiler trace of a few train steps. --smoke runs each config's `tiny` variant: it
 checks the script in a minute on a CPU and its numbers mean nothing.
@@ -17,7 +17,6 @@ checks the script in a minute on a CPU and its numbers mean nothing.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from dbvq_jax import latents, parallel, priors, train
+from dbvq_jax import latents, parallel, priors, timing, train
 from dbvq_jax.data import pipeline
 from dbvq_jax.train import loop
 
@@ -54,17 +53,8 @@ def peak_flops(device) -> tuple[float, str]:
   a = jnp.ones((2048, 2048), jnp.float32)
   mm = jax.jit(lambda x: x @ x)
   jax.block_until_ready(mm(a))
-  seconds = _median(lambda: jax.block_until_ready(mm(a)), 5)
+  seconds = timing.median_seconds(lambda i: mm(a), 5, warmup=False)
   return 2 * 2048**3 / seconds, f"measured float32 matmul {2 * 2048**3 / seconds / 1e9:.0f} GFLOP/s"
-
-
-def _median(fn, repeats: int) -> float:
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
 
 
 def configs(data: str, smoke: bool, dtype: str, batch: int, prior: str = "bridge"):
@@ -163,7 +153,7 @@ def _device_peak_gb() -> float:
 
 
 def sampling_rows(data: str, smoke: bool, dtype: str, batch: int) -> list[tuple[str, float]]:
-  """(prior and steps, seconds per sample at `batch`) for every registered prior, and the bridge strided."""
+  """(prior and steps, seconds per sample at `batch`) for every built-in prior, and the bridge strided."""
   rows = []
   for name in priors.names():
     config, shape, k = configs(data, smoke, dtype, 8, prior=name)
@@ -175,7 +165,9 @@ def sampling_rows(data: str, smoke: bool, dtype: str, batch: int) -> list[tuple[
       p = prior.with_sample_steps(s) if s else prior
       fn = jax.jit(lambda params, key, p=p, example=example: p.sample(params, key, (batch, *example)))
       jax.block_until_ready(fn(params, jax.random.PRNGKey(1)))
-      seconds = _median(lambda fn=fn, params=params: jax.block_until_ready(fn(params, jax.random.PRNGKey(2))), 3)
+      seconds = timing.median_seconds(
+        lambda i, fn=fn, params=params: fn(params, jax.random.PRNGKey(2)), 3, warmup=False
+      )
       rows.append((f"{name}, {s or 'all'} steps", seconds / batch))
   return rows
 

@@ -16,7 +16,7 @@ Each stage is `python -m dbvq_jax.main ...` in its own process, so a killed comp
 stopped (training resumes from checkpoints; a stage with a metrics.json is skipped). Prints the stage
 times and the final table (ROOT/fmnist_compare/eval/results.md). --smoke shrinks every stage to tiny
 networks and a few steps (each config's `tiny` variant): it checks the pipeline in a minute or two and its
-numbers mean nothing. Every registered prior (dbvq_jax.priors.names()) is trained and compared.
+numbers mean nothing. Every built-in prior (dbvq_jax.priors.names()) is trained and compared.
 """
 
 import argparse

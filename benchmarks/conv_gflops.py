@@ -18,7 +18,6 @@ config (to check the script, not to time).
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -29,7 +28,7 @@ from jax import lax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dbvq_jax import priors, train  # noqa: E402
+from dbvq_jax import priors, timing, train  # noqa: E402
 from dbvq_jax.models import layers  # noqa: E402
 from dbvq_jax.train import state as state_lib  # noqa: E402
 
@@ -43,15 +42,8 @@ def config(name: str, data: str, tiny: bool = False):
 
 def median_time(fn, args, repeats: int, compiled: bool = False) -> float:
   """Median seconds of fn(*args), jitted and called once to compile (unless already compiled)."""
-  if not compiled:
-    fn = jax.jit(fn)
-    jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
+  fn = fn if compiled else jax.jit(fn)
+  return timing.median_seconds(lambda i: fn(*args), repeats, warmup=not compiled)
 
 
 def unet_convs(data: str) -> list[tuple[int, int, int]]:

@@ -139,7 +139,9 @@ def plot(directory: str) -> str:
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--prior", required=True, help="a registered prior type (configs/prior.py:prior=...)")
+  parser.add_argument(
+    "--prior", required=True, help="a prior type: a built-in name or a module path (configs/prior.py:prior=...)"
+  )
   parser.add_argument("--name", default="", help="the run's name (default: the prior)")
   parser.add_argument("--minutes", default="15,30,60,90,120", help="budgets of training wall-clock")
   parser.add_argument("--out", required=True, help="the JSON file of the curve (rows are appended)")

@@ -3,7 +3,7 @@
   python benchmarks/prior_table.py [--latents=fmnist|mini] [--repeats=3] [--priors=bridge,pixelcnn,...]
       [--strided_steps=50,12] [--no_ancestral] [--smoke]
 
-Builds each registered prior's Fashion-MNIST config (configs/prior.py:prior=<name>, CPU-sized networks)
+Builds each built-in prior's Fashion-MNIST config (configs/prior.py:prior=<name>, CPU-sized networks)
 with random weights on an fmnist (8x8x16, K = 64) or miniImageNet-shaped (21x21x32, K = 128) grid.
 Train: median time of one optimizer step at the config's batch size, after compilation. Sampling:
 median time of one batch of 32 after compilation, per sample. The bridge is timed with the ancestral
@@ -14,16 +14,14 @@ The last column needs pixelcnn among --priors.
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dbvq_jax import priors, train  # noqa: E402
+from dbvq_jax import priors, timing, train  # noqa: E402
 from dbvq_jax.train import state as state_lib  # noqa: E402
 
 LATENTS = {"fmnist": ((8, 8, 16), 64), "mini": ((21, 21, 32), 128)}
@@ -39,16 +37,6 @@ def fresh_state(prior, example: tuple[int, ...], tx):
   return jax.jit(
     lambda: state_lib.create((prior.init(jax.random.PRNGKey(0), example), {}), tx, jax.random.PRNGKey(1))
   )()
-
-
-def median_time(fn, repeats: int) -> float:
-  jax.block_until_ready(fn(0))  # compile
-  times = []
-  for i in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(i + 1))
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
 
 
 def main():
@@ -95,7 +83,7 @@ def main():
       holder["state"], metrics = step(holder["state"], chunk)  # noqa: B023
       return metrics
 
-    step_s = median_time(train_once, args.repeats)
+    step_s = timing.median_seconds(train_once, args.repeats)
     params = holder["state"].params
     variants = [] if name == "bridge" and args.no_ancestral else [(name, prior)]
     if name == "bridge":
@@ -104,7 +92,9 @@ def main():
       ]
     for label, p in variants:
       sample = jax.jit(lambda key, p=p: p.sample(params, key, (args.sample_batch,) + example))  # noqa: B023
-      per_sample = median_time(lambda i, sample=sample: sample(jax.random.PRNGKey(i)), args.repeats) / args.sample_batch
+      per_sample = (
+        timing.median_seconds(lambda i, sample=sample: sample(jax.random.PRNGKey(i)), args.repeats) / args.sample_batch
+      )
       rows.append((label, n_params, b, 1.0 / step_s, per_sample))
       print(f"# {label}: done", file=sys.stderr, flush=True)
   pixel = next(r[4] for r in rows if r[0] == "pixelcnn")

@@ -8,9 +8,7 @@ weights (speed does not depend on their values), for each denoiser and inpaintin
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import toy  # noqa: E402
+from dbvq_jax import timing  # noqa: E402
 from dbvq_jax.train import toy as toy_task  # noqa: E402
 
 VARIANTS = {
@@ -26,16 +25,6 @@ VARIANTS = {
   "mlp, eps": {"prior.parameterization": "eps"},
   "paper_conv, eps": {"model.name": "paper_conv", "prior.parameterization": "eps"},
 }
-
-
-def time_fn(fn, repeats):
-  jax.block_until_ready(fn(0))  # compile
-  times = []
-  for i in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(i + 1))
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times)
 
 
 def sampler(prior, params, shape, known, mask):
@@ -63,7 +52,7 @@ def main():
     n_params = sum(np.size(x) for x in jax.tree.leaves(params["denoiser"]))
     known, mask = (jnp.asarray(a) for a in toy_task.inpainting_inputs(config, args.batch))
     t_u, t_i = (
-      time_fn(sampler(prior, params, (args.batch, config.data.length, 2), kn, mk), args.repeats)
+      timing.median_seconds(sampler(prior, params, (args.batch, config.data.length, 2), kn, mk), args.repeats)
       for kn, mk in ((None, None), (known, mask))
     )
     ms = [f"{1e3 * t / args.batch:.4f}" for t in (t_u, t_i)]

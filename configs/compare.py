@@ -11,6 +11,7 @@ import ml_collections
 
 from configs import common
 from configs import prior as prior_config
+from dbvq_jax import priors
 
 
 def evals(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.ConfigDict:
@@ -48,13 +49,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.experiment = "compare"
   c.seed = 0
   c.vqvae_workdir = f"{runs}_vqvae"
-  c.priors = ml_collections.ConfigDict(
-    {  # name -> a configs/prior.py run on vqvae_workdir
-      "bridge": f"{runs}_prior",
-      "pixelcnn": f"{runs}_pixelcnn",
-      "vq_diffusion": f"{runs}_vq_diffusion",
-      "maskgit": f"{runs}_maskgit",
-    }
+  c.priors = ml_collections.ConfigDict(  # name -> a configs/prior.py run on vqvae_workdir, one per built-in prior
+    {name: f"{runs}_prior" if name == "bridge" else f"{runs}_{name}" for name in priors.names()}
   )
   c.batch_size = 32  # sampling batch (and the batch of the s/sample timing)
   c.needs_accelerator = v.data != "fashion_mnist" and not v.tiny  # paper-scale priors: main refuses a CPU

@@ -14,7 +14,7 @@ from configs import common, prior
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   v = common.parse(arg, data="fashion_mnist")
-  c = prior.get_config(f"prior=bridge,data={v.data}")
+  c = prior.get_config(f"prior=bridge,data={v.data}" + (",tiny" if v.tiny else ""))
   small = v.data == "fashion_mnist"
   c.experiment = "image_e2e"
   c.prior_workdir = f"{prior.RUNS[v.data]}_prior_ze" if small else ""  # start the denoiser from this run ("": scratch)
@@ -33,12 +33,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.quantize.tau = 0.1  # q_phi(z_q | z_e) temperature on normalised latents (App. C uses 1)
   c.quantize.tau_0 = 0.01  # tau_t at t = 0 ...
   c.quantize.tau_T = 1.0  # ... and t = T
-  c.quantize.reg_weight = 1.0 / {"miniimagenet": 21 * 21}.get(v.data, 8 * 8)  # KL summed over positions, per position
+  c.quantize.reg_weight = 1.0 / prior.latent_side(v.data, v.tiny) ** 2  # KL summed over positions, per position
   c.quantize.reg_form = "kl"  # kl | surrogate
   c.quantize.rec_weight = 10.0  # on the per-pixel MSE
   c.quantize.scale_weight = 100.0  # latent-scale guard: scale_weight * (log std(z))^2
   if v.tiny:
-    prior.tiny(c)
+    common.tiny_training(c)  # again, after the schedule above
     c.prior_workdir, c.eval_images, c.sampling.steps = "", 16, 0
     c.evals.fd.update({"path": "", "num": 8})
   return c

@@ -6,89 +6,32 @@ baseline, trained and evaluated alike.
   python -m dbvq_jax.main --config=configs/prior.py:prior=maskgit,data=cifar10 --workdir=runs/cifar10_maskgit \
       --config.vqvae_workdir=runs/cifar10_vqvae
 
-Variants: prior=bridge | pixelcnn | vq_diffusion | maskgit (or any registered prior type: then set its
-sections by hand); data=fashion_mnist (CPU-sized networks, T = 1000) | cifar10 | miniimagenet (paper scale:
-a U-Net of about 57M parameters, App. D); tiny.
+Variants: prior=bridge | pixelcnn | vq_diffusion | maskgit, or the module path of a prior of your own
+(dbvq_jax/priors/base.py: its module supplies its config sections); data=fashion_mnist (CPU-sized networks,
+T = 1000) | cifar10 | miniimagenet (paper scale: a U-Net of about 57M parameters, App. D); tiny.
 """
 
 import ml_collections
-import numpy as np
 
-from configs import common
+from configs import common, vqvae
+from dbvq_jax import priors
 
-PIXELCNN = {"fashion_mnist": (64, 8), "cifar10": (128, 15), "miniimagenet": (128, 20)}  # channels, layers
-TRANSFORMER = {
-  "fashion_mnist": (128, 4, 4),
-  "cifar10": (512, 12, 8),
-  "miniimagenet": (512, 12, 8),
-}  # width, depth, heads
 RUNS = {"fashion_mnist": "runs/fmnist", "cifar10": "runs/cifar10", "miniimagenet": "runs/mini"}
 
 
-def bridge(c: ml_collections.ConfigDict, data: str) -> None:
-  """The bridge prior's sections: OU bridge, U-Net and prior (CPU-sized for Fashion-MNIST, else App. D)."""
-  c.bridge = ml_collections.ConfigDict()
-  c.bridge.num_steps = 1000  # T
-  c.bridge.theta = 1.0
-  c.bridge.eta = float(np.sqrt(2.0))  # sigma = 1, matching the normalised latents
-  c.bridge.z_star = 0.0
-  c.bridge.schedule = "ddpm_linear"  # constant | ddpm_linear | cosine | shifted_cosine
-  c.bridge.delta = 0.0  # only for "constant"
-  c.bridge.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
-  c.bridge.time = "discrete"  # discrete: the T steps above (the paper's) | continuous: the T -> inf model on a clock
-  c.bridge.clock = "linear"  # continuous: linear | cosine | learned (dbvq_jax/clock.py); the sampler's grid: T steps
-  c.bridge.nu_max = 10.0  # continuous: logit abar at s = 0 (the decoder's level) ...
-  c.bridge.nu_min = -10.0  # ... and at s = 1 (the prior's)
-  c.bridge.learn_ends = False  # continuous: learn nu_max and nu_min on the bound (needs prior.loss=eq4)
-
-  small = data == "fashion_mnist"
-  c.model = ml_collections.ConfigDict()
-  c.model.channels = 36 if small else 192  # 36: 918k parameters, about the PixelCNN's 901k
-  c.model.channel_mult = (1, 2) if small else (1, 2, 2)
-  c.model.num_res_blocks = 1 if small else 2
-  c.model.attn_resolutions = {"fashion_mnist": (4,), "cifar10": (8, 4), "miniimagenet": (11, 6)}[data]
-  c.model.dropout = 0.1
-  c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and outputs stay float32)
-  c.model.remat = False  # recompute the U-Net's blocks in the backward pass: less memory, more time
-
-  p = c.prior
-  p.parameterization = (
-    "codes" if small else "eps"
-  )  # codes | eps (the paper's; far slower to train here, see docs/priors.md)
-  p.loss = "simple"  # simple (CE, uniform t) | eq4 (the bound itself, likelihood.py; "codes" needs diffuse="codes")
-  p.data_std = 1.0  # latents are normalised to unit scale
-  p.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)
-  p.diffuse = (
-    "codes" if small else "z_e"
-  )  # codes: the normalised embedding of each code (CDCD, Plaid) | z_e (the paper's)
-  p.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
-  p.bayes_skip = small  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
-  p.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
-  p.decoder_fraction = 0.0625  # continuous time, loss=eq4: share of each batch scoring the decoder
-  p.iwae_samples = 4  # likelihoods (dbvq_jax/likelihood.py): S paths of the IWAE estimate ...
-  p.nll_t_samples = 50  # ... strata of t in the bound (0: all T) ...
-  p.paper_mc_samples = 0  # ... and the paper's Monte Carlo estimate: S inpainted samples (0: off; opt in), tau
-  p.paper_mc_tau = 1.0
+def latent_side(data: str, tiny: bool) -> int:
+  """The side of the code maps of configs/vqvae.py on `data`: image_size / 2^num_down."""
+  vq = vqvae.get_config(f"data={data}" + (",tiny" if tiny else ""))
+  return vq.data.image_size // 2**vq.model.num_down
 
 
-def baseline(c: ml_collections.ConfigDict, kind: str, data: str) -> None:
-  """The sections of a baseline prior at the dataset's size."""
-  if kind == "pixelcnn":
-    c.model = ml_collections.ConfigDict(dict(zip(("channels", "num_layers"), PIXELCNN[data], strict=True)))
-    c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and logits stay float32)
-    return
-  c.model = ml_collections.ConfigDict(
-    dict(zip(("width", "depth", "heads"), TRANSFORMER[data], strict=True), dropout=0.1)
-  )
-  c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and logits stay float32)
-  c.model.remat = False  # recompute the transformer's blocks in the backward pass: less memory, more time
-  if kind == "vq_diffusion":
-    c.prior.num_steps = 100  # T, with the official linear mask-and-replace schedules
-    c.prior.aux_weight = 5e-4  # weight of the auxiliary x0 cross-entropy (official value)
-    c.prior.truncation = 1.0  # keep the top-mass classes of p(x0 | x_t) summing to this (1 = off)
-  elif kind == "maskgit":
-    c.prior.num_iterations = 12  # parallel decoding steps (8-16 in the paper)
-    c.prior.choice_temperature = 4.5  # Gumbel noise on confidences, annealed to 0
+def prior_sections(c: ml_collections.ConfigDict, kind: str, data: str, tiny: bool) -> None:
+  """The sections prior `kind` owns (its module's default_config), CPU-sized for Fashion-MNIST."""
+  for name, section in priors.default_config(kind, latent_side(data, tiny), data == "fashion_mnist", tiny).items():
+    if name == "prior":
+      c.prior.update(section.to_dict())
+    else:
+      c[name] = section
 
 
 def schedule(c: ml_collections.ConfigDict, data: str) -> None:
@@ -113,17 +56,8 @@ def schedule(c: ml_collections.ConfigDict, data: str) -> None:
 
 
 def tiny(c: ml_collections.ConfigDict) -> None:
-  """Seconds on a CPU: T = 10, tiny networks, 4 training steps, a few evaluation maps."""
+  """Seconds on a CPU: 4 training steps, a few evaluation maps (the prior's own sections are tiny already)."""
   c.validation_size = 8
-  kind = c.prior.type
-  if kind == "bridge":
-    c.bridge.num_steps = 10
-    c.model.update({"channels": 8, "channel_mult": (1, 2), "num_res_blocks": 1})
-  elif kind == "pixelcnn":
-    c.model.update({"channels": 8, "num_layers": 3})
-  elif kind in ("vq_diffusion", "maskgit"):
-    c.model.update({"width": 16, "depth": 1, "heads": 2})
-    c.prior.update({"num_steps": 10} if kind == "vq_diffusion" else {"num_iterations": 4})
   common.tiny_training(c)
   c.needs_accelerator = False
   c.sampling.batch_size = 4
@@ -144,10 +78,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.prior = ml_collections.ConfigDict({"type": v.prior})
   c.prior.num_labels = 0  # > 0: class-conditional with a learned null label (classifier-free guidance)
   c.prior.label_drop = 0.1  # probability of the null label in training (used when num_labels > 0)
-  if v.prior == "bridge":
-    bridge(c, v.data)
-  elif v.prior in ("pixelcnn", "vq_diffusion", "maskgit"):
-    baseline(c, v.prior, v.data)
+  prior_sections(c, v.prior, v.data, v.tiny)
   schedule(c, v.data)
   if v.tiny:
     tiny(c)

@@ -8,25 +8,32 @@ configs/fashion_mnist.py, cifar10.py and miniimagenet.py are this file with thei
 section is the one the stages read (--config.data.dir=DIR); every stage's own settings stay reachable as
 --config.stages.<stage>.<key>=VALUE. With --config.vqvae_workdir=DIR, that trained VQ-VAE is used instead.
 
-Variants: data=fashion_mnist | cifar10 | miniimagenet; prior=bridge | pixelcnn | vq_diffusion | maskgit | all
-(the four priors, a classifier for the Fréchet distance, and the comparison); tiny.
+Variants: data=fashion_mnist | cifar10 | miniimagenet; prior=bridge | pixelcnn | vq_diffusion | maskgit | all (the
+built-in priors) | the module path of a prior of your own, or several joined by '+' (prior=all+my_pkg.my_prior):
+with more than one, a classifier for the Fréchet distance and the comparison of them all; tiny.
 """
 
 import ml_collections
 
 from configs import classifier, common, compare, prior, vqvae
+from dbvq_jax import priors
 
-PRIORS = ("bridge", "pixelcnn", "vq_diffusion", "maskgit")
+
+def prior_types(chosen: str) -> list[str]:
+  """The prior types of the `prior` variant: '+'-joined types, where 'all' stands for every built-in prior."""
+  return [kind for part in chosen.split("+") for kind in (priors.names() if part == "all" else (part,))]
 
 
 def stages(data: str, chosen: str, tiny: bool) -> ml_collections.ConfigDict:
-  """The stage configs by name (run in the order vqvae, classifier, priors, compare; see train/stack.py)."""
+  """The stage configs by name (run in the order vqvae, classifier, priors, compare; see train/stack.py); a
+  prior's stage is named by the last part of its type."""
   extra = ",tiny" if tiny else ""
   s = ml_collections.ConfigDict()
   s.vqvae = vqvae.get_config(f"data={data}{extra}")
-  for name in PRIORS if chosen == "all" else (chosen,):
-    s[name] = prior.get_config(f"prior={name},data={data}{extra}")
-  if chosen == "all":
+  kinds = prior_types(chosen)
+  for kind in kinds:
+    s[kind.rsplit(".", 1)[-1]] = prior.get_config(f"prior={kind},data={data}{extra}")
+  if len(kinds) > 1:
     s.classifier = classifier.get_config(f"data={data}{extra}")
     s.compare = compare.get_config(f"data={data}{extra}")
   return s
@@ -34,8 +41,6 @@ def stages(data: str, chosen: str, tiny: bool) -> ml_collections.ConfigDict:
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   v = common.parse(arg, data="fashion_mnist", prior="bridge")
-  if v.prior not in PRIORS + ("all",):
-    raise ValueError(f"prior must be one of {PRIORS + ('all',)}, got {v.prior!r}")
   c = ml_collections.ConfigDict()
   c.experiment = "stack"
   c.data = common.image_data(v.data)  # given to every stage that reads images

@@ -119,10 +119,9 @@ class VQVAE:
 def load_vqvae(workdir: str) -> VQVAE:
   """The VQ-VAE trained in WORKDIR (its config.json and latest checkpoint; EMA weights if use_ema)."""
   config = checkpoint.run_config(workdir, "vqvae")
-  state = loop.load(config, workdir, vqvae_variables(config))
-  params = loop.eval_params(state, config.use_ema)
-  codebook = jnp.asarray(codebook_of(params, jax.device_get(state.model_state)))
-  return VQVAE(config, params, codebook, int(state.step), files.absolute(workdir))
+  weights = loop.load_weights(config, workdir, vqvae_variables(config))
+  codebook = jnp.asarray(codebook_of(weights.params, weights.model_state))
+  return VQVAE(config, weights.params, codebook, weights.step, files.absolute(workdir))
 
 
 def encode_split(model: VQVAE, split: str, batch_size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -348,5 +347,5 @@ def load_prior(workdir: str, model: VQVAE, stats: dict | None = None, accept_cha
   stats = training_latents(model, config.sampling.batch_size) if stats is None else stats
   check_provenance(workdir, provenance(model, stats), accept_changed)
   prior = build_prior(config, model, stats)
-  state = loop.load(config, workdir, prior_variables(prior, stats))
-  return TrainedPrior(config, prior, loop.eval_params(state, config.use_ema), stats, int(state.step))
+  weights = loop.load_weights(config, workdir, prior_variables(prior, stats))
+  return TrainedPrior(config, prior, weights.params, stats, weights.step)

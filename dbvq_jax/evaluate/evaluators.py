@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import statistics
 import time
 from collections.abc import Callable
 
@@ -27,7 +26,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dbvq_jax import latents, parallel, priors, quantize
+from dbvq_jax import latents, parallel, priors, quantize, timing
 from dbvq_jax.evaluate import codes as code_metrics
 from dbvq_jax.evaluate import elbo, features, frechet
 from dbvq_jax.evaluate import images as image_eval
@@ -145,12 +144,7 @@ def shared_samples(ctx: PriorContext, params, key, n: int, shared: dict) -> np.n
 
 def median_seconds_per_sample(fn, params, key, batch: int, repeats: int) -> float:
   """Median over `repeats` timed calls of fn on one device, per sample (call after `draw`, which compiles fn)."""
-  seconds = []
-  for i in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(params, jax.random.fold_in(key, 10_000 + i)))
-    seconds.append(time.perf_counter() - t0)
-  return statistics.median(seconds) / batch
+  return timing.median_seconds(lambda i: fn(params, jax.random.fold_in(key, 10_000 + i)), repeats, False) / batch
 
 
 def sampler_steps(prior: priors.Prior) -> int:

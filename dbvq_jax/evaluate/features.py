@@ -29,7 +29,7 @@ def classifier_variables(config: ml_collections.ConfigDict):
 def load_classifier(workdir: str) -> Callable[[jax.Array], jax.Array]:
   """Jitted features of the classifier trained in WORKDIR: images [B, H, W, C] -> [B, F]."""
   config = checkpoint.run_config(workdir, "classifier")
-  params = loop.eval_params(loop.load(config, workdir, classifier_variables(config)), config.use_ema)
+  params = loop.load_weights(config, workdir, classifier_variables(config)).params
   net = classifier_network(config)
   return jax.jit(lambda x: net.apply(params, x)[1])
 

@@ -1,7 +1,6 @@
-"""Priors over VQ-VAE latents: one module each, one interface (base.Prior), one registry.
+"""Priors over VQ-VAE latents: one module each, found by name (base.module), one interface (base.Prior).
 
-prior = priors.build(config, codebook, latent_dim)    # config.prior.type in priors.names()
+prior = priors.build(config, codebook, latent_dim)    # config.prior.type: a name in priors.names() or a module path
 """
 
-from dbvq_jax.priors import bridge, maskgit, pixelcnn, vq_diffusion  # noqa: F401  (they register themselves)
-from dbvq_jax.priors.base import Prior, build, names, register  # noqa: F401
+from dbvq_jax.priors.base import Prior, build, default_config, module, names  # noqa: F401

@@ -1,16 +1,22 @@
-"""The interface every prior over VQ-VAE latents implements, and the registry that builds priors.
+"""The interface every prior over VQ-VAE latents implements, and how a prior is found by name and built.
 
 A prior models one entry of a batch, `latent_key`: 'codes' (code maps x [B, H, W] in {0..K-1}) or 'z0'
 (normalised continuous latents z_e^0 [B, H, W, d]); `known` in inpainting holds that entry. Every prior
 returns codes from `sample` and per-example likelihoods in nats from `nll`, one array per estimator,
 each labelled in NLL_KINDS as 'exact', 'bound' (an upper bound on -log p) or 'estimate'.
 
-A new prior is one module with a frozen dataclass that has these members and a builder decorated with
-`register("name")`; a config selects it with `prior.type = "name"`.
+A prior is found by module name, as big_vision finds its models: `prior.type = "name"` is the module
+dbvq_jax.priors.<name>, or any importable module of the user's own (`my_pkg.my_prior`). The module defines
+  build(config, codebook [K, d], latent_dim d) -> Prior      (a frozen dataclass with the members below)
+  default_config(side, small, tiny) -> ConfigDict            (the config sections it owns, see default_config)
+and nothing else needs to know its name: configs/prior.py, the stack and the comparison ask this module.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import types
 from collections.abc import Callable
 from typing import Protocol
 
@@ -52,34 +58,46 @@ class Prior(Protocol):
   chain: Callable[..., jax.Array] | None
 
 
-Builder = Callable[[ml_collections.ConfigDict, np.ndarray, int], Prior]
-_BUILDERS: dict[str, Builder] = {}
+PACKAGE = "dbvq_jax.priors"
+_NOT_PRIORS = ("base", "common")  # helper modules of the package
 
 
-def register(name: str) -> Callable[[Builder], Builder]:
-  """Decorator: builder(config, codebook [K, d] normalised, latent_dim d) -> Prior for prior.type = name."""
-
-  def add(builder: Builder) -> Builder:
-    if name in _BUILDERS and _BUILDERS[name] is not builder:
-      raise ValueError(f"a prior named {name!r} is already registered")
-    _BUILDERS[name] = builder
-    return builder
-
-  return add
+def module(kind: str) -> types.ModuleType:
+  """The module of prior.type = kind: dbvq_jax.priors.<kind> when there is one, else the module named kind."""
+  candidates = [f"{PACKAGE}.{kind}", kind] if kind not in _NOT_PRIORS and "." not in kind else [kind]
+  for name in candidates:
+    try:
+      found = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+      if e.name is None or not name.startswith(e.name):  # the module exists; something it imports does not
+        raise
+      continue
+    missing = [f for f in ("build", "default_config") if not callable(getattr(found, f, None))]
+    if missing:
+      raise ValueError(f"prior.type={kind!r}: module {name} defines no {' or '.join(missing)} (see {__name__})")
+    return found
+  raise ValueError(f"prior.type={kind!r} is neither a built-in prior {names()} nor an importable module")
 
 
 def names() -> tuple[str, ...]:
-  """The registered prior types."""
-  return tuple(_BUILDERS)
+  """The built-in prior types: the modules of this package (a user's own module is named by its path)."""
+  package = importlib.import_module(PACKAGE)
+  found = (m.name for m in pkgutil.iter_modules(package.__path__))
+  return tuple(sorted(n for n in found if n not in _NOT_PRIORS))
 
 
 def build(config: ml_collections.ConfigDict, codebook: np.ndarray, latent_dim: int) -> Prior:
   """The prior of `config` (prior.type) for latents with `latent_dim` channels and the normalised codebook [K, d]."""
   kind = config.prior.get("type")
-  if kind not in _BUILDERS:
-    raise ValueError(f"config.prior.type must be one of {names()}, got {kind!r}")
-  prior = _BUILDERS[kind](config, np.asarray(codebook), latent_dim)
+  prior = module(kind).build(config, np.asarray(codebook), latent_dim)
   unknown = set(prior.NLL_KINDS.values()) - set(NLL_KIND_NAMES)
   if unknown:
     raise ValueError(f"prior {kind!r} labels its estimators {sorted(unknown)}; use {NLL_KIND_NAMES}")
   return prior
+
+
+def default_config(kind: str, side: int, small: bool, tiny: bool) -> ml_collections.ConfigDict:
+  """The sections prior `kind` owns for latent maps side x side: 'model', its own 'prior' keys and any
+  section of its own (the bridge's 'bridge'); small: CPU-sized networks, else the paper's; tiny: seconds on a
+  CPU (the tests)."""
+  return module(kind).default_config(side, small, tiny)

@@ -53,6 +53,7 @@ import dataclasses
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
@@ -60,7 +61,7 @@ from dbvq_jax import bridge as bridge_lib
 from dbvq_jax import clock as clock_lib
 from dbvq_jax import likelihood, quantize, sampling
 from dbvq_jax.models import layers, unet
-from dbvq_jax.priors import base, common
+from dbvq_jax.priors import common
 
 PARAMETERIZATIONS = ("eps", "codes")
 REG_FORMS = ("kl", "surrogate")
@@ -670,8 +671,66 @@ def clock_from_config(cfg) -> clock_lib.Clock | None:
   return clock_lib.Clock(kind=cfg.clock, nu_max=cfg.nu_max, nu_min=cfg.nu_min, learn_ends=cfg.learn_ends)
 
 
-@base.register("bridge")
-def from_config(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
+def default_config(side: int, small: bool, tiny: bool) -> ml_collections.ConfigDict:
+  """bridge: the OU bridge (T = 1000, eta = sqrt 2, theta = 1, z* = 0); model: the U-Net, CPU-sized (918k
+  parameters, about the PixelCNN's 901k) or App. D's; prior: what the bridge diffuses and how it is scored."""
+  c = ml_collections.ConfigDict({"bridge": bridge_config(tiny), "prior": prior_config(small)})
+  c.model = ml_collections.ConfigDict()
+  c.model.channels = 8 if tiny else 36 if small else 192
+  c.model.channel_mult = (1, 2) if small or tiny else (1, 2, 2)
+  c.model.num_res_blocks = 1 if small or tiny else 2
+  c.model.attn_resolutions = attention_levels(side, c.model.channel_mult, small)
+  c.model.dropout = 0.1
+  c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and outputs stay float32)
+  c.model.remat = False  # recompute the U-Net's blocks in the backward pass: less memory, more time
+  return c
+
+
+def attention_levels(side: int, channel_mult: tuple[int, ...], small: bool) -> tuple[int, ...]:
+  """The U-Net's resolutions with self-attention for side x side maps: below the top one when small (4 of
+  8), else those from 4 to 12 (8 and 4 of CIFAR10's 8, 11 and 6 of miniImageNet's 21; App. D)."""
+  levels = [-(-side // 2**i) for i in range(len(channel_mult))]
+  return tuple(levels[1:] if small else [r for r in levels if 4 <= r <= 12])
+
+
+def bridge_config(tiny: bool) -> ml_collections.ConfigDict:
+  """The OU bridge and its time: the paper's discrete T steps, or continuous time on a clock."""
+  b = ml_collections.ConfigDict()
+  b.num_steps = 10 if tiny else 1000  # T
+  b.theta = 1.0
+  b.eta = float(np.sqrt(2.0))  # sigma = 1, matching the normalised latents
+  b.z_star = 0.0
+  b.schedule = "ddpm_linear"  # constant | ddpm_linear | cosine | shifted_cosine
+  b.delta = 0.0  # only for "constant"
+  b.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
+  b.time = "discrete"  # discrete: the T steps above (the paper's) | continuous: the T -> inf model on a clock
+  b.clock = "linear"  # continuous: linear | cosine | learned (dbvq_jax/clock.py); the sampler's grid: T steps
+  b.nu_max = 10.0  # continuous: logit abar at s = 0 (the decoder's level) ...
+  b.nu_min = -10.0  # ... and at s = 1 (the prior's)
+  b.learn_ends = False  # continuous: learn nu_max and nu_min on the bound (needs prior.loss=eq4)
+  return b
+
+
+def prior_config(small: bool) -> ml_collections.ConfigDict:
+  """The bridge prior's own keys of the prior section: parameterisation, loss, conditioning, likelihoods."""
+  p = ml_collections.ConfigDict()
+  p.parameterization = "codes" if small else "eps"  # codes | eps (the paper's; far slower to train here)
+  p.loss = "simple"  # simple (CE, uniform t) | eq4 (the bound itself, likelihood.py; "codes" needs diffuse="codes")
+  p.data_std = 1.0  # latents are normalised to unit scale
+  p.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)
+  p.diffuse = "codes" if small else "z_e"  # codes: the normalised embedding of each code (CDCD, Plaid) | z_e
+  p.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
+  p.bayes_skip = small  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
+  p.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
+  p.decoder_fraction = 0.0625  # continuous time, loss=eq4: share of each batch scoring the decoder
+  p.iwae_samples = 4  # likelihoods (dbvq_jax/likelihood.py): S paths of the IWAE estimate ...
+  p.nll_t_samples = 50  # ... strata of t in the bound (0: all T) ...
+  p.paper_mc_samples = 0  # ... and the paper's Monte Carlo estimate: S inpainted samples (0: off; opt in), tau
+  p.paper_mc_tau = 1.0
+  return p
+
+
+def build(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
   """The bridge prior with a U-Net denoiser (model: channels, channel_mult, num_res_blocks,
   attn_resolutions, dropout, dtype, remat) on a frozen VQ-VAE's normalised codebook [K, d]."""
   m, p, s = config.model, config.prior, config.sampling

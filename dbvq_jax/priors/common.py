@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from dbvq_jax.models import layers, transformer
 
@@ -65,3 +66,12 @@ def code_transformer(model, num_codes: int, num_labels: int) -> transformer.Tran
     dtype=layers.model_dtype(model),
     remat=model.get("remat", False),
   )
+
+
+def transformer_config(small: bool, tiny: bool) -> ml_collections.ConfigDict:
+  """The code transformer's model section: width 128, depth 4, 4 heads CPU-sized; 512, 12, 8 at paper scale."""
+  width, depth, heads = (16, 1, 2) if tiny else (128, 4, 4) if small else (512, 12, 8)
+  model = ml_collections.ConfigDict({"width": width, "depth": depth, "heads": heads, "dropout": 0.1})
+  model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and logits stay float32)
+  model.remat = False  # recompute the transformer's blocks in the backward pass: less memory, more time
+  return model

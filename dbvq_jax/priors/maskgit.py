@@ -23,9 +23,10 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from dbvq_jax.models import transformer
-from dbvq_jax.priors import base, common
+from dbvq_jax.priors import common
 
 
 def mask_schedule(r: jax.Array) -> jax.Array:
@@ -150,8 +151,16 @@ class MaskGITPrior:
     }
 
 
-@base.register("maskgit")
-def from_config(config, codebook, latent_dim: int) -> MaskGITPrior:
+def default_config(side: int, small: bool, tiny: bool) -> ml_collections.ConfigDict:
+  """model: the code transformer (common.transformer_config); prior: the decoding schedule."""
+  del side
+  prior = ml_collections.ConfigDict()
+  prior.num_iterations = 4 if tiny else 12  # parallel decoding steps (8-16 in the paper)
+  prior.choice_temperature = 4.5  # Gumbel noise on confidences, annealed to 0
+  return ml_collections.ConfigDict({"model": common.transformer_config(small, tiny), "prior": prior})
+
+
+def build(config, codebook, latent_dim: int) -> MaskGITPrior:
   """MaskGIT (model: width, depth, heads, dropout; prior: num_iterations, choice_temperature; sampling.steps
   replaces num_iterations when > 0) over the codes of the codebook [K, d]."""
   del latent_dim

@@ -15,10 +15,11 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
 from dbvq_jax.models import layers, pixelcnn
-from dbvq_jax.priors import base, common
+from dbvq_jax.priors import common
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +89,16 @@ class PixelCNNPrior:
     return {"exact": jnp.sum(nll if mask is None else jnp.where(mask, 0.0, nll), axis=(1, 2))}
 
 
-@base.register("pixelcnn")
-def from_config(config, codebook, latent_dim: int) -> PixelCNNPrior:
+def default_config(side: int, small: bool, tiny: bool) -> ml_collections.ConfigDict:
+  """model: 64 channels and 8 layers CPU-sized; the paper's 128 channels and at least 15 layers (App. D's
+  CIFAR10), one per row beyond the first on larger maps (20 on miniImageNet's 21 x 21)."""
+  channels, num_layers = (8, 3) if tiny else (64, 8) if small else (128, max(15, side - 1))
+  model = ml_collections.ConfigDict({"channels": channels, "num_layers": num_layers})
+  model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and logits stay float32)
+  return ml_collections.ConfigDict({"model": model})
+
+
+def build(config, codebook, latent_dim: int) -> PixelCNNPrior:
   """Gated PixelCNN (model: channels, num_layers, dtype) over the codes of the codebook [K, d]."""
   del latent_dim
   m, p = config.model, config.prior

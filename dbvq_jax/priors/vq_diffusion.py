@@ -20,11 +20,12 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from dbvq_jax import discrete_diffusion as dd
 from dbvq_jax import sampling
 from dbvq_jax.models import transformer
-from dbvq_jax.priors import base, common
+from dbvq_jax.priors import common
 
 
 def truncate(log_p: jax.Array, mass: float) -> jax.Array:
@@ -143,8 +144,17 @@ class VQDiffusionPrior:
     return {"bound": total}
 
 
-@base.register("vq_diffusion")
-def from_config(config, codebook, latent_dim: int) -> VQDiffusionPrior:
+def default_config(side: int, small: bool, tiny: bool) -> ml_collections.ConfigDict:
+  """model: the code transformer (common.transformer_config); prior: the official schedule and loss weight."""
+  del side
+  prior = ml_collections.ConfigDict()
+  prior.num_steps = 10 if tiny else 100  # T, with the official linear mask-and-replace schedules
+  prior.aux_weight = 5e-4  # weight of the auxiliary x0 cross-entropy (official value)
+  prior.truncation = 1.0  # keep the top-mass classes of p(x0 | x_t) summing to this (1 = off)
+  return ml_collections.ConfigDict({"model": common.transformer_config(small, tiny), "prior": prior})
+
+
+def build(config, codebook, latent_dim: int) -> VQDiffusionPrior:
   """VQ-Diffusion (model: width, depth, heads, dropout; prior: num_steps, aux_weight, truncation; sampling.steps)
   over the codes of the codebook [K, d]."""
   del latent_dim

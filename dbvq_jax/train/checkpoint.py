@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -58,22 +59,55 @@ def restore(mgr: ocp.CheckpointManager, target: TrainState, data_iter=None, step
   of arrays or of jax.ShapeDtypeStruct with shardings (so a run may restore on another device count).
 
   `data_iter`, when given, is moved to the saved position. Raises FileNotFoundError when there is
-  no checkpoint and RuntimeError naming the directory when one cannot be read.
+  no checkpoint, ConfigMismatch when it does not fit `target` and RuntimeError naming the directory when one
+  cannot be read.
   """
+  step = _step(mgr, step)
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+  _check_fits(mgr, step, abstract)
+  items = {"state": ocp.args.StandardRestore(abstract)}
+  if data_iter is not None:
+    items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
+  with _reading(mgr, step):
+    return mgr.restore(step, args=ocp.args.Composite(**items))["state"]
+
+
+def restore_fields(mgr: ocp.CheckpointManager, target: dict, step: int | None = None) -> dict:
+  """Some fields of the state saved at `step` (default: latest), read without the others: `target` maps
+  TrainState field names ('params', 'ema_params', 'model_state', 'step') to trees of jax.ShapeDtypeStruct with
+  shardings. Evaluation reads its weights so, without the optimizer state, and a trained run stays readable
+  whatever the optimizer has become. Raises as `restore` does."""
+  step = _step(mgr, step)
+  target = {k: v for k, v in target.items() if jax.tree.leaves(v)}  # an empty model_state has nothing to read
+  _check_fits(mgr, step, target)
+  args = ocp.args.PyTreeRestore(
+    item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
+  )
+  with _reading(mgr, step):
+    return ocp.PyTreeCheckpointer().restore(mgr.directory / str(step) / "state", args=args)
+
+
+def _step(mgr: ocp.CheckpointManager, step: int | None) -> int:
   step = mgr.latest_step() if step is None else step
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {mgr.directory}: train first (--mode=train)")
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+  return step
+
+
+def _check_fits(mgr: ocp.CheckpointManager, step: int, abstract) -> None:
   misfit = _misfit(mgr.directory / str(step) / "state", abstract)
   if misfit:
     raise ConfigMismatch(
       f"checkpoint step {step} in {mgr.directory} is readable but does not fit this config ({misfit})"
     )
-  items = {"state": ocp.args.StandardRestore(abstract)}
-  if data_iter is not None:
-    items["data"] = grain.checkpoint.CheckpointRestore(data_iter)
+
+
+@contextlib.contextmanager
+def _reading(mgr: ocp.CheckpointManager, step: int):
+  """Turns orbax's many failures while reading `step` into ConfigMismatch (a tree or shape that differs) or a
+  RuntimeError that calls the checkpoint corrupt and says what to do."""
   try:
-    restored = mgr.restore(step, args=ocp.args.Composite(**items))
+    yield
   except Exception as e:  # orbax raises many types for unreadable or mismatched files
     cause = errors.root_cause(e)
     if MISMATCH.search(errors.text(cause)):
@@ -85,7 +119,6 @@ def restore(mgr: ocp.CheckpointManager, target: TrainState, data_iter=None, step
       f"cannot read checkpoint step {step} from {mgr.directory}, which looks corrupt: {type(cause).__name__}: "
       f"{errors.text(cause)[:300]}. Remove that step's folder to fall back to an earlier one, or use a new --workdir."
     ) from e
-  return restored["state"]
 
 
 def _misfit(path, abstract) -> str:
@@ -99,6 +132,8 @@ def _misfit(path, abstract) -> str:
   if not saved:  # metadata that lists no arrays is damaged, not a different model
     return ""
   wanted = _shapes(abstract)
+  fields = {k.split("/")[0] for k in wanted}  # a partial read compares only the fields it reads
+  saved = {k: v for k, v in saved.items() if k.split("/")[0] in fields}
   out = [f"{k}: missing from the checkpoint" for k in sorted(wanted.keys() - saved.keys())]
   out += [f"{k}: not in this config" for k in sorted(saved.keys() - wanted.keys())]
   out += [

@@ -1,5 +1,5 @@
-"""A prior on the frozen latents of a trained VQ-VAE (Sec. 4.2-4.4): any registered prior (config
-`prior.type`: bridge | pixelcnn | vq_diffusion | maskgit | ...), one loop and one set of evaluators for all.
+"""A prior on the frozen latents of a trained VQ-VAE (Sec. 4.2-4.4): any prior found by name (config
+`prior.type`: bridge | pixelcnn | vq_diffusion | maskgit | a module path), one loop and one set of evaluators for all.
 
 The VQ-VAE's training set is encoded once and cached (latents.py); the last `validation_size` maps are held
 out. Each prior models one batch entry (`prior.latent_key`): 'z0' (normalised z_e) or 'codes'.

@@ -3,13 +3,15 @@ checkpoints that resume, console and TensorBoard logging, and a stop on a non-fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -66,26 +68,57 @@ def _state_fn(config: ml_collections.ConfigDict, init_variables: Callable, tx) -
 
 
 def load(config: ml_collections.ConfigDict, workdir: str, init_variables: Callable) -> state_lib.TrainState:
-  """The latest checkpointed state in WORKDIR (for sampling and evaluation), replicated over the mesh."""
-  mesh = parallel.make_mesh()
+  """The latest checkpointed training state in WORKDIR, optimizer included, replicated over the mesh (see
+  load_weights for evaluation)."""
   tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
-  abstract = jax.eval_shape(_state_fn(config, init_variables, tx))
-  replicated = parallel.replicated(mesh)
-  abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
-  if not epath.Path(workdir, "checkpoints").is_dir():  # checked first: a manager would create the folder
+  abstract = _replicated(jax.eval_shape(_state_fn(config, init_variables, tx)))
+  with _manager(config, workdir) as mgr:
+    return _restore(config, workdir, lambda: checkpoint.restore(mgr, abstract))
+
+
+def load_weights(config: ml_collections.ConfigDict, workdir: str, init_variables: Callable) -> Weights:
+  """What evaluation needs from the latest checkpoint in WORKDIR, replicated over the mesh: the EMA of the
+  parameters when config.use_ema (else the parameters), the model state and the step, as local copies. The
+  optimizer state is not read, so a change to the optimizer leaves trained runs readable."""
+  params, model_state = jax.eval_shape(init_variables, jax.random.PRNGKey(0))
+  which = "ema_params" if config.use_ema else "params"
+  target = _replicated({which: params, "model_state": model_state, "step": jax.ShapeDtypeStruct((), jnp.int32)})
+  with _manager(config, workdir) as mgr:
+    read = _restore(config, workdir, lambda: checkpoint.restore_fields(mgr, target))
+  model_state = parallel.local_copy(read["model_state"]) if "model_state" in read else model_state
+  return Weights(parallel.local_copy(read[which]), model_state, int(read["step"]))
+
+
+class Weights(NamedTuple):
+  params: Any
+  model_state: Any
+  step: int
+
+
+def _replicated(abstract):
+  """A tree of jax.ShapeDtypeStruct replicated over the mesh of every device."""
+  replicated = parallel.replicated(parallel.make_mesh())
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), abstract)
+
+
+@contextlib.contextmanager
+def _manager(config: ml_collections.ConfigDict, workdir: str):
+  """WORKDIR's checkpoint manager for reading, closed after (its threads would otherwise print asyncio errors at
+  exit after a failure); a workdir without checkpoints is an error before a manager would create the folder."""
+  if not epath.Path(workdir, "checkpoints").is_dir():
     raise FileNotFoundError(f"no checkpoint in {workdir}: train there first (--mode=train)")
   mgr = checkpoint.manager(workdir, config.training.keep_checkpoints)
   try:
-    return _restore(config, workdir, mgr, abstract)
+    yield mgr
   finally:
-    mgr.close()  # its background threads would otherwise print asyncio errors at exit after a failure
+    mgr.close()
 
 
-def _restore(config, workdir: str, mgr, target, data_iter=None) -> state_lib.TrainState:
-  """checkpoint.restore; a checkpoint that does not fit `config` is reported with what changed since the run's
-  config.json, and that the checkpoint is fine."""
+def _restore(config, workdir: str, read: Callable):
+  """read() (a checkpoint read); a checkpoint that does not fit `config` is reported with what changed since the
+  run's config.json, and that the checkpoint is fine."""
   try:
-    return checkpoint.restore(mgr, target, data_iter)
+    return read()
   except checkpoint.ConfigMismatch as e:
     changes = checkpoint.config_changes(workdir, config) if epath.Path(workdir, "config.json").exists() else ""
     raise checkpoint.ConfigMismatch(
@@ -145,7 +178,7 @@ def _initial_state(config, workdir: str, init_variables, mgr, data_iter) -> stat
   """A fresh state replicated over the mesh, or WORKDIR's latest checkpoint (and the data position)."""
   state = fresh_state(config, init_variables)
   if mgr.latest_step() is not None:
-    state = _restore(config, workdir, mgr, state, data_iter)
+    state = _restore(config, workdir, lambda: checkpoint.restore(mgr, state, data_iter))
     logging.info("resumed from step %d in %s", int(state.step), mgr.directory)
   checkpoint.write_run_config(workdir, config)  # only once the checkpoint is known to fit this config
   return state

@@ -26,7 +26,7 @@ from dbvq_jax.train import loop
 
 import helpers
 
-BASELINES = ("pixelcnn", "vq_diffusion", "maskgit")
+BASELINES = tuple(n for n in priors.names() if n != "bridge")
 
 
 def _metrics(workdir) -> dict:

@@ -47,6 +47,7 @@ RUN_BY = {  # README or docs/ command (regex) -> the test that runs it
   r"--config=configs/(vqvae\.py|prior\.py:prior=)": "test_images_run::test_baseline_prior_runs",
   r"--config=configs/prior\.py ": "test_images_run::test_image_prior_run",
   r"--config=configs/e2e\.py": "test_images_run::test_end_to_end_run",
+  r"prior=(all\+)?my_pkg\.my_prior": "test_new_prior::test_it_is_found_by_its_module_path_and_owns_its_config",
   r"--config=configs/compare\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
   r"--config=configs/classifier\.py": "test_images_run::test_compare_writes_the_table_for_every_prior",
   r"^pip install torch && python -m dbvq_jax\.evaluate\.inception": "test_inception::test_features_match_pytorch_fid",

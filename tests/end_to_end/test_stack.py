@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from dbvq_jax import priors
 from dbvq_jax.train import stack
 
 import helpers
@@ -19,12 +20,12 @@ def test_prior_all_runs_vqvae_classifier_priors_then_compare_wired_to_each_other
   config = helpers.load_config("fashion_mnist:prior=all,tiny")
   config.data.dir = "/my/fmnist"
   stages = dict(stack.wired(config, str(tmp_path)))
-  assert list(stages) == ["vqvae", "classifier", "bridge", "maskgit", "pixelcnn", "vq_diffusion", "compare"]
+  assert list(stages) == ["vqvae", "classifier", *priors.names(), "compare"]
   assert stages["vqvae"].data.dir == stages["classifier"].data.dir == "/my/fmnist"  # the stack's data section
-  priors = {n: str(tmp_path / n) for n in ("bridge", "maskgit", "pixelcnn", "vq_diffusion")}
-  for name in priors:
+  runs = {n: str(tmp_path / n) for n in priors.names()}
+  for name in runs:
     assert stages[name].vqvae_workdir == str(tmp_path / "vqvae") and stages[name].dataset == "fashion_mnist"
-  assert stages["compare"].priors.to_dict() == priors
+  assert stages["compare"].priors.to_dict() == runs
   assert stages["compare"].evals.classifier_fd.path == str(tmp_path / "classifier")
   assert stages["compare"].vqvae_workdir == str(tmp_path / "vqvae")
 

@@ -13,10 +13,12 @@ import time
 import chex
 import grain
 import jax
+import optax
 import pytest
 
 from dbvq_jax.data import toy as toy_data
 from dbvq_jax.train import checkpoint, loop
+from dbvq_jax.train import state as state_lib
 from dbvq_jax.train import toy as toy_task
 
 import helpers
@@ -82,6 +84,19 @@ def test_resume_equals_straight_run(config, tmp_path):
     and record["seconds"] > 0
     and record["steps_per_second"] == loop.steps_per_second(str(tmp_path / "straight")) > 0
   )
+
+
+def test_weights_load_without_the_optimizer(config, tmp_path, monkeypatch):
+  """load_weights reads the EMA weights and step that the full training state holds, and still reads them once
+  the optimizer has changed so much (plain SGD: no state) that the training state no longer restores."""
+  trained = _fit(config, str(tmp_path / "run"))
+  init = toy_task.init_fn(toy_task.build_prior(config), config)
+  monkeypatch.setattr(state_lib, "make_optimizer", lambda *args: optax.sgd(0.1))
+  with pytest.raises(checkpoint.ConfigMismatch, match="opt_state"):
+    loop.load(config, str(tmp_path / "run"), init)
+  weights = loop.load_weights(config, str(tmp_path / "run"), init)
+  chex.assert_trees_all_equal(weights.params, jax.device_get(trained.ema_params))
+  assert weights.step == int(trained.step) == config.training.num_steps
 
 
 def _diverge(config, workdir, log_every, checkpoint_every):
@@ -168,6 +183,7 @@ CLI_ERRORS = {  # case -> (arguments after --workdir=tmp/run or its own --workdi
   "bad key": (["--config=configs/toy.py", "--config.training.num_stepz=3"], "has no key 'num_stepz' (did you mean"),
   "missing config": (["--config=configs/nope.py"], "no config file 'configs/nope.py'"),
   "unknown variant": (["--config=configs/toy.py:tiyn"], "--config=configs/toy.py:tiyn: unknown config variant 'tiyn'"),
+  "unknown prior": (["--config=configs/prior.py:prior=nope"], "prior.type='nope' is neither a built-in prior"),
   "ill-typed variant": (["--config=configs/toy.py:e2e=False,tiny=maybe"], "tiny is a boolean: give tiny=true"),
   "negative batch": (["--config=configs/toy.py:tiny", "--config.training.batch_size=-4"], "training.batch_size=-4"),
   "zero batch": (["--config=configs/toy.py:tiny", "--config.training.batch_size=0"], "training.batch_size=0 must"),

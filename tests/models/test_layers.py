@@ -211,7 +211,7 @@ def test_model_dtype_config():
     layers.model_dtype(ml_collections.ConfigDict({"dtype": "float16"}))
 
 
-@pytest.mark.parametrize("prior", ["bridge", "pixelcnn", "vq_diffusion", "maskgit"])
+@pytest.mark.parametrize("prior", priors.names())
 def test_builders_pass_dtype_and_remat(prior):
   """model.dtype (and model.remat where the network has it) reach the prior's network; parameters stay float32."""
   config = helpers.load_config(f"prior:prior={prior},tiny")

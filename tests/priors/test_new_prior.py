@@ -1,16 +1,19 @@
-"""A prior defined and registered entirely inside this file trains, samples, inpaints and appears in the
-comparison table through the repository's configs, experiments and evaluators, with no other file changed."""
+"""A prior defined entirely inside this file, named by its module path (prior.type = "test_new_prior": not a
+module of dbvq_jax.priors, so this module is imported), owns its config section and trains, samples, inpaints,
+joins the stack's prior=all and appears in the comparison table, with no other file changed."""
 
 import dataclasses
 import json
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
 
 from dbvq_jax import latents, priors, train
+from dbvq_jax.train import stack as train_stack
 
 import helpers
 
@@ -20,6 +23,7 @@ class IndependentPrior:
   """p(x) = prod_ij Categorical(x_ij; softmax(l_ij)) over code maps x [B, H, W], one logit table per position."""
 
   num_codes: int
+  init_scale: float
 
   latent_key = "codes"
   NLL_KINDS = {"exact": "exact"}
@@ -34,7 +38,7 @@ class IndependentPrior:
     return {"exact": "independent categoricals"}
 
   def init(self, rng, example_shape):
-    return {"logits": 0.01 * jax.random.normal(rng, tuple(example_shape) + (self.num_codes,))}
+    return {"logits": self.init_scale * jax.random.normal(rng, tuple(example_shape) + (self.num_codes,))}
 
   def loss(self, params, batch, rng):
     nll = optax.softmax_cross_entropy_with_integer_labels(
@@ -55,10 +59,27 @@ class IndependentPrior:
     return {"exact": jnp.sum(scored, axis=(1, 2))}
 
 
-@priors.register("independent")
-def _independent(config, codebook, latent_dim):
-  del config, latent_dim
-  return IndependentPrior(num_codes=codebook.shape[0])
+def default_config(side, small, tiny):
+  del side, small, tiny
+  return ml_collections.ConfigDict({"model": {"init_scale": 0.01}})
+
+
+def build(config, codebook, latent_dim):
+  del latent_dim
+  return IndependentPrior(num_codes=codebook.shape[0], init_scale=config.model.init_scale)
+
+
+def test_it_is_found_by_its_module_path_and_owns_its_config():
+  """Its config is its own section on the shared prior config; the stack's prior=all+<it> adds it to the
+  built-in priors and to the comparison; an unknown type is one clear error."""
+  config = helpers.load_config("prior:prior=test_new_prior,tiny")
+  assert config.model.to_dict() == {"init_scale": 0.01} and priors.module("test_new_prior").build is build
+  stack = helpers.load_config("stack:prior=all+test_new_prior,tiny")
+  assert set(stack.stages) == {"vqvae", *priors.names(), "test_new_prior", "classifier", "compare"}
+  wired = dict(train_stack.wired(stack, "/w"))
+  assert wired["compare"].priors.test_new_prior == "/w/test_new_prior" and len(wired["compare"].priors) == 5
+  with pytest.raises(ValueError, match="'no_such_prior' is neither a built-in prior"):
+    helpers.load_config("prior:prior=no_such_prior")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +90,7 @@ def runs(tmp_path_factory):
   vq = helpers.load_config("vqvae:tiny")
   vq.data.dir = str(root / "data")
   train.run(vq, str(root / "vqvae"), "train")
-  config = helpers.load_config("prior:prior=independent,tiny")
+  config = helpers.load_config("prior:prior=test_new_prior,tiny")
   config.vqvae_workdir = str(root / "vqvae")
   config.evals.samples.log_steps = config.evals.kl.log_steps = 2  # also evaluated during training
   metrics = train.run(config, str(root / "independent"), "train")
@@ -83,7 +104,7 @@ def runs(tmp_path_factory):
 
 def test_the_new_prior_trains_samples_and_inpaints(runs):
   root, metrics, _ = runs
-  assert metrics["prior"] == "independent" and metrics["num_samples"] == 4 and metrics["seconds_per_sample"] > 0
+  assert metrics["prior"] == "test_new_prior" and metrics["num_samples"] == 4 and metrics["seconds_per_sample"] > 0
   with np.load(root / "independent" / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 8, 8) and 0 <= f["codes"].min() and f["codes"].max() < 8
   for name in ("samples", "inpaint_centre", "inpaint_top_left", "kl_map"):
@@ -113,7 +134,7 @@ def test_its_exact_likelihood_is_scored_as_computed_by_hand(runs):
 def test_it_appears_in_the_comparison_table(runs):
   root, _, results = runs
   [row] = results["priors"]
-  assert row["prior"] == "independent" and row["type"] == "independent" and row["kl"]["mean"] > 0
+  assert row["prior"] == "independent" and row["type"] == "test_new_prior" and row["kl"]["mean"] > 0
   assert "step_sweep" not in row  # no choice of sampling steps
   table = (root / "compare" / "eval" / "results.md").read_text()
   assert "| independent | exact | exact |" in table and "| data (floor) |" in table

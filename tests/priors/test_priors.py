@@ -152,7 +152,7 @@ def test_truncation_keeps_the_smallest_top_mass_set():
 # --- sampling: inpainting, MaskGIT decoding, guidance -----------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["pixelcnn", "vq_diffusion", "maskgit"])
+@pytest.mark.parametrize("kind", [n for n in priors.names() if n != "bridge"])  # the bridge: test_sampling.py
 def test_inpainting_keeps_known_codes_and_fills_the_rest(kind):
   prior, params = _tiny(kind)
   rng = np.random.default_rng(1)
@@ -182,7 +182,7 @@ def test_maskgit_decoding_unmasks_on_schedule():
     np.testing.assert_array_equal(np.asarray(tokens)[:, 0], 1)
 
 
-@pytest.mark.parametrize("kind", ["bridge", "pixelcnn", "vq_diffusion", "maskgit"])
+@pytest.mark.parametrize("kind", priors.names())
 def test_guidance_weight_zero_is_the_unconditional_model(kind):
   if kind == "bridge":
     c = helpers.load_config("prior:tiny")
