@@ -29,8 +29,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from dbvq_jax import latents, parallel, priors, timing, train
+from dbvq_jax.core import loop
 from dbvq_jax.data import pipeline
-from dbvq_jax.train import loop
 
 PEAK_TFLOPS = {  # dense bf16 datasheet peaks per device (float32 work is rated lower; MFU is against these)
   "H200": 989,

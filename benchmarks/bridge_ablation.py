@@ -24,9 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import prior as prior_config  # noqa: E402
 from dbvq_jax import latents  # noqa: E402
+from dbvq_jax.core import checkpoint, loop  # noqa: E402
 from dbvq_jax.evaluate import codes as code_metrics  # noqa: E402
 from dbvq_jax.evaluate import evaluators  # noqa: E402
-from dbvq_jax.train import checkpoint, loop  # noqa: E402
 
 
 def _changes(config, base) -> str:

@@ -26,8 +26,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dbvq_jax import latents, likelihood  # noqa: E402
+from dbvq_jax.core import checkpoint  # noqa: E402
 from dbvq_jax.evaluate import evaluators  # noqa: E402
-from dbvq_jax.train import checkpoint  # noqa: E402
 
 BOUND_S = 64  # continuous time: stratified s per map in the bound
 

@@ -28,7 +28,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from dbvq_jax import priors  # noqa: E402
-from dbvq_jax.train import loop  # noqa: E402
+from dbvq_jax.core import loop  # noqa: E402
 
 PROBE_STEPS = 150
 CHEAP_EVAL = [  # a probe's evaluation: a handful of maps

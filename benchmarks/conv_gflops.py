@@ -29,8 +29,8 @@ from jax import lax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dbvq_jax import priors, timing, train  # noqa: E402
+from dbvq_jax.core import state as state_lib  # noqa: E402
 from dbvq_jax.models import layers  # noqa: E402
-from dbvq_jax.train import state as state_lib  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LATENT = (8, 8, 128)  # the cifar10 VQ-VAE's latents

@@ -33,8 +33,8 @@ import jax  # noqa: E402
 
 from configs import compare as compare_config  # noqa: E402
 from dbvq_jax import latents  # noqa: E402
+from dbvq_jax.core import loop  # noqa: E402
 from dbvq_jax.evaluate import evaluators  # noqa: E402
-from dbvq_jax.train import loop  # noqa: E402
 
 
 def train_to(args, workdir: str, steps: int) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dbvq_jax import priors, timing, train  # noqa: E402
-from dbvq_jax.train import state as state_lib  # noqa: E402
+from dbvq_jax.core import state as state_lib  # noqa: E402
 
 LATENTS = {"fmnist": ((8, 8, 16), 64), "mini": ((21, 21, 32), 128)}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

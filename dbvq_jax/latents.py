@@ -26,11 +26,11 @@ from etils import epath
 from jax.experimental import multihost_utils
 
 from dbvq_jax import files, parallel, priors, quantize
+from dbvq_jax.core import checkpoint, loop
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
 from dbvq_jax.models import layers
 from dbvq_jax.models import vqvae as vqvae_models
-from dbvq_jax.train import checkpoint, loop
 
 PER_MAP = ("z0", "codes", "label")
 _CACHED = PER_MAP + ("mu", "scale")

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from dbvq_jax.core import checkpoint, loop
 from dbvq_jax.evaluate import inception
 from dbvq_jax.models import classifier as classifier_model
-from dbvq_jax.train import checkpoint, loop
 
 
 def classifier_network(config: ml_collections.ConfigDict) -> classifier_model.Classifier:

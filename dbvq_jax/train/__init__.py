@@ -1,4 +1,5 @@
-"""Training: the shared loop, checkpoints, the Experiment base and one Experiment per `config.experiment`."""
+"""Training: the Experiment base and one Experiment per `config.experiment` (the loop, the train state and the
+checkpoints below them are dbvq_jax/core)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import ml_collections
 from etils import epath
 
 from dbvq_jax import files, lock
+from dbvq_jax.core import loop
 
 MODES = ("train", "eval")  # --mode: train (resuming, then evaluate) | eval (the latest checkpoint)
 
@@ -40,8 +42,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str):
   """Runs experiment `config.experiment` in `mode` (train also evaluates at the end); returns its metrics."""
   if config.get("experiment") not in EXPERIMENTS:
     raise ValueError(f"config.experiment must be one of {sorted(EXPERIMENTS)}, got {config.get('experiment')!r}")
-  from dbvq_jax.train import loop  # noqa: PLC0415 (loop imports this package)
-
   check_workdir(config, workdir)
   if "training" in config:
     loop.check_training(config.training)

@@ -20,8 +20,9 @@ from absl import logging
 from etils import epath
 
 from dbvq_jax import files, latents
+from dbvq_jax.core import loop
 from dbvq_jax.evaluate import evaluators
-from dbvq_jax.train import experiment, loop
+from dbvq_jax.train import experiment
 
 
 class Compare(experiment.Experiment):

@@ -16,9 +16,10 @@ from absl import logging
 from etils import epath
 
 from dbvq_jax import files
+from dbvq_jax.core import loop
 from dbvq_jax.evaluate import evaluators as evaluators_lib
 from dbvq_jax.evaluate import images as image_eval
-from dbvq_jax.train import MODES, loop
+from dbvq_jax.train import MODES
 
 
 class Experiment:

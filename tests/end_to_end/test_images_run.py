@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from dbvq_jax import latents, priors, quantize, train
+from dbvq_jax.core import loop
 from dbvq_jax.evaluate import evaluators
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.models import unet
 from dbvq_jax.priors import bridge as bridge_prior
-from dbvq_jax.train import loop
 
 import helpers
 

@@ -24,8 +24,8 @@ def main(mode, workdir, out, *cluster):
   import jax
   import numpy as np
 
+  from dbvq_jax.core import loop
   from dbvq_jax.data import toy as toy_data
-  from dbvq_jax.train import loop
   from dbvq_jax.train import toy as toy_task
 
   import helpers

@@ -18,7 +18,7 @@ from etils.epath import testing as epath_testing
 from orbax.checkpoint._src.path import gcs_utils
 
 from dbvq_jax import files, latents, train
-from dbvq_jax.train import checkpoint, loop
+from dbvq_jax.core import checkpoint, loop
 
 import helpers
 

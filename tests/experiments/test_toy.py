@@ -164,7 +164,7 @@ def test_bfloat16_compute_keeps_validity_and_the_bridge_posterior(tmp_path):
   import jax.numpy as jnp
 
   from dbvq_jax import bridge as bridge_lib
-  from dbvq_jax.train import loop
+  from dbvq_jax.core import loop
   from dbvq_jax.train import toy as toy_task
 
   config = helpers.load_config("toy")

@@ -16,9 +16,9 @@ import jax
 import optax
 import pytest
 
+from dbvq_jax.core import checkpoint, loop
+from dbvq_jax.core import state as state_lib
 from dbvq_jax.data import toy as toy_data
-from dbvq_jax.train import checkpoint, loop
-from dbvq_jax.train import state as state_lib
 from dbvq_jax.train import toy as toy_task
 
 import helpers
@@ -349,7 +349,7 @@ def test_ema_keeps_the_initialisation_weight_its_decays_say(warmup):
   import numpy as np
   import optax
 
-  from dbvq_jax.train import state as state_lib
+  from dbvq_jax.core import state as state_lib
 
   jump = optax.GradientTransformation(
     lambda p: optax.EmptyState(), lambda g, s, p: (jax.tree.map(lambda x: 1.0 - x, p), s)

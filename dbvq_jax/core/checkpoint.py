@@ -14,7 +14,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from dbvq_jax import errors, files
-from dbvq_jax.train.state import TrainState
+from dbvq_jax.core.state import TrainState
 
 
 def write_run_config(workdir: str, config: ml_collections.ConfigDict) -> None:

@@ -19,8 +19,8 @@ from etils import epath
 from tensorboardX import SummaryWriter
 
 from dbvq_jax import parallel, progress
-from dbvq_jax.train import checkpoint
-from dbvq_jax.train import state as state_lib
+from dbvq_jax.core import checkpoint
+from dbvq_jax.core import state as state_lib
 
 
 def check_training(cfg: ml_collections.ConfigDict) -> None:
