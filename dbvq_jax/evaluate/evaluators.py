@@ -50,12 +50,22 @@ def build(evals: ml_collections.ConfigDict, context) -> dict:
   for name, cfg in evals.items():
     if cfg.get("type") not in _TYPES:
       raise ValueError(f"evals.{name}.type must be one of {sorted(_TYPES)}, got {cfg.get('type')!r}")
-    out[name] = _TYPES[cfg.type](cfg, context)
+    cls = _TYPES[cfg.type]
+    unknown = sorted(set(cfg) - {"type", "log_steps", *cls.SETTINGS})
+    if unknown:
+      raise ValueError(
+        f"evals.{name}.{unknown[0]} is not a setting of a {cfg.type!r} evaluator; its settings are "
+        f"{', '.join(cls.SETTINGS) or 'none'} (and log_steps)"
+      )
+    out[name] = cls(cfg, context)
   return out
 
 
 class Evaluator:
-  """Base: settings `cfg` (with log_steps) and the context; subclasses define run (and floor)."""
+  """Base: settings `cfg` (with log_steps) and the context; subclasses define run (and floor), and name the
+  settings they read in SETTINGS (any other key of their entry is an error, so a typo is not ignored)."""
+
+  SETTINGS: tuple[str, ...] = ()
 
   def __init__(self, cfg: ml_collections.ConfigDict, context):
     self.cfg, self.ctx = cfg, context
@@ -158,6 +168,8 @@ class Samples(Evaluator):
   """`num` samples: a grid of the first 64, code perplexity, and seconds per sample at the context's batch
   (median over at least `timing_repeats` calls after compilation)."""
 
+  SETTINGS = ("num", "timing_repeats")
+
   def run(self, params, key, shared):
     ctx = self.ctx
     codes = shared_samples(ctx, params, key, self.cfg.num, shared)
@@ -180,6 +192,8 @@ class Samples(Evaluator):
 class Chain(Evaluator):
   """Decoded denoising chains (Fig. 7): `num_chains` rows of about `frames` frames, for priors with a chain;
   the frames are evenly spaced from t = T (full_sample_steps) to 0, as prior.chain draws them."""
+
+  SETTINGS = ("num_chains", "frames")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -209,6 +223,8 @@ class Inpaint(Evaluator):
   """Inpainting (Figs. 8-9): for `num_images` test images with a masked centre and top-left square of side
   `mask_size`, rows of the original (its decoded test codes), the known part (the inpainted region a grey
   checkerboard) and `samples_per_image` inpainted samples, the inpainted region outlined on each."""
+
+  SETTINGS = ("num_images", "samples_per_image", "mask_size")
 
   REGIONS = {"centre": latents.centred_square, "top_left": latents.top_left_square}
 
@@ -260,6 +276,8 @@ class CodeKL(Evaluator):
   """Per-position KL (evaluate/codes.py) between the codes of `num` test images and `num` samples, with a
   `bootstrap`-resample interval and its heatmap; the floor puts test maps num..2 num in place of samples."""
 
+  SETTINGS = ("num", "alpha", "bootstrap", "seed")
+
   def run(self, params, key, shared):
     codes = shared_samples(self.ctx, params, key, self.cfg.num, shared)
     kl = code_metrics.per_position_kl(self.ctx.test(self.cfg.num)["codes"], codes, self.ctx.num_codes, self.cfg.alpha)
@@ -280,6 +298,8 @@ class Likelihood(Evaluator):
   iwae_samples). With `image_elbo`, also the image model's negative ELBO on the same test images in bits per
   dimension (evaluate/elbo.py), one per whole-map estimator, its decoder scale fitted on `elbo_fit_examples`
   training images."""
+
+  SETTINGS = ("num_examples", "mask_size", "batch_size", "estimators", "image_elbo", "elbo_fit_examples")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -373,6 +393,8 @@ class Frechet(Evaluator):
   fid). `reference` = 'reconstructions' (the VQ-VAE's decoded test codes) or 'images' (the test images).
   An empty `path` skips it."""
 
+  SETTINGS = ("features", "path", "reference", "num")
+
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
     if not cfg.path:
@@ -429,6 +451,8 @@ def _cached(cache: dict, key, make):
 class StepSweep(Evaluator):
   """Quality against speed of the prior's sampler at each fraction in `fractions` of its full number of
   steps (priors with a choice of steps): KL of `num` samples and seconds per sample."""
+
+  SETTINGS = ("fractions", "num", "timing_repeats", "alpha", "bootstrap", "seed")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)

@@ -36,6 +36,8 @@ class Classifier(experiment.Experiment):
 class Accuracy(evaluators.Evaluator):
   """Test-set accuracy of the classifier."""
 
+  SETTINGS = ("batch_size",)
+
   def __init__(self, cfg, context: Classifier):
     super().__init__(cfg, context)
     self.fn = jax.jit(lambda params, x: jnp.argmax(context.network.apply(params, x)[0], -1))

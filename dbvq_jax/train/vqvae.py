@@ -64,6 +64,8 @@ class Reconstruction(evaluators.Evaluator):
   """Test-set reconstruction MSE and PSNR of the first `num_images` (0: all), code perplexity, dead codes,
   and a panel of 10 originals over their reconstructions."""
 
+  SETTINGS = ("batch_size", "num_images")
+
   def __init__(self, cfg, context: VQVAE):
     super().__init__(cfg, context)
     encoder, decoder = latents.networks(context.config)

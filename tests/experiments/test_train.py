@@ -13,12 +13,14 @@ import time
 import chex
 import grain
 import jax
+import ml_collections
 import optax
 import pytest
 
 from dbvq_jax.core import checkpoint, loop
 from dbvq_jax.core import state as state_lib
 from dbvq_jax.data import toy as toy_data
+from dbvq_jax.evaluate import evaluators
 from dbvq_jax.train import toy as toy_task
 
 import helpers
@@ -339,6 +341,14 @@ def test_cli_reports_a_corrupt_checkpoint_in_one_line_and_writes_nothing(tmp_pat
   assert out.returncode != 0 and len(errors) == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
   assert "cannot read checkpoint step 8" in errors[0] and "Error: " in errors[0]  # the step and its root cause
   assert (run / "metrics.json").read_bytes() == metrics  # the evaluation that failed wrote nothing
+
+
+def test_a_misspelt_evaluator_setting_is_an_error_not_ignored():
+  evals = ml_collections.ConfigDict({"kl": {"type": "code_kl", "num": 8, "alpah": 1.0, "log_steps": 2}})
+  with pytest.raises(
+    ValueError, match="evals.kl.alpah is not a setting of a 'code_kl' evaluator; its settings are num, alpha"
+  ):
+    evaluators.build(evals, context=None)
 
 
 @pytest.mark.parametrize("warmup", [True, False])
