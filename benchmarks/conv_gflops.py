@@ -28,8 +28,8 @@ from jax import lax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dbvq_jax import priors, timing, train  # noqa: E402
-from dbvq_jax.core import state as state_lib  # noqa: E402
+from dbvq_jax import parallel, priors, timing, train  # noqa: E402
+from dbvq_jax.core import loop  # noqa: E402
 from dbvq_jax.models import layers  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,23 +108,25 @@ def network_times(batch: int, repeats: int, tiny: bool) -> tuple[float, float, f
   """(forward s, train-step compile s, train step s): the median time of one U-Net forward pass (one sampling
   step) and of one optimizer step of the cifar10 bridge prior on a batch of [8, 8, 128] latents."""
   c, prior = bridge_prior(tiny)
-  tx = state_lib.make_optimizer(c.optimizer, c.training.num_steps)
-  state = jax.jit(
-    lambda: state_lib.create((prior.init(jax.random.PRNGKey(0), LATENT), {}), tx, jax.random.PRNGKey(1))
-  )()
+  state = {"state": loop.fresh_state(c, lambda rng: (prior.init(rng, LATENT), {}))}
   z = jax.random.normal(jax.random.PRNGKey(2), (batch,) + LATENT)
   forward = lambda params, z, t: prior.eps_fn(params)(z, t)  # the network evaluation of one sampling step
-  forward_s = median_time(forward, (state.params, z, jnp.full((batch,), 500)), repeats)
+  forward_s = median_time(forward, (state["state"].params, z, jnp.full((batch,), 500)), repeats)
 
   def loss_fn(params, model_state, batch, rng):
     loss, metrics = prior.loss(params, batch, rng)
     return loss, (metrics, model_state)
 
-  step = jax.jit(state_lib.make_train_step(loss_fn, tx, c.training.ema_decay))
+  chunk = parallel.global_batch({"z0": np.asarray(z)[None]}, parallel.batch_sharding(parallel.make_mesh(), 1))
   t0 = time.perf_counter()
-  compiled = step.lower(state, {"z0": z[None]}).compile()
+  compiled = loop.compiled_step(c, loss_fn).lower(state["state"], chunk).compile()  # the loop's own step
   compile_s = time.perf_counter() - t0
-  return forward_s, compile_s, median_time(compiled, (state, {"z0": z[None]}), repeats, compiled=True)
+
+  def train_once(_):
+    state["state"], metrics = compiled(state["state"], chunk)
+    return metrics
+
+  return forward_s, compile_s, timing.median_seconds(train_once, repeats)
 
 
 def network_table(batch: int, repeats: int, tiny: bool) -> None:

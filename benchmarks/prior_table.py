@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dbvq_jax import priors, timing, train  # noqa: E402
-from dbvq_jax.core import state as state_lib  # noqa: E402
+from dbvq_jax import latents, parallel, priors, timing, train  # noqa: E402
+from dbvq_jax.core import loop  # noqa: E402
 
 LATENTS = {"fmnist": ((8, 8, 16), 64), "mini": ((21, 21, 32), 128)}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,14 +32,55 @@ def prior_config(name: str, smoke: bool):
   return train.load_config(os.path.join(REPO, "configs", "prior.py") + f":prior={name}" + (",tiny" if smoke else ""))
 
 
-def fresh_state(prior, example: tuple[int, ...], tx):
-  """A train state of `prior` for one example of this shape, initialised in one compiled call."""
-  return jax.jit(
-    lambda: state_lib.create((prior.init(jax.random.PRNGKey(0), example), {}), tx, jax.random.PRNGKey(1))
-  )()
+def random_latents(shape: tuple[int, ...], k: int) -> tuple[np.ndarray, dict]:
+  """(codebook [K, d], {'z0' [1024, h, w, d], 'codes' (the nearest codes), 'label'}) on random latents."""
+  rng = np.random.default_rng(0)
+  codebook = rng.normal(size=(k, shape[-1])).astype(np.float32)
+  z0 = rng.normal(size=(1024,) + shape).astype(np.float32)
+  codes = np.argmin(((z0[..., None, :] - codebook) ** 2).sum(-1), -1).astype(np.int32)
+  return codebook, {"z0": z0, "codes": codes, "label": np.zeros(1024, np.int32)}
 
 
-def main():
+def train_rate(config, prior, data: dict, repeats: int) -> tuple[float, dict, int]:
+  """(steps/s of the loop's own compiled train step at the config's batch, the parameters after it, their
+  count), the median of `repeats` steps after compilation."""
+  init = latents.prior_variables(prior, data)
+  state = {"state": loop.fresh_state(config, init)}
+  b = config.training.batch_size
+  chunk = parallel.global_batch(
+    {k: v[None, :b] for k, v in data.items()}, parallel.batch_sharding(parallel.make_mesh(), batch_axis=1)
+  )
+
+  def loss_fn(params, model_state, batch, key):
+    loss, metrics = prior.loss(params, batch, key)
+    return loss, (metrics, model_state)
+
+  step = loop.compiled_step(config, loss_fn)
+
+  def train_once(_):
+    state["state"], metrics = step(state["state"], chunk)
+    return metrics
+
+  seconds = timing.median_seconds(train_once, repeats)
+  params = state["state"].params
+  return 1.0 / seconds, params, sum(x.size for x in jax.tree.leaves(params))
+
+
+def sampling_rows(name: str, prior, params, example: tuple[int, ...], args) -> list[tuple[str, float]]:
+  """(label, seconds per sample at --sample_batch) of the prior's full sampler, and the bridge's strided ones."""
+  variants = [] if name == "bridge" and args.no_ancestral else [(name, prior)]
+  if name == "bridge":
+    variants += [(f"bridge, {n} strided steps", prior.with_sample_steps(int(n))) for n in args.strided_steps.split(",")]
+  rows = []
+  for label, p in variants:
+    sample = jax.jit(lambda key, p=p: p.sample(params, key, (args.sample_batch,) + example))
+    seconds = timing.median_seconds(lambda i, sample=sample: sample(jax.random.PRNGKey(i)), args.repeats)
+    rows.append((label, seconds / args.sample_batch))
+    print(f"# {label}: done", file=sys.stderr, flush=True)
+  return rows
+
+
+def parse_args() -> argparse.Namespace:
   parser = argparse.ArgumentParser()
   parser.add_argument("--latents", default="fmnist", choices=sorted(LATENTS))
   parser.add_argument("--repeats", type=int, default=3)
@@ -53,50 +94,23 @@ def main():
   parser.add_argument("--sample_batch", type=int, default=32)
   parser.add_argument("--smoke", action="store_true", help="tiny networks: check the script, not the speed")
   args = parser.parse_args()
-  names = args.priors.split(",")
-  if "pixelcnn" not in names or not set(names) <= set(priors.names()):
+  if "pixelcnn" not in args.priors.split(",") or not set(args.priors.split(",")) <= set(priors.names()):
     parser.error(f"--priors must list pixelcnn and only names from {sorted(priors.names())}")
+  return args
+
+
+def main():
+  args = parse_args()
   shape, k = LATENTS[args.latents]
-  rng = np.random.default_rng(0)
-  codebook = rng.normal(size=(k, shape[-1])).astype(np.float32)
-  z0 = rng.normal(size=(1024,) + shape).astype(np.float32)
-  codes = np.argmin(((z0[..., None, :] - codebook) ** 2).sum(-1), -1).astype(np.int32)
+  codebook, data = random_latents(shape, k)
   rows = []
-  for name in names:
+  for name in args.priors.split(","):
     config = prior_config(name, args.smoke)
     prior = priors.build(config, codebook, shape[-1])
-    example = {"z0": shape, "codes": shape[:-1]}[prior.latent_key]
-    tx = state_lib.make_optimizer(config.optimizer, config.training.num_steps)
-    state = fresh_state(prior, example, tx)
-    n_params = sum(x.size for x in jax.tree.leaves(state.params))
-
-    def loss_fn(params, model_state, batch, key, prior=prior):
-      loss, metrics = prior.loss(params, batch, key)
-      return loss, (metrics, model_state)
-
-    step = jax.jit(state_lib.make_train_step(loss_fn, tx, config.training.ema_decay), donate_argnums=0)
-    b = config.training.batch_size
-    chunk = {"z0": z0[None, :b], "codes": codes[None, :b], "label": np.zeros((1, b), np.int32)}
-    holder = {"state": state}
-
-    def train_once(_):
-      holder["state"], metrics = step(holder["state"], chunk)  # noqa: B023
-      return metrics
-
-    step_s = timing.median_seconds(train_once, args.repeats)
-    params = holder["state"].params
-    variants = [] if name == "bridge" and args.no_ancestral else [(name, prior)]
-    if name == "bridge":
-      variants += [
-        (f"bridge, {n} strided steps", prior.with_sample_steps(int(n))) for n in args.strided_steps.split(",")
-      ]
-    for label, p in variants:
-      sample = jax.jit(lambda key, p=p: p.sample(params, key, (args.sample_batch,) + example))  # noqa: B023
-      per_sample = (
-        timing.median_seconds(lambda i, sample=sample: sample(jax.random.PRNGKey(i)), args.repeats) / args.sample_batch
-      )
-      rows.append((label, n_params, b, 1.0 / step_s, per_sample))
-      print(f"# {label}: done", file=sys.stderr, flush=True)
+    rate, params, n_params = train_rate(config, prior, data, args.repeats)
+    example = data[prior.latent_key].shape[1:]
+    for label, per_sample in sampling_rows(name, prior, params, example, args):
+      rows.append((label, n_params, config.training.batch_size, rate, per_sample))
   pixel = next(r[4] for r in rows if r[0] == "pixelcnn")
   print(
     f"# priors on {args.latents} latents {'x'.join(map(str, shape))}, K = {k}; {os.cpu_count()} cores, "
