@@ -76,7 +76,7 @@ def equal_time_steps(name: str, root: str, vqvae: str, minutes: float, smoke: bo
   return steps
 
 
-def main():
+def parse_args() -> argparse.Namespace:
   parser = argparse.ArgumentParser()
   parser.add_argument("--root", default="runs")
   parser.add_argument("--data_dir", default="/usr/share/datasets/fashion-mnist")
@@ -99,6 +99,26 @@ def main():
   args = parser.parse_args()
   if not os.path.isdir(args.data_dir):
     raise SystemExit(f"no Fashion-MNIST at --data_dir={args.data_dir!r} (see docs/data.md)")
+  return args
+
+
+def compare_overrides(args, vqvae: str, workdirs: dict, classifier: str) -> list[str]:
+  """The comparison's flags: evaluate the runs of every prior on the VQ-VAE, with the classifier's FD."""
+  overrides = [
+    "--mode=eval",
+    f"--config.vqvae_workdir={vqvae}",
+    *[f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()],
+    f"--config.evals.classifier_fd.path={classifier}",
+  ]
+  if args.step_fractions:
+    overrides.append(f"--config.evals.steps.fractions=({args.step_fractions},)")
+  if args.inception_weights:
+    overrides.append(f"--config.evals.fid.path={os.path.abspath(args.inception_weights)}")
+  return overrides
+
+
+def main():
+  args = parse_args()
   root = os.path.abspath(args.root)
   vqvae = os.path.abspath(args.vqvae) if args.vqvae else os.path.join(root, "fmnist_vqvae")
   t0 = time.perf_counter()
@@ -116,17 +136,7 @@ def main():
   classifier = os.path.abspath(args.classifier) if args.classifier else os.path.join(root, "fmnist_classifier")
   stage("classifier", "classifier.py", classifier, [f"--config.data.dir={args.data_dir}"], args.smoke)
   compare = os.path.join(root, "fmnist_compare")
-  overrides = [
-    "--mode=eval",
-    f"--config.vqvae_workdir={vqvae}",
-    *[f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()],
-  ]
-  overrides.append(f"--config.evals.classifier_fd.path={classifier}")
-  if args.step_fractions:
-    overrides.append(f"--config.evals.steps.fractions=({args.step_fractions},)")
-  if args.inception_weights:
-    overrides.append(f"--config.evals.fid.path={os.path.abspath(args.inception_weights)}")
-  stage("compare", "compare.py", compare, overrides, args.smoke)
+  stage("compare", "compare.py", compare, compare_overrides(args, vqvae, workdirs, classifier), args.smoke)
   print(f"# total {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores\n")
   with open(os.path.join(compare, "eval", "results.md")) as f:
     print(f.read())
