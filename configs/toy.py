@@ -13,6 +13,65 @@ import ml_collections
 from configs import common
 
 
+def bridge_section() -> ml_collections.ConfigDict:
+  """The OU bridge: T = 50 constant steps with theta = 2 and sigma = 0.05, or continuous time on a clock."""
+  b = ml_collections.ConfigDict()
+  b.num_steps = 50  # T
+  b.theta = 2.0
+  b.eta = 0.1  # sigma = eta / sqrt(2 theta) = 0.05
+  b.z_star = 0.0
+  b.schedule = "constant"  # constant | ddpm_linear | cosine | shifted_cosine
+  b.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
+  b.delta = 0.06  # delta_t for "constant": abar_T = exp(-2 theta T delta)
+  b.time = "discrete"  # discrete: the T steps above (the paper's) | continuous: the T -> inf model on a clock
+  b.clock = "linear"  # continuous: linear | cosine | learned (dbvq_jax/clock.py); the sampler's grid: T steps
+  b.nu_max = 4.0  # continuous: logit abar at s = 0 (the decoder's level) ...
+  b.nu_min = -12.0  # ... and at s = 1 (the prior's)
+  b.learn_ends = False  # continuous: learn nu_max and nu_min on the bound (needs prior.loss=eq4)
+  return b
+
+
+def model_section() -> ml_collections.ConfigDict:
+  """The denoiser: an MLP, or App. E's small convolutional net."""
+  m = ml_collections.ConfigDict()
+  m.name = "mlp"  # mlp | paper_conv (App. E's ~5k-parameter net)
+  m.hidden = 256  # mlp width
+  m.depth = 3  # mlp residual blocks
+  m.channels = 32  # paper_conv width
+  m.dtype = "float32"  # computation: float32 | bfloat16 (parameters and outputs stay float32)
+  return m
+
+
+def prior_section() -> ml_collections.ConfigDict:
+  """The bridge prior: parameterisation, loss, conditioning and what it diffuses."""
+  p = ml_collections.ConfigDict()
+  p.parameterization = "codes"  # codes | eps (see dbvq_jax/priors/bridge.py)
+  p.loss = "simple"  # simple | eq4 (the bound; with "codes" it needs diffuse="codes")
+  p.data_std = 0.7  # per-coordinate scale of z_e^0, for input normalisation
+  p.cond_prob = 0.5  # fraction of training examples with a random conditioning mask
+  p.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
+  p.decoder_fraction = 0.0625  # continuous time, loss=eq4: share of each batch scoring the decoder
+  p.diffuse = "z_e"  # z_e: diffuse x itself | codes: the centroid of its code (fixed codebook only)
+  p.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
+  p.bayes_skip = False  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
+  return p
+
+
+def quantize_section() -> ml_collections.ConfigDict:
+  """The codebook: fixed (the default) or learned end to end with App. C's temperatures and terms."""
+  q = ml_collections.ConfigDict()
+  q.learn_codebook = False  # True: end-to-end (the e2e variant)
+  q.init_std = 0.5  # std of the random initial codebook when learned
+  q.tau = 1.0  # temperature of q_phi(z_q | z_e)
+  q.tau_0 = 0.1  # tau_t at t = 0 ...
+  q.tau_T = 10.0  # ... and at t = T (geometric in between)
+  q.reg_weight = 0.0  # weight of the regulariser -L_t^reg, eq. (5)
+  q.reg_form = "kl"  # kl (exact, eq. 5) | surrogate (App. C's gamma_t form)
+  q.rec_weight = 0.0  # weight of the Gumbel-softmax reconstruction term
+  q.rec_std = 0.05  # std of the Gaussian p(x | z_q^0) of the reconstruction term
+  return q
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   v = common.parse(arg, e2e=False, continuous=False)
   c = ml_collections.ConfigDict()
@@ -24,48 +83,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.length = 5  # N positions
   c.data.noise_std = 0.05  # std of x around its centroid (the paper's "I" would erase the classes)
 
-  c.bridge = ml_collections.ConfigDict()
-  c.bridge.num_steps = 50  # T
-  c.bridge.theta = 2.0
-  c.bridge.eta = 0.1  # sigma = eta / sqrt(2 theta) = 0.05
-  c.bridge.z_star = 0.0
-  c.bridge.schedule = "constant"  # constant | ddpm_linear | cosine | shifted_cosine
-  c.bridge.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
-  c.bridge.delta = 0.06  # delta_t for "constant": abar_T = exp(-2 theta T delta)
-  c.bridge.time = "discrete"  # discrete: the T steps above (the paper's) | continuous: the T -> inf model on a clock
-  c.bridge.clock = "linear"  # continuous: linear | cosine | learned (dbvq_jax/clock.py); the sampler's grid: T steps
-  c.bridge.nu_max = 4.0  # continuous: logit abar at s = 0 (the decoder's level) ...
-  c.bridge.nu_min = -12.0  # ... and at s = 1 (the prior's)
-  c.bridge.learn_ends = False  # continuous: learn nu_max and nu_min on the bound (needs prior.loss=eq4)
+  c.bridge = bridge_section()
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = "mlp"  # mlp | paper_conv (App. E's ~5k-parameter net)
-  c.model.hidden = 256  # mlp width
-  c.model.depth = 3  # mlp residual blocks
-  c.model.channels = 32  # paper_conv width
-  c.model.dtype = "float32"  # computation: float32 | bfloat16 (parameters and outputs stay float32)
+  c.model = model_section()
 
-  c.prior = ml_collections.ConfigDict()
-  c.prior.parameterization = "codes"  # codes | eps (see dbvq_jax/priors/bridge.py)
-  c.prior.loss = "simple"  # simple | eq4 (the bound; with "codes" it needs diffuse="codes")
-  c.prior.data_std = 0.7  # per-coordinate scale of z_e^0, for input normalisation
-  c.prior.cond_prob = 0.5  # fraction of training examples with a random conditioning mask
-  c.prior.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
-  c.prior.decoder_fraction = 0.0625  # continuous time, loss=eq4: share of each batch scoring the decoder
-  c.prior.diffuse = "z_e"  # z_e: diffuse x itself | codes: the centroid of its code (fixed codebook only)
-  c.prior.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
-  c.prior.bayes_skip = False  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
+  c.prior = prior_section()
 
-  c.quantize = ml_collections.ConfigDict()
-  c.quantize.learn_codebook = False  # True: end-to-end (the e2e variant)
-  c.quantize.init_std = 0.5  # std of the random initial codebook when learned
-  c.quantize.tau = 1.0  # temperature of q_phi(z_q | z_e)
-  c.quantize.tau_0 = 0.1  # tau_t at t = 0 ...
-  c.quantize.tau_T = 10.0  # ... and at t = T (geometric in between)
-  c.quantize.reg_weight = 0.0  # weight of the regulariser -L_t^reg, eq. (5)
-  c.quantize.reg_form = "kl"  # kl (exact, eq. 5) | surrogate (App. C's gamma_t form)
-  c.quantize.rec_weight = 0.0  # weight of the Gumbel-softmax reconstruction term
-  c.quantize.rec_std = 0.05  # std of the Gaussian p(x | z_q^0) of the reconstruction term
+  c.quantize = quantize_section()
 
   c.training = common.training(20_000, batch_size=256, steps_per_call=200, log_every=2_000, checkpoint_every=5_000)
   c.optimizer = common.optimizer(2e-3, warmup_steps=500, end_lr_factor=0.01)
