@@ -723,7 +723,8 @@ def prior_config(small: bool) -> ml_collections.ConfigDict:
   p.bayes_skip = small  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
   p.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
   p.decoder_fraction = 0.0625  # continuous time, loss=eq4: share of each batch scoring the decoder
-  p.iwae_samples = 4  # likelihoods (dbvq_jax/likelihood.py): S paths of the IWAE estimate ...
+  p.iwae_samples = 0  # likelihoods (dbvq_jax/likelihood.py): S paths of the IWAE estimate (0: off; each path
+  # is a whole T-step chain, and the bound is 0.04 nats/pos above IWAE at S = 512: benchmarks/bridge_nll.py) ...
   p.nll_t_samples = 50  # ... strata of t in the bound (0: all T) ...
   p.paper_mc_samples = 0  # ... and the paper's Monte Carlo estimate: S inpainted samples (0: off; opt in), tau
   p.paper_mc_tau = 1.0
