@@ -11,24 +11,7 @@ learned end to end, App. E); tiny.
 import ml_collections
 
 from configs import common
-
-
-def bridge_section() -> ml_collections.ConfigDict:
-  """The OU bridge: T = 50 constant steps with theta = 2 and sigma = 0.05, or continuous time on a clock."""
-  b = ml_collections.ConfigDict()
-  b.num_steps = 50  # T
-  b.theta = 2.0
-  b.eta = 0.1  # sigma = eta / sqrt(2 theta) = 0.05
-  b.z_star = 0.0
-  b.schedule = "constant"  # constant | ddpm_linear | cosine | shifted_cosine
-  b.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
-  b.delta = 0.06  # delta_t for "constant": abar_T = exp(-2 theta T delta)
-  b.time = "discrete"  # discrete: the T steps above (the paper's) | continuous: the T -> inf model on a clock
-  b.clock = "linear"  # continuous: linear | cosine | learned (dbvq_jax/clock.py); the sampler's grid: T steps
-  b.nu_max = 4.0  # continuous: logit abar at s = 0 (the decoder's level) ...
-  b.nu_min = -12.0  # ... and at s = 1 (the prior's)
-  b.learn_ends = False  # continuous: learn nu_max and nu_min on the bound (needs prior.loss=eq4)
-  return b
+from dbvq_jax.priors import bridge as bridge_prior
 
 
 def model_section() -> ml_collections.ConfigDict:
@@ -83,7 +66,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.length = 5  # N positions
   c.data.noise_std = 0.05  # std of x around its centroid (the paper's "I" would erase the classes)
 
-  c.bridge = bridge_section()
+  # T = 50 constant steps, sigma = eta / sqrt(2 theta) = 0.05 (the paper's "I" would erase the classes)
+  c.bridge = bridge_prior.bridge_config(
+    50, theta=2.0, eta=0.1, schedule="constant", delta=0.06, nu_max=4.0, nu_min=-12.0
+  )
 
   c.model = model_section()
 

@@ -674,7 +674,7 @@ def clock_from_config(cfg) -> clock_lib.Clock | None:
 def default_config(side: int, small: bool, tiny: bool) -> ml_collections.ConfigDict:
   """bridge: the OU bridge (T = 1000, eta = sqrt 2, theta = 1, z* = 0); model: the U-Net, CPU-sized (918k
   parameters, about the PixelCNN's 901k) or App. D's; prior: what the bridge diffuses and how it is scored."""
-  c = ml_collections.ConfigDict({"bridge": bridge_config(tiny), "prior": prior_config(small)})
+  c = ml_collections.ConfigDict({"bridge": bridge_config(10 if tiny else 1000), "prior": prior_config(small)})
   c.model = ml_collections.ConfigDict()
   c.model.channels = 8 if tiny else 36 if small else 192
   c.model.channel_mult = (1, 2) if small or tiny else (1, 2, 2)
@@ -693,20 +693,29 @@ def attention_levels(side: int, channel_mult: tuple[int, ...], small: bool) -> t
   return tuple(levels[1:] if small else [r for r in levels if 4 <= r <= 12])
 
 
-def bridge_config(tiny: bool) -> ml_collections.ConfigDict:
-  """The OU bridge and its time: the paper's discrete T steps, or continuous time on a clock."""
+def bridge_config(
+  num_steps: int = 1000,
+  theta: float = 1.0,
+  eta: float = float(np.sqrt(2.0)),
+  schedule: str = "ddpm_linear",
+  delta: float = 0.0,
+  nu_max: float = 10.0,
+  nu_min: float = -10.0,
+) -> ml_collections.ConfigDict:
+  """The OU bridge and its time, the paper's discrete T steps or continuous time on a clock (defaults: the
+  image bridge, sigma = eta / sqrt(2 theta) = 1 matching the normalised latents; the toy sets its own)."""
   b = ml_collections.ConfigDict()
-  b.num_steps = 10 if tiny else 1000  # T
-  b.theta = 1.0
-  b.eta = float(np.sqrt(2.0))  # sigma = 1, matching the normalised latents
+  b.num_steps = num_steps  # T
+  b.theta = theta
+  b.eta = eta
   b.z_star = 0.0
-  b.schedule = "ddpm_linear"  # constant | ddpm_linear | cosine | shifted_cosine
-  b.delta = 0.0  # only for "constant"
+  b.schedule = schedule  # constant | ddpm_linear | cosine | shifted_cosine
+  b.delta = delta  # delta_t for "constant" only: abar_T = exp(-2 theta T delta)
   b.logsnr_shift = 0.0  # only for "shifted_cosine": added to the cosine log-SNR (< 0: noisier)
   b.time = "discrete"  # discrete: the T steps above (the paper's) | continuous: the T -> inf model on a clock
   b.clock = "linear"  # continuous: linear | cosine | learned (dbvq_jax/clock.py); the sampler's grid: T steps
-  b.nu_max = 10.0  # continuous: logit abar at s = 0 (the decoder's level) ...
-  b.nu_min = -10.0  # ... and at s = 1 (the prior's)
+  b.nu_max = nu_max  # continuous: logit abar at s = 0 (the decoder's level) ...
+  b.nu_min = nu_min  # ... and at s = 1 (the prior's)
   b.learn_ends = False  # continuous: learn nu_max and nu_min on the bound (needs prior.loss=eq4)
   return b
 
