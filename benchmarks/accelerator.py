@@ -183,7 +183,8 @@ def main():
   parser.add_argument("--skip_sampling", action="store_true")
   parser.add_argument("--smoke", action="store_true")
   args = parser.parse_args()
-  jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp())  # the loop's step reuses the bare step's
+  if not jax.config.jax_compilation_cache_dir:  # the loop's step reuses the bare step's (a set cache is kept: its
+    jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp())  # hits then read as compile seconds)
   device = jax.devices()[0]
   peak, source = peak_flops(device)
   print(

@@ -78,7 +78,7 @@ def curve_evals(args):
 def score(args, workdir: str, cache: dict, model) -> tuple[dict, dict]:
   """(the test metrics of WORKDIR's latest checkpoint, the floors)."""
   trained = latents.load_prior(workdir, model, cache["training"])
-  if args.sample_steps and trained.prior.full_sample_steps:
+  if args.sample_steps and trained.config.prior.type == "bridge":  # the baselines sample as they are configured
     trained = dataclasses.replace(trained, prior=trained.prior.with_sample_steps(args.sample_steps))
   ctx = evaluators.PriorContext(trained.prior, model, trained.stats, 32, cache)
   built = evaluators.build(curve_evals(args), ctx)

@@ -108,7 +108,7 @@ def entry(kind: str, **settings) -> ml_collections.ConfigDict:
 def prior_evals(num_samples: int, mask_size: int, batch_size: int = 32) -> ml_collections.ConfigDict:
   """The evaluators of an image-prior run; log_steps > 0 also runs one during training."""
   e = ml_collections.ConfigDict()
-  e.samples = entry("samples", num=num_samples, timing_repeats=3)  # also the M of the KL below
+  e.samples = entry("samples", num=num_samples)  # also the M of the KL below
   e.chain = entry("chain", num_chains=4, frames=11)  # the decoded denoising chain (priors that have one)
   e.inpaint = entry("inpaint", num_images=4, samples_per_image=6, mask_size=mask_size)
   e.kl = entry("code_kl", num=num_samples, alpha=1.0, bootstrap=200)  # per-position KL against M test maps
@@ -122,7 +122,7 @@ def tiny_prior_evals(e: ml_collections.ConfigDict) -> None:
   """Shrinks prior_evals to a few maps (the `tiny` variant); the likelihoods, slow to compile, are left to the
   comparison."""
   del e["nll"]
-  e.samples.update({"num": 4, "timing_repeats": 1})
+  e.samples.num = 4
   e.kl.update({"num": 4, "bootstrap": 10})
   e.chain.update({"num_chains": 2, "frames": 3})
   e.inpaint.update({"num_images": 2, "samples_per_image": 2})

@@ -2,7 +2,9 @@
 
   c.evals.kl = ml_collections.ConfigDict(dict(type="code_kl", num=256, log_steps=1000))
 
-Each entry names a type registered here with `register` (or by an experiment module) and its settings;
+Each entry names its type, a built-in name registered here with `register` (or by an experiment module) or the
+import path of a module of the user's own that defines `Evaluator` (a subclass of the base here), and its
+settings;
 `log_steps` > 0 also runs it every that many training steps (scalars and images to TensorBoard), 0 only at
 the end. An evaluator is built once per run from (its settings, a context) and compiles its functions with
 the weights as arguments, so evaluating during training compiles once. `run(params, key, shared)` returns
@@ -26,7 +28,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dbvq_jax import latents, parallel, priors, quantize, timing
+from dbvq_jax import latents, parallel, plugins, priors, quantize
 from dbvq_jax.evaluate import codes as code_metrics
 from dbvq_jax.evaluate import elbo, features, frechet
 from dbvq_jax.evaluate import images as image_eval
@@ -44,13 +46,26 @@ def register(name: str) -> Callable[[type], type]:
   return add
 
 
+def evaluator_class(kind: str) -> type:
+  """The evaluator of type `kind`: a built-in one, or the `Evaluator` class of the module named `kind`."""
+  if kind in _TYPES:
+    return _TYPES[kind]
+  found = plugins.find_module([kind]) if isinstance(kind, str) and kind else None
+  cls = getattr(found, "Evaluator", None)
+  if not (isinstance(cls, type) and issubclass(cls, Evaluator)):
+    where = f"module {kind} defines no Evaluator subclass" if found else "nor an importable module"
+    raise ValueError(f"evaluator type {kind!r} is neither a built-in {sorted(_TYPES)} {where} (see {__name__})")
+  return cls
+
+
 def build(evals: ml_collections.ConfigDict, context) -> dict:
   """{entry name: evaluator} for a config's `evals` section and the experiment's context."""
   out = {}
   for name, cfg in evals.items():
-    if cfg.get("type") not in _TYPES:
-      raise ValueError(f"evals.{name}.type must be one of {sorted(_TYPES)}, got {cfg.get('type')!r}")
-    cls = _TYPES[cfg.type]
+    try:
+      cls = evaluator_class(cfg.get("type"))
+    except ValueError as e:
+      raise ValueError(f"evals.{name}.type: {e}") from None
     unknown = sorted(set(cfg) - {"type", "log_steps", *cls.SETTINGS})
     if unknown:
       raise ValueError(
@@ -79,6 +94,13 @@ class Evaluator:
 
   def floor(self) -> dict | None:
     return None
+
+  @classmethod
+  def columns(cls, row: dict) -> dict[str, str]:
+    """This evaluator's columns in the comparison's sample table (results.md), {header: cell}, for one row of
+    results.json (a prior's, or the floor's); a row without its metric gets '—'."""
+    del row
+    return {}
 
 
 @dataclasses.dataclass
@@ -138,23 +160,33 @@ class PriorContext:
     return type(self.prior).__name__.removesuffix("Prior")
 
 
-def draw(fn, params, key, n: int, batch: int) -> np.ndarray:
-  """n code maps from the jitted sampler fn(params, key) -> [batch, ...], call i seeded with fold_in(key, i),
+def draw(fn, params, key, n: int, batch: int, start: int = 0) -> np.ndarray:
+  """n code maps from the jitted sampler fn(params, key) -> [batch, ...], call i seeded with fold_in(key, start + i),
   spread over every device of every process (parallel.gather_batches)."""
-  parts = parallel.gather_batches(lambda p, i: fn(p, jax.random.fold_in(key, i)), params, -(-n // batch), "sampling")
+  calls = -(-n // batch)
+  parts = parallel.gather_batches(lambda p, i: fn(p, jax.random.fold_in(key, start + i)), params, calls, "sampling")
   return np.concatenate(parts)[:n]
 
 
+def timed_draw(fn, params, key, n: int, batch: int) -> tuple[np.ndarray, float]:
+  """(the n code maps of `draw`, seconds per sample): the first call compiles fn, and the wall-clock of the calls
+  after it (at least one, so a run of n <= batch draws one batch more) over the samples they hold, all devices
+  working at once; no call is repeated only to time it."""
+  first = draw(fn, params, key, batch, batch)
+  rest = max(n - batch, batch)
+  t0 = time.perf_counter()
+  codes = draw(fn, params, key, rest, batch, start=1)
+  seconds = (time.perf_counter() - t0) / (-(-rest // batch) * batch)
+  return np.concatenate([first, codes])[:n], seconds
+
+
 def shared_samples(ctx: PriorContext, params, key, n: int, shared: dict) -> np.ndarray:
-  """n samples of the context's prior, drawn once per evaluation round (shared['codes'])."""
+  """n samples of the context's prior, drawn once per evaluation round (shared['codes'], with the sampler's
+  shared['seconds_per_sample'] from timed_draw)."""
   if len(shared.get("codes", ())) < n:
-    shared["codes"] = draw(ctx.sampler(), params, jax.random.fold_in(key, 0), n, ctx.batch_size)
+    drawn = timed_draw(ctx.sampler(), params, jax.random.fold_in(key, 0), n, ctx.batch_size)
+    shared["codes"], shared["seconds_per_sample"] = drawn
   return shared["codes"][:n]
-
-
-def median_seconds_per_sample(fn, params, key, batch: int, repeats: int) -> float:
-  """Median over `repeats` timed calls of fn on one device, per sample (call after `draw`, which compiles fn)."""
-  return timing.median_seconds(lambda i: fn(params, jax.random.fold_in(key, 10_000 + i)), repeats, False) / batch
 
 
 def sampler_steps(prior: priors.Prior) -> int:
@@ -166,17 +198,16 @@ def sampler_steps(prior: priors.Prior) -> int:
 @register("samples")
 class Samples(Evaluator):
   """`num` samples: a grid of the first 64, code perplexity, and seconds per sample at the context's batch
-  (median over at least `timing_repeats` calls after compilation)."""
+  (timed_draw: the calls after the one that compiles)."""
 
-  SETTINGS = ("num", "timing_repeats")
+  SETTINGS = ("num",)
 
   def run(self, params, key, shared):
     ctx = self.ctx
     codes = shared_samples(ctx, params, key, self.cfg.num, shared)
-    seconds = median_seconds_per_sample(ctx.sampler(), params, key, ctx.batch_size, self.cfg.get("timing_repeats", 3))
     record = {
       "num_samples": len(codes),
-      "seconds_per_sample": seconds,
+      "seconds_per_sample": shared["seconds_per_sample"],
       "sample_batch_size": ctx.batch_size,
       "code_perplexity": float(quantize.perplexity(jnp.asarray(codes), ctx.num_codes)),
     }
@@ -186,6 +217,10 @@ class Samples(Evaluator):
     steps = sampler_steps(ctx.prior)
     title = f"{len(shown)} samples of the {ctx.prior_name} prior" + (f", {steps} sampler steps" if steps else "")
     return record, {"samples": image_eval.Panel(images, title)}
+
+  @classmethod
+  def columns(cls, row):
+    return {"s/sample": f"{row['seconds_per_sample']:.4f}" if "seconds_per_sample" in row else "—"}
 
 
 @register("chain")
@@ -440,6 +475,11 @@ class Frechet(Evaluator):
       return {}
     return {self.metric: frechet.frechet_distance(*self.reference, *self._statistics(self.cfg.num))}
 
+  @classmethod
+  def columns(cls, row):
+    names = {"fid": "FID", "classifier_fd": "classifier FD (not FID)"}
+    return {header: f"{row[metric]:.2f}" for metric, header in names.items() if metric in row}
+
 
 def _cached(cache: dict, key, make):
   if key not in cache:
@@ -450,9 +490,9 @@ def _cached(cache: dict, key, make):
 @register("step_sweep")
 class StepSweep(Evaluator):
   """Quality against speed of the prior's sampler at each fraction in `fractions` of its full number of
-  steps (priors with a choice of steps): KL of `num` samples and seconds per sample."""
+  steps (priors with a choice of steps): KL of `num` samples and seconds per sample (timed_draw)."""
 
-  SETTINGS = ("fractions", "num", "timing_repeats", "alpha", "bootstrap", "seed")
+  SETTINGS = ("fractions", "num", "alpha", "bootstrap", "seed")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -464,8 +504,7 @@ class StepSweep(Evaluator):
     ctx, rows = self.ctx, []
     for steps, prior in self.priors.items():
       fn = ctx.sampler(prior)
-      codes = draw(fn, params, key, self.cfg.num, ctx.batch_size)
-      per_sample = median_seconds_per_sample(fn, params, key, ctx.batch_size, self.cfg.get("timing_repeats", 3))
+      codes, per_sample = timed_draw(fn, params, key, self.cfg.num, ctx.batch_size)
       rows.append({"steps": steps, "kl": kl_record(ctx, self.cfg, codes), "seconds_per_sample": per_sample})
     return ({"step_sweep": rows} if rows else {}), {}
 
@@ -477,6 +516,8 @@ def evaluate_all(evaluators: dict, params, key: jax.Array) -> tuple[dict, dict, 
   for i, (name, evaluator) in enumerate(evaluators.items()):
     t0 = time.perf_counter()
     r, p = evaluator.run(params, jax.random.fold_in(key, i), shared)
+    if set(r) & set(record):  # records merge flat: one entry must not overwrite another's results
+      raise ValueError(f"evals.{name} writes {sorted(set(r) & set(record))}, which an earlier entry wrote")
     record.update(r)
     pictures.update(p)
     logging.info("evaluator %s (%d of %d) took %.1f s", name, i + 1, len(evaluators), time.perf_counter() - t0)

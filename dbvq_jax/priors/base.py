@@ -24,6 +24,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from dbvq_jax import plugins
+
 NLL_KIND_NAMES = ("exact", "bound", "estimate")
 
 
@@ -64,19 +66,13 @@ _NOT_PRIORS = ("base", "common")  # helper modules of the package
 
 def module(kind: str) -> types.ModuleType:
   """The module of prior.type = kind: dbvq_jax.priors.<kind> when there is one, else the module named kind."""
-  candidates = [f"{PACKAGE}.{kind}", kind] if kind not in _NOT_PRIORS and "." not in kind else [kind]
-  for name in candidates:
-    try:
-      found = importlib.import_module(name)
-    except ModuleNotFoundError as e:
-      if e.name is None or not name.startswith(e.name):  # the module exists; something it imports does not
-        raise
-      continue
-    missing = [f for f in ("build", "default_config") if not callable(getattr(found, f, None))]
-    if missing:
-      raise ValueError(f"prior.type={kind!r}: module {name} defines no {' or '.join(missing)} (see {__name__})")
-    return found
-  raise ValueError(f"prior.type={kind!r} is neither a built-in prior {names()} nor an importable module")
+  found = plugins.find_module([f"{PACKAGE}.{kind}", kind] if kind not in _NOT_PRIORS and "." not in kind else [kind])
+  if found is None:
+    raise ValueError(f"prior.type={kind!r} is neither a built-in prior {names()} nor an importable module")
+  missing = [f for f in ("build", "default_config") if not callable(getattr(found, f, None))]
+  if missing:
+    raise ValueError(f"prior.type={kind!r}: module {found.__name__} defines no {' or '.join(missing)} (see {__name__})")
+  return found
 
 
 def names() -> tuple[str, ...]:

@@ -161,12 +161,20 @@ def _elbo_table(rows: list) -> str:
   return heading + _table(out, columns)
 
 
+def _evaluator_columns(evals: dict, rows: list[dict]) -> list[tuple]:
+  """(header, fn(row) -> cell) of the columns each evaluator in `evals` supplies (Evaluator.columns), in the
+  order of the entries, for the headers that some row fills."""
+  kinds = dict.fromkeys(e["type"] for e in evals.values())
+  cells = lambda r: {h: v for kind in kinds for h, v in evaluators.evaluator_class(kind).columns(r).items()}  # noqa: E731
+  headers = dict.fromkeys(h for r in rows for h, v in cells(r).items() if v != "—")
+  return [(h, lambda r, h=h: cells(r).get(h, "—")) for h in headers]
+
+
 def results_markdown(results: dict) -> str:
   """The comparison's tables: likelihoods, sample metrics beside the floor, each sampler's step sweep."""
   floor, rows = results["floor"], results["priors"]
   nll, kl = _of_type(results["evals"], "nll"), _of_type(results["evals"], "code_kl")
   at_floor = lambda r: "yes" if r["kl"]["lo"] <= floor["kl"]["hi"] else "no"  # noqa: E731
-  names = {"fid": "FID", "classifier_fd": "classifier FD (not FID)"}
   md = _likelihood_table(rows, nll) if nll else ""
   md += _elbo_table(rows)
   md += (
@@ -180,8 +188,7 @@ def results_markdown(results: dict) -> str:
     ("train s", lambda r: f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "—"),  # 0: not recorded
     ("mean KL [95%]", lambda r: _interval(r["kl"])),
     ("at floor", lambda r: at_floor(r) if "params" in r else "—"),
-    *[(names[m], lambda r, m=m: f"{r[m]:.2f}") for m in names if m in floor],
-    ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}" if "seconds_per_sample" in r else "—"),
+    *_evaluator_columns(results["evals"], [floor, *rows]),
   ]
   md += _table([floor, *rows], columns)
   if _sweep_rows(rows):

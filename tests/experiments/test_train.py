@@ -151,6 +151,14 @@ def _main(*args):
   )
 
 
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+  """A finished tiny toy run, trained once for the tests below that copy it."""
+  run = tmp_path_factory.mktemp("toy") / "run"
+  assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0
+  return run
+
+
 def test_cli_refuses_a_paper_scale_config_on_cpu(tmp_path):
   """A paper-scale config stops at once on the CPU backend, naming --allow_cpu; its tiny variant runs the
   same check and passes it (then fails later only for the missing VQ-VAE run)."""
@@ -243,12 +251,11 @@ def _one_error(out) -> str:
   return errors[0]
 
 
-def test_cli_a_failed_rerun_leaves_the_run_byte_identical_and_says_why(tmp_path):
+def test_cli_a_failed_rerun_leaves_the_run_byte_identical_and_says_why(toy_run, tmp_path):
   """On a finished toy run: another model size, another experiment and another prior type each fail in one
   line that blames the config (not the checkpoint), and every file of the run is unchanged. A config given by
   an absolute path from another directory, with a strict boolean variant, reads the same run."""
-  run = tmp_path / "run"
-  assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0
+  run = shutil.copytree(toy_run, tmp_path / "run")
   before = _snapshot(run)
   cases = {
     ("--config=configs/toy.py:tiny", "--config.model.hidden=24", "--mode=eval"): "model.hidden (32 there, 24 here)",
@@ -273,12 +280,11 @@ def test_cli_a_failed_rerun_leaves_the_run_byte_identical_and_says_why(tmp_path)
 
 
 @pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="root, and no setpriv to drop it")
-def test_cli_eval_of_a_read_only_run_is_refused_before_any_work(tmp_path):
+def test_cli_eval_of_a_read_only_run_is_refused_before_any_work(toy_run, tmp_path):
   """A finished toy run made read-only, evaluated by a user who cannot write it (as root: uid 65534 through
   setpriv, since root writes anywhere), fails in one line naming the workdir before anything is evaluated (a
   trained run would otherwise be scored for minutes and the results lost at the first figure); nothing changes."""
-  run = tmp_path / "run"
-  assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0
+  run = shutil.copytree(toy_run, tmp_path / "run")
   shared = tempfile.mkdtemp()  # pytest's tmp_path is private to its user
   try:
     shutil.copytree(run, os.path.join(shared, "run"))
@@ -328,9 +334,8 @@ def test_cli_a_second_run_on_a_busy_workdir_is_refused_at_once(tmp_path):
   assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0  # trains there again
 
 
-def test_cli_reports_a_corrupt_checkpoint_in_one_line_and_writes_nothing(tmp_path):
-  run = tmp_path / "run"
-  assert _main("--config=configs/toy.py:tiny", f"--workdir={run}").returncode == 0
+def test_cli_reports_a_corrupt_checkpoint_in_one_line_and_writes_nothing(toy_run, tmp_path):
+  run = shutil.copytree(toy_run, tmp_path / "run")
   metrics = (run / "metrics.json").read_bytes()
   for root, _, names in os.walk(run / "checkpoints" / "8" / "state"):
     for name in names:

@@ -1,0 +1,74 @@
+"""A metric defined entirely inside this file, named by its module path (evals entry type = "test_new_metric"):
+one config entry adds it to the comparison, with its floor and its own column in results.md, and a misspelt
+setting or a module without an Evaluator is one clear error; no other file changed."""
+
+import ml_collections
+import numpy as np
+import pytest
+
+from configs import common
+from dbvq_jax import latents, train
+from dbvq_jax.evaluate import evaluators
+
+import helpers
+
+
+class Evaluator(evaluators.Evaluator):
+  """Distinct codes: how many of the K codes appear in `num` samples; the floor counts them in `num` test maps."""
+
+  SETTINGS = ("num",)
+
+  def run(self, params, key, shared):
+    codes = evaluators.shared_samples(self.ctx, params, key, self.cfg.num, shared)
+    return {"distinct_codes": len(np.unique(codes))}, {}
+
+  def floor(self):
+    return {"distinct_codes": len(np.unique(self.ctx.test(self.cfg.num)["codes"]))}
+
+  @classmethod
+  def columns(cls, row):
+    return {"distinct codes": str(row["distinct_codes"])} if "distinct_codes" in row else {}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """A tiny VQ-VAE on synthetic Fashion-MNIST files, a tiny MaskGIT on its codes, and the comparison with the
+  new metric as one more entry."""
+  root = tmp_path_factory.mktemp("new_metric")
+  helpers.write_fashion_mnist(root / "data")
+  vq = helpers.load_config("vqvae:tiny")
+  vq.data.dir = str(root / "data")
+  train.run(vq, str(root / "vqvae"), "train")
+  config = helpers.load_config("prior:prior=maskgit,tiny")
+  config.vqvae_workdir = str(root / "vqvae")
+  train.run(config, str(root / "maskgit"), "train")
+  compare = helpers.load_config("compare:tiny")
+  compare.vqvae_workdir = str(root / "vqvae")
+  compare.priors = {"maskgit": str(root / "maskgit")}
+  compare.evals.classifier_fd.path = ""
+  compare.evals.distinct = common.entry("test_new_metric", num=8)  # the one config entry
+  return root, train.run(compare, str(root / "compare"), "eval")
+
+
+def test_it_is_scored_with_its_floor_and_has_its_own_column(runs):
+  root, results = runs
+  model = latents.load_vqvae(str(root / "vqvae"))
+  stats = latents.training_latents(model, 4)
+  test_codes = latents.test_latents(model, stats, 8, 4)["codes"]
+  assert results["floor"]["distinct_codes"] == len(set(test_codes.ravel().tolist()))  # counted by hand
+  [row] = results["priors"]
+  assert 1 <= row["distinct_codes"] <= 8  # tiny VQ-VAE: K = 8
+  table = (root / "compare" / "eval" / "results.md").read_text()
+  header = next(line for line in table.splitlines() if "distinct codes" in line)
+  column = header.split(" | ").index("distinct codes")
+  floor_line = next(line for line in table.splitlines() if line.startswith("| data (floor) |"))
+  assert floor_line.split(" | ")[column] == str(results["floor"]["distinct_codes"])
+
+
+def test_a_misspelt_setting_or_a_module_without_an_evaluator_is_an_error():
+  with pytest.raises(ValueError, match="evals.d.nmu is not a setting of a 'test_new_metric' evaluator"):
+    evaluators.build(ml_collections.ConfigDict({"d": {"type": "test_new_metric", "nmu": 8}}), context=None)
+  with pytest.raises(ValueError, match="evals.d.type: .* module helpers defines no Evaluator subclass"):
+    evaluators.build(ml_collections.ConfigDict({"d": {"type": "helpers"}}), context=None)
+  with pytest.raises(ValueError, match="evals.d.type: evaluator type 'no_such_metric' is neither a built-in"):
+    evaluators.build(ml_collections.ConfigDict({"d": {"type": "no_such_metric"}}), context=None)
