@@ -3,7 +3,7 @@ in the prior comparison (configs/compare.py, evals.classifier_fd.path) and the e
 
   python -m dbvq_jax.main --config=configs/classifier.py --workdir=runs/fmnist_classifier
 
-Variants: data=fashion_mnist | cifar10 | miniimagenet; tiny.
+Variants: data=fashion_mnist | cifar10 | miniimagenet; image_size, channels (configs/common.py); tiny.
 """
 
 import ml_collections
@@ -12,11 +12,11 @@ from configs import common
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  v = common.parse(arg, data="fashion_mnist")
+  v = common.parse(arg, **common.DATA_VARIANTS)
   c = ml_collections.ConfigDict()
   c.experiment = "classifier"
   c.seed = 0
-  c.data = common.image_data(v.data)  # the same files and preprocessing as the VQ-VAE
+  c.data = common.image_data(v)  # the same files and preprocessing as the VQ-VAE
   c.model = ml_collections.ConfigDict(
     {"num_classes": 100 if v.data == "miniimagenet" else 10, "channels": 32, "features": 128}
   )

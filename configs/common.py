@@ -5,7 +5,11 @@ Every config file takes keyword variants after a colon, as in big_vision:
   --config=configs/prior.py:prior=maskgit,data=cifar10,tiny
 
 `key=value` picks a value and a bare `key` turns a switch on; `tiny` shrinks any experiment to seconds on a
-CPU (the test suite's and benchmarks' --smoke settings).
+CPU (the test suite's and benchmarks' --smoke settings). Every image config takes the data variants
+DATA_VARIANTS: `data` (the built-in dataset: its files, and the size of the networks) and `image_size`,
+`channels` (0: the dataset's own; set them for images of your own, e.g. image_size=48,channels=3). Every size
+that depends on the images (the code maps' side, the attention levels, the masked square, the end-to-end
+regulariser's weight) is derived from them.
 """
 
 import ml_collections
@@ -13,12 +17,15 @@ import ml_collections
 from dbvq_jax.data.images import FASHION_MNIST_DIR
 
 DATASETS = ("fashion_mnist", "cifar10", "miniimagenet")
+PAPER_SCALE = ("cifar10", "miniimagenet")  # networks and schedules of the paper's size; the rest are CPU-sized
+DATA_VARIANTS = {"data": "fashion_mnist", "image_size": 0, "channels": 0}  # 0: the dataset's own
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def parse(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """Variants of `arg` ("a=b,c") over `defaults` {name: default}, each of its default's type: a bare name is
-  True, a boolean reads true/false/1/0/yes/no (any case), anything else is an error; `tiny` defaults to False."""
+  True, a boolean reads true/false/1/0/yes/no (any case), an integer an integer, anything else is an error;
+  `tiny` defaults to False."""
   out = dict(defaults, tiny=False)
   for part in filter(None, (arg or "").split(",")):
     key, _, value = part.partition("=")
@@ -40,7 +47,27 @@ def _typed(key: str, value: str, default):
     return BOOLEANS[value.lower()]
   if not value:
     raise ValueError(f"config variant {key} needs a value: {key}=<{type(default).__name__}>")
+  if isinstance(default, int):
+    try:
+      return int(value)
+    except ValueError:
+      raise ValueError(f"config variant {key} is an integer: give {key}=<int>, not {value!r}") from None
   return value
+
+
+def data_arg(v: ml_collections.ConfigDict) -> str:
+  """The data variants of parsed variants `v`, as the argument of another config ("data=...,image_size=...")."""
+  return ",".join(f"{k}={v[k]}" for k in DATA_VARIANTS)
+
+
+def small(data: str) -> bool:
+  """CPU-sized networks and schedules: every dataset but the paper-scale cifar10 and miniimagenet."""
+  return data not in PAPER_SCALE
+
+
+def mask_size(side: int) -> int:
+  """The side of the masked square on side x side code maps: 0.45 of the side (4 of 8; the paper's 9 of 21)."""
+  return max(1, round(0.45 * side))
 
 
 def training(
@@ -78,18 +105,21 @@ def optimizer(learning_rate: float, warmup_steps: int, end_lr_factor: float) -> 
   return o
 
 
-def image_data(name: str) -> ml_collections.ConfigDict:
-  """The `data` section of a dataset: where its files are and how the VQ-VAE sees its images (docs/data.md).
+def image_data(v: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The `data` section of the data variants `v`: where the files are and how the VQ-VAE sees the images
+  (docs/data.md).
 
-  `name` is the dataset the networks are sized for (the configs' `data=` variant); `format` and `dir` say where
-  the images come from: the dataset's own files, or any images (image_folder, tfds) under the same name."""
+  `v.data` is the dataset the networks are sized for; `format` and `dir` say where the images come from: the
+  dataset's own files, or any images (image_folder, tfds) under the same name, at v.image_size and v.channels
+  when they are set."""
   d = ml_collections.ConfigDict()
-  d.name = name
+  d.name = name = v.data
   d.format, d.dir, d.image_size, d.channels = {  # formats: see dbvq_jax/data/images.py
     "fashion_mnist": ("idx", FASHION_MNIST_DIR, 32, 1),  # idx (28x28 zero-padded to 32x32) | image_folder | tfds
     "cifar10": ("python_archive", "data/cifar10", 32, 3),  # python_archive | image_folder | tfds
     "miniimagenet": ("pkl", "data/miniimagenet", 84, 3),  # pkl | folders | image_folder | tfds
   }[name]
+  d.image_size, d.channels = v.image_size or d.image_size, v.channels or d.channels
   # image_folder and tfds only (the dataset formats above have fixed files and sizes):
   d.resize = True  # shorter side to image_size (bicubic), centre crop; False: as stored, zero-padded to image_size
   # splits: image_folder's folders in dir; tfds' split names (e.g. test=validation, or a slice such as train[90%:])

@@ -4,7 +4,7 @@ run, evaluated alike (dbvq_jax/train/compare.py). benchmarks/compare_priors.py t
   python -m dbvq_jax.main --config=configs/compare.py --workdir=runs/fmnist_compare
 
 Variants: data=fashion_mnist (100 test maps scored) | cifar10 | miniimagenet (the paper's sizes: 1,000 maps,
-a 4x4 or 9x9 masked centre); tiny.
+a 4x4 or 9x9 masked centre); image_size, channels (configs/common.py); tiny.
 """
 
 import ml_collections
@@ -43,7 +43,7 @@ def evals(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.Conf
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  v = common.parse(arg, data="fashion_mnist")
+  v = common.parse(arg, **common.DATA_VARIANTS)
   runs = prior_config.RUNS[v.data]
   c = ml_collections.ConfigDict()
   c.experiment = "compare"
@@ -53,9 +53,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     {name: f"{runs}_prior" if name == "bridge" else f"{runs}_{name}" for name in priors.names()}
   )
   c.batch_size = 32  # sampling batch (and the batch of the s/sample timing)
-  c.needs_accelerator = v.data != "fashion_mnist" and not v.tiny  # paper-scale priors: main refuses a CPU
-  small = v.data == "fashion_mnist"
-  c.evals = evals(num_kl=1_000, nll_examples=100 if small else 1_000, mask_size=9 if v.data == "miniimagenet" else 4)
+  c.needs_accelerator = not common.small(v.data) and not v.tiny  # paper-scale priors: main refuses a CPU
+  small = common.small(v.data)
+  c.evals = evals(
+    num_kl=1_000, nll_examples=100 if small else 1_000, mask_size=common.mask_size(prior_config.latent_side(v))
+  )
   c.evals.classifier_fd.path = f"{runs}_classifier" if small else ""
   if v.tiny:
     c.batch_size = 4

@@ -4,7 +4,8 @@
 
   python -m dbvq_jax.main --config=configs/e2e.py --workdir=runs/fmnist_e2e
 
-Variants: data=fashion_mnist | cifar10 | miniimagenet (the bridge of configs/prior.py for that data); tiny.
+Variants: data=fashion_mnist | cifar10 | miniimagenet (the bridge of configs/prior.py for that data);
+image_size, channels (configs/common.py); tiny.
 """
 
 import ml_collections
@@ -13,9 +14,9 @@ from configs import common, prior
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  v = common.parse(arg, data="fashion_mnist")
-  c = prior.get_config(f"prior=bridge,data={v.data}" + (",tiny" if v.tiny else ""))
-  small = v.data == "fashion_mnist"
+  v = common.parse(arg, **common.DATA_VARIANTS)
+  c = prior.get_config(f"prior=bridge,{common.data_arg(v)}" + (",tiny" if v.tiny else ""))
+  small = common.small(v.data)
   c.experiment = "image_e2e"
   c.prior_workdir = f"{prior.RUNS[v.data]}_prior_ze" if small else ""  # start the denoiser from this run ("": scratch)
   c.prior.diffuse = "z_e"  # Algorithm 1 diffuses the encoder's output, so a prior_workdir run must too
@@ -33,7 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.quantize.tau = 0.1  # q_phi(z_q | z_e) temperature on normalised latents (App. C uses 1)
   c.quantize.tau_0 = 0.01  # tau_t at t = 0 ...
   c.quantize.tau_T = 1.0  # ... and t = T
-  c.quantize.reg_weight = 1.0 / prior.latent_side(v.data, v.tiny) ** 2  # KL summed over positions, per position
+  c.quantize.reg_weight = 1.0 / prior.latent_side(v) ** 2  # KL summed over positions, per position
   c.quantize.reg_form = "kl"  # kl | surrogate
   c.quantize.rec_weight = 10.0  # on the per-pixel MSE
   c.quantize.scale_weight = 100.0  # latent-scale guard: scale_weight * (log std(z))^2

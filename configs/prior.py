@@ -8,7 +8,8 @@ baseline, trained and evaluated alike.
 
 Variants: prior=bridge | pixelcnn | vq_diffusion | maskgit, or the module path of a prior of your own
 (dbvq_jax/priors/base.py: its module supplies its config sections); data=fashion_mnist (CPU-sized networks,
-T = 1000) | cifar10 | miniimagenet (paper scale: a U-Net of about 57M parameters, App. D); tiny.
+T = 1000) | cifar10 | miniimagenet (paper scale: a U-Net of about 57M parameters, App. D); image_size, channels
+(configs/common.py); tiny.
 """
 
 import ml_collections
@@ -19,24 +20,24 @@ from dbvq_jax import priors
 RUNS = {"fashion_mnist": "runs/fmnist", "cifar10": "runs/cifar10", "miniimagenet": "runs/mini"}
 
 
-def latent_side(data: str, tiny: bool) -> int:
-  """The side of the code maps of configs/vqvae.py on `data`: image_size / 2^num_down."""
-  vq = vqvae.get_config(f"data={data}" + (",tiny" if tiny else ""))
+def latent_side(v: ml_collections.ConfigDict) -> int:
+  """The side of the code maps of configs/vqvae.py with the data variants of `v`: image_size / 2^num_down."""
+  vq = vqvae.get_config(common.data_arg(v) + (",tiny" if v.tiny else ""))
   return vq.data.image_size // 2**vq.model.num_down
 
 
-def prior_sections(c: ml_collections.ConfigDict, kind: str, data: str, tiny: bool) -> None:
-  """The sections prior `kind` owns (its module's default_config), CPU-sized for Fashion-MNIST."""
-  for name, section in priors.default_config(kind, latent_side(data, tiny), data == "fashion_mnist", tiny).items():
+def prior_sections(c: ml_collections.ConfigDict, kind: str, v: ml_collections.ConfigDict) -> None:
+  """The sections prior `kind` owns (its module's default_config) for the code maps of the data variants `v`."""
+  for name, section in priors.default_config(kind, latent_side(v), common.small(v.data), v.tiny).items():
     if name == "prior":
       c.prior.update(section.to_dict())
     else:
       c[name] = section
 
 
-def schedule(c: ml_collections.ConfigDict, data: str) -> None:
-  """Training, optimizer, sampling and evaluators: CPU-sized for Fashion-MNIST, else the paper's."""
-  if data == "fashion_mnist":
+def schedule(c: ml_collections.ConfigDict, v: ml_collections.ConfigDict) -> None:
+  """Training, optimizer, sampling and evaluators: CPU-sized (common.small), else the paper's."""
+  if common.small(v.data):
     c.training = common.training(3_000, batch_size=64, steps_per_call=1, log_every=250, checkpoint_every=1_000)
     c.optimizer = common.optimizer(1e-3, warmup_steps=200, end_lr_factor=0.1)
   else:
@@ -51,8 +52,8 @@ def schedule(c: ml_collections.ConfigDict, data: str) -> None:
   c.sampling.ddim_eta = 1.0  # bridge, strided: 1 = exact bridge posteriors, 0 = deterministic
   c.sampling.guidance = 1.0  # class-conditional priors: 0 unconditional, 1 conditional, > 1 guided
   c.evals = common.prior_evals(
-    num_samples=256 if data == "fashion_mnist" else 1_000, mask_size=9 if data == "miniimagenet" else 4
-  )  # 4x4 of 8x8, 9x9 of 21x21 (the paper's)
+    num_samples=256 if common.small(v.data) else 1_000, mask_size=common.mask_size(latent_side(v))
+  )
 
 
 def tiny(c: ml_collections.ConfigDict) -> None:
@@ -65,7 +66,7 @@ def tiny(c: ml_collections.ConfigDict) -> None:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  v = common.parse(arg, prior="bridge", data="fashion_mnist")
+  v = common.parse(arg, prior="bridge", **common.DATA_VARIANTS)
   c = ml_collections.ConfigDict()
   c.experiment = "image_prior"
   c.seed = 0
@@ -74,12 +75,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.accept_changed_upstream = False  # True: resume or score a prior on latents other than its provenance.json's
   c.validation_size = 2000  # the last N training maps, held out (not trained on) for choosing settings
   c.use_ema = True  # sample and evaluate with the EMA of the parameters
-  c.needs_accelerator = v.data != "fashion_mnist"  # paper scale: main refuses a CPU (--allow_cpu)
+  c.needs_accelerator = not common.small(v.data)  # paper scale: main refuses a CPU (--allow_cpu)
   c.prior = ml_collections.ConfigDict({"type": v.prior})
   c.prior.num_labels = 0  # > 0: class-conditional with a learned null label (classifier-free guidance)
   c.prior.label_drop = 0.1  # probability of the null label in training (used when num_labels > 0)
-  prior_sections(c, v.prior, v.data, v.tiny)
-  schedule(c, v.data)
+  prior_sections(c, v.prior, v)
+  schedule(c, v)
   if v.tiny:
     tiny(c)
   return c

@@ -10,7 +10,8 @@ section is the one the stages read (--config.data.dir=DIR); every stage's own se
 
 Variants: data=fashion_mnist | cifar10 | miniimagenet; prior=bridge | pixelcnn | vq_diffusion | maskgit | all (the
 built-in priors) | the module path of a prior of your own, or several joined by '+' (prior=all+my_pkg.my_prior):
-with more than one, a classifier for the Fréchet distance and the comparison of them all; tiny.
+with more than one, a classifier for the Fréchet distance and the comparison of them all; image_size, channels
+(configs/common.py: images of your own, every size derived from them); tiny.
 """
 
 import ml_collections
@@ -24,27 +25,27 @@ def prior_types(chosen: str) -> list[str]:
   return [kind for part in chosen.split("+") for kind in (priors.names() if part == "all" else (part,))]
 
 
-def stages(data: str, chosen: str, tiny: bool) -> ml_collections.ConfigDict:
-  """The stage configs by name (run in the order vqvae, classifier, priors, compare; see train/stack.py); a
-  prior's stage is named by the last part of its type."""
-  extra = ",tiny" if tiny else ""
+def stages(v: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The stage configs of the variants `v` by name (run in the order vqvae, classifier, priors, compare; see
+  train/stack.py); a prior's stage is named by the last part of its type."""
+  data = common.data_arg(v) + (",tiny" if v.tiny else "")
   s = ml_collections.ConfigDict()
-  s.vqvae = vqvae.get_config(f"data={data}{extra}")
-  kinds = prior_types(chosen)
+  s.vqvae = vqvae.get_config(data)
+  kinds = prior_types(v.prior)
   for kind in kinds:
-    s[kind.rsplit(".", 1)[-1]] = prior.get_config(f"prior={kind},data={data}{extra}")
+    s[kind.rsplit(".", 1)[-1]] = prior.get_config(f"prior={kind},{data}")
   if len(kinds) > 1:
-    s.classifier = classifier.get_config(f"data={data}{extra}")
-    s.compare = compare.get_config(f"data={data}{extra}")
+    s.classifier = classifier.get_config(data)
+    s.compare = compare.get_config(data)
   return s
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  v = common.parse(arg, data="fashion_mnist", prior="bridge")
+  v = common.parse(arg, prior="bridge", **common.DATA_VARIANTS)
   c = ml_collections.ConfigDict()
   c.experiment = "stack"
-  c.data = common.image_data(v.data)  # given to every stage that reads images
+  c.data = common.image_data(v)  # given to every stage that reads images
   c.vqvae_workdir = ""  # a trained VQ-VAE run to build on; empty: train one in WORKDIR/vqvae
-  c.stages = stages(v.data, v.prior, v.tiny)
+  c.stages = stages(v)
   c.needs_accelerator = any(stage.get("needs_accelerator", False) for stage in c.stages.values())
   return c

@@ -5,7 +5,7 @@
 
 Variants: data=fashion_mnist (CPU-sized: 32x32 -> 8x8 latents, K = 64 codes of d = 16) | cifar10 (paper scale:
 8x8 latents of d = 128, K = 256, Sec. 4.2) | miniimagenet (paper scale: 84x84 -> 21x21 latents of d = 32,
-K = 128); tiny.
+K = 128); image_size, channels (configs/common.py); tiny.
 """
 
 import ml_collections
@@ -20,12 +20,12 @@ MODEL = {  # data -> channels, res_channels, latent_dim d, num_codes K
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  v = common.parse(arg, data="fashion_mnist")
+  v = common.parse(arg, **common.DATA_VARIANTS)
   c = ml_collections.ConfigDict()
   c.experiment = "vqvae"
   c.seed = 0
-  c.data = common.image_data(v.data)
-  c.needs_accelerator = v.data != "fashion_mnist" and not v.tiny  # paper scale: main refuses a CPU (--allow_cpu)
+  c.data = common.image_data(v)
+  c.needs_accelerator = not common.small(v.data) and not v.tiny  # paper scale: main refuses a CPU (--allow_cpu)
 
   c.model = ml_collections.ConfigDict()
   c.model.channels, c.model.res_channels, c.model.latent_dim, c.model.num_codes = MODEL[v.data]
@@ -39,7 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.quantize.restart_threshold = 0.05  # EMA cluster size under which a code is restarted (EMA only; 0: never)
   c.quantize.commitment = 0.25  # beta
 
-  if v.data == "fashion_mnist":
+  if common.small(v.data):
     c.training = common.training(3_000, batch_size=64, steps_per_call=1, log_every=250, checkpoint_every=1_000)
     c.optimizer = common.optimizer(1e-3, warmup_steps=200, end_lr_factor=0.1)
   else:

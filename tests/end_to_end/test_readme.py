@@ -42,7 +42,12 @@ RUN_BY = {  # README or docs/ command (regex) -> the test that runs it
   r"^python benchmarks/bridge_nll\.py": "test_images_run::test_bridge_nll_command",
   r"^python benchmarks/bridge_ablation\.py": "test_images_run::test_bridge_ablation_command",
   r"^python benchmarks/curves\.py": "test_images_run::test_curves_commands",
-  r"--config\.data\.format=(image_folder|tfds)": "test_images_data::test_data_doc_commands_train_a_vqvae",
+  r"--config=configs/vqvae\.py\S* .*--config\.data\.format=(image_folder|tfds)": (
+    "test_images_data::test_data_doc_commands_train_a_vqvae"
+  ),
+  r"--config=configs/stack\.py:image_size=": (
+    "test_stack::test_an_image_folder_of_an_unlisted_size_runs_the_whole_stack"
+  ),
   r"--config=configs/fashion_mnist\.py ": "test_stack::test_one_command_trains_the_vqvae_then_the_prior_on_its_latents",
   r"--config=configs/(vqvae\.py|prior\.py:prior=)": "test_images_run::test_baseline_prior_runs",
   r"--config=configs/prior\.py ": "test_images_run::test_image_prior_run",

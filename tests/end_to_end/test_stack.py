@@ -8,9 +8,11 @@ import shlex
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from dbvq_jax import priors
+from dbvq_jax import latents, priors
 from dbvq_jax.train import stack
 
 import helpers
@@ -113,3 +115,30 @@ def test_a_vqvae_trained_on_retrains_its_priors_and_the_old_prior_is_refused(fmn
   assert out.returncode != 0 and len(errors) == 1 and "vqvae_step 4 -> 8" in errors[0], out.stderr[-3000:]
   assert before == {p: p.read_bytes() for p in stale.rglob("*") if p.is_file()}
   assert (run / "vqvae" / "latents" / "step_4.npz").exists()
+
+
+def test_an_image_folder_of_an_unlisted_size_runs_the_whole_stack(tmp_path):
+  """docs/data.md's whole experiment on 48x48 RGB images in 5 class folders (tiny, two priors for the CI's time):
+  named only by the variants image_size and channels, the VQ-VAE's code maps are 12x12, every size that depends
+  on them follows (the masked square 5 of 12, the U-Net's attention), and the priors train and are compared."""
+  rng = np.random.default_rng(0)
+  for split, n in (("train", 8), ("test", 4)):
+    for c in range(5):
+      for i in range(n):
+        image = np.clip(rng.normal(40 * c + 40, 30, (48, 48, 3)), 0, 255).astype(np.uint8)
+        path = tmp_path / "images" / split / f"class_{c}" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path)
+  bridge = helpers.load_config("prior:image_size=48,channels=3,tiny")
+  assert bridge.model.attn_resolutions == (6,)  # the U-Net's levels 12 and 6, attention below the top one
+  assert bridge.evals.inpaint.mask_size == helpers.load_config("compare:image_size=48,tiny").evals.nll.mask_size == 5
+  [command] = [c for c in helpers.readme_commands() if "--config=configs/stack.py:image_size=48" in c]
+  args = [a.replace("prior=all", "prior=maskgit+pixelcnn,tiny") for a in shlex.split(command)[3:]]
+  args = [a.replace("=runs/", f"={tmp_path}/").replace("=data/my_images", f"={tmp_path}/images") for a in args]
+  out = _main(*args)
+  assert out.returncode == 0, out.stderr[-3000:]
+  model = latents.load_vqvae(str(tmp_path / "mine" / "vqvae"))
+  assert model.config.data.image_size == 48 and model.config.data.channels == 3
+  assert latents.test_latents(model, latents.training_latents(model, 4), 4, 4)["codes"].shape == (4, 12, 12)
+  table = (tmp_path / "mine" / "compare" / "eval" / "results.md").read_text()
+  assert "| maskgit |" in table and "| pixelcnn |" in table and "| data (floor) |" in table

@@ -392,3 +392,9 @@ def test_heartbeat_fills_a_quiet_phase_and_names_it(caplog):
     heartbeat.stop()
   beats = [r.getMessage() for r in caplog.records if "still working" in r.getMessage()]
   assert 2 <= len(beats) <= 4 and all(b.endswith("after: compiling the sampler)") for b in beats), beats
+
+
+def test_integer_variants_are_parsed_strictly():
+  assert helpers.load_config("vqvae:image_size=48,channels=3").data.to_dict()["image_size"] == 48
+  with pytest.raises(ValueError, match="image_size is an integer: give image_size=<int>, not 'forty'"):
+    helpers.load_config("vqvae:image_size=forty")
