@@ -207,6 +207,7 @@ class Samples(Evaluator):
     codes = shared_samples(ctx, params, key, self.cfg.num, shared)
     record = {
       "num_samples": len(codes),
+      "sampler_steps": sampler_steps(ctx.prior),  # 0: one network evaluation per position (no choice)
       "seconds_per_sample": shared["seconds_per_sample"],
       "sample_batch_size": ctx.batch_size,
       "code_perplexity": float(quantize.perplexity(jnp.asarray(codes), ctx.num_codes)),
@@ -220,7 +221,13 @@ class Samples(Evaluator):
 
   @classmethod
   def columns(cls, row):
-    return {"s/sample": f"{row['seconds_per_sample']:.4f}" if "seconds_per_sample" in row else "—"}
+    if "seconds_per_sample" not in row:
+      return {}
+    steps = row.get("sampler_steps")
+    return {
+      "sampler steps": "per position" if steps == 0 else str(steps),
+      "s/sample": f"{row['seconds_per_sample']:.4f}",
+    }
 
 
 @register("chain")

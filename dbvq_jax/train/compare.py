@@ -10,6 +10,7 @@ floor's. Everything lands in WORKDIR/eval: results.json, results.md (tables) and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -25,6 +26,14 @@ from dbvq_jax.evaluate import evaluators
 from dbvq_jax.train import experiment
 
 
+def capped(trained: latents.TrainedPrior, max_steps: int) -> latents.TrainedPrior:
+  """The trained prior sampling with at most `max_steps` network evaluations where its sampler has a choice of
+  steps (the bridge's strided sampler in place of its T-step chain); 0: as trained."""
+  if max_steps and trained.prior.full_sample_steps > max_steps:
+    return dataclasses.replace(trained, prior=trained.prior.with_sample_steps(max_steps))
+  return trained
+
+
 class Compare(experiment.Experiment):
   """Evaluates every prior in config.priors (nothing is trained: any --mode evaluates)."""
 
@@ -34,7 +43,7 @@ class Compare(experiment.Experiment):
     """One prior's results row (and its evaluators); its pictures go to OUT. `cache` holds what depends on
     the data only (training and test latents, reference features), shared by every prior."""
     t0 = time.perf_counter()
-    trained = latents.load_prior(prior_dir, model, cache["training"])
+    trained = capped(latents.load_prior(prior_dir, model, cache["training"]), self.config.max_sample_steps)
     logging.info("%s: evaluating step %d of %s", name, trained.step, prior_dir)
     ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size, cache)
     built = evaluators.build(self.config.evals, ctx)
@@ -184,7 +193,7 @@ def results_markdown(results: dict) -> str:
   columns = [
     ("prior", lambda r: r["prior"]),
     ("parameters", lambda r: f"{r['params']:,}" if "params" in r else "—"),
-    ("train steps", lambda r: f"{r['train_steps']:,}" if "train_steps" in r else "—"),
+    ("train steps", lambda r: f"{r.get('checkpoint_step', r.get('train_steps')):,}" if "train_steps" in r else "—"),
     ("train s", lambda r: f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "—"),  # 0: not recorded
     ("mean KL [95%]", lambda r: _interval(r["kl"])),
     ("at floor", lambda r: at_floor(r) if "params" in r else "—"),
