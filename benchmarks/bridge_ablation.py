@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import prior as prior_config  # noqa: E402
 from dbvq_jax import latents  # noqa: E402
 from dbvq_jax.core import checkpoint, loop  # noqa: E402
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import codes as code_metrics  # noqa: E402
-from dbvq_jax.evaluate import evaluators  # noqa: E402
 
 
 def _changes(config, base) -> str:
@@ -58,11 +58,11 @@ def evaluate(run: dict, args, num_codes: int, decoder_t: int) -> dict:
   mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], args.mask_size), maps["codes"].shape)
   nll = jax.jit(lambda p, k, b, m: prior.nll(p, k, b, m))
   bound = {
-    name: evaluators.likelihoods(nll, prior.NLL_KINDS, params, jax.random.PRNGKey(0), maps, m, 100)["bound"]
+    name: evaluation.likelihoods(nll, prior.NLL_KINDS, params, jax.random.PRNGKey(0), maps, m, 100)["bound"]
     for name, m in (("whole", None), ("masked", mask))
   }
   sample = jax.jit(lambda p, k: prior.sample(p, k, (100,) + val["z0"].shape[1:]))
-  codes = evaluators.draw(sample, params, jax.random.PRNGKey(1), args.num_kl, 100)
+  codes = evaluation.draw(sample, params, jax.random.PRNGKey(1), args.num_kl, 100)
   data = val["codes"][: args.num_kl]
   kl = code_metrics.mean_kl_interval(data, codes, num_codes, 1.0, np.random.default_rng(0))
   floor = code_metrics.mean_kl_interval(

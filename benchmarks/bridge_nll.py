@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dbvq_jax import latents, likelihood  # noqa: E402
 from dbvq_jax.core import checkpoint  # noqa: E402
-from dbvq_jax.evaluate import evaluators  # noqa: E402
+from dbvq_jax.evaluate import base as evaluation
 
 BOUND_S = 64  # continuous time: stratified s per map in the bound
 
@@ -71,7 +71,7 @@ def main():
     t0 = time.perf_counter()
     swept = dataclasses.replace(prior, iwae_samples=s, nll_t_samples=BOUND_S if prior.continuous else 0)
     fn = jax.jit(lambda p, k, b, m, q=swept: q.nll(p, k, b, m))
-    r = evaluators.likelihoods(fn, prior.NLL_KINDS, params, jax.random.PRNGKey(s), maps, mask, 32)
+    r = evaluation.likelihoods(fn, prior.NLL_KINDS, params, jax.random.PRNGKey(s), maps, mask, 32)
     if s == 1:
       terms = f"{BOUND_S} s per map (T = infinity)" if prior.continuous else "all T terms"
       print(_row("bound", terms, r["bound"], time.perf_counter() - t0), flush=True)

@@ -34,6 +34,7 @@ import jax  # noqa: E402
 from configs import compare as compare_config  # noqa: E402
 from dbvq_jax import latents  # noqa: E402
 from dbvq_jax.core import loop  # noqa: E402
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import evaluators  # noqa: E402
 
 
@@ -81,8 +82,8 @@ def score(args, workdir: str, cache: dict, model) -> tuple[dict, dict]:
   if args.sample_steps and trained.config.prior.type == "bridge":  # the baselines sample as they are configured
     trained = dataclasses.replace(trained, prior=trained.prior.with_sample_steps(args.sample_steps))
   ctx = evaluators.PriorContext(trained.prior, model, trained.stats, 32, cache)
-  built = evaluators.build(curve_evals(args), ctx)
-  record, _, _ = evaluators.evaluate_all(built, trained.params, jax.random.PRNGKey(0))
+  built = evaluation.build(curve_evals(args), ctx)
+  record, _, _ = evaluation.evaluate_all(built, trained.params, jax.random.PRNGKey(0))
   floor = {}
   for e in built.values():
     floor.update(e.floor() or {})
@@ -182,7 +183,7 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
       json.dump(curve, f, indent=1)
-    print(json.dumps(evaluators.scalars(row)), flush=True)
+    print(json.dumps(evaluation.scalars(row)), flush=True)
     print("drew", plot(os.path.dirname(os.path.abspath(args.out))), flush=True)
 
 

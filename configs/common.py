@@ -131,7 +131,7 @@ def image_data(v: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def entry(kind: str, **settings) -> ml_collections.ConfigDict:
-  """One `evals` entry: an evaluator type (dbvq_jax/evaluate/evaluators.py) with its settings."""
+  """One `evals` entry: an evaluator type (dbvq_jax/evaluate/base.py) with its settings."""
   return ml_collections.ConfigDict({"type": kind, "log_steps": 0, **settings})
 
 

@@ -1,5 +1,5 @@
 """Parts found by name: a built-in module of a package, or a module of the user's own named by its import path
-(as big_vision finds `models.<name>`). Priors (priors/base.py) and evaluators (evaluate/evaluators.py) use it."""
+(as big_vision finds `models.<name>`). Priors (priors/base.py) and evaluators (evaluate/base.py) use it."""
 
 import importlib
 import types

@@ -1,106 +1,22 @@
-"""Evaluators of a prior over VQ-VAE codes, listed in a config's `evals` section (as in big_vision):
-
-  c.evals.kl = ml_collections.ConfigDict(dict(type="code_kl", num=256, log_steps=1000))
-
-Each entry names its type, a built-in name registered here with `register` (or by an experiment module) or the
-import path of a module of the user's own that defines `Evaluator` (a subclass of the base here), and its
-settings;
-`log_steps` > 0 also runs it every that many training steps (scalars and images to TensorBoard), 0 only at
-the end. An evaluator is built once per run from (its settings, a context) and compiles its functions with
-the weights as arguments, so evaluating during training compiles once. `run(params, key, shared)` returns
-(record, pictures): a JSON-able dict of metrics, and pictures {name: an images.Panel (a labelled image grid: a
-PNG figure at the end, its plain grid to TensorBoard during training), or a function path -> None that draws
-a figure (written at the end only)}. `shared` is one dict per
-evaluation round: the samples drawn by one evaluator are reused by the others. Evaluators that compare
-samples with data also have `floor()`: the same metric with held-out data in place of samples.
+"""The evaluators of a prior over VQ-VAE codes (evaluate/base.py: how a config lists them, and their base):
+samples and their timing, denoising chains, inpainting, per-position KL, likelihoods by kind and the image
+model's negative ELBO, Fréchet distances, and the sampler's step sweep, each beside its floor where it compares
+samples with data.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import time
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
-from absl import logging
 
-from dbvq_jax import latents, parallel, plugins, priors, quantize
+from dbvq_jax import latents, priors, quantize
+from dbvq_jax.evaluate import base, elbo, features, frechet
 from dbvq_jax.evaluate import codes as code_metrics
-from dbvq_jax.evaluate import elbo, features, frechet
 from dbvq_jax.evaluate import images as image_eval
-
-_TYPES: dict[str, type] = {}
-
-
-def register(name: str) -> Callable[[type], type]:
-  """Class decorator: the evaluator type `name` of config entries."""
-
-  def add(cls: type) -> type:
-    _TYPES[name] = cls
-    return cls
-
-  return add
-
-
-def evaluator_class(kind: str) -> type:
-  """The evaluator of type `kind`: a built-in one, or the `Evaluator` class of the module named `kind`."""
-  if kind in _TYPES:
-    return _TYPES[kind]
-  found = plugins.find_module([kind]) if isinstance(kind, str) and kind else None
-  cls = getattr(found, "Evaluator", None)
-  if not (isinstance(cls, type) and issubclass(cls, Evaluator)):
-    where = f"module {kind} defines no Evaluator subclass" if found else "nor an importable module"
-    raise ValueError(f"evaluator type {kind!r} is neither a built-in {sorted(_TYPES)} {where} (see {__name__})")
-  return cls
-
-
-def build(evals: ml_collections.ConfigDict, context) -> dict:
-  """{entry name: evaluator} for a config's `evals` section and the experiment's context."""
-  out = {}
-  for name, cfg in evals.items():
-    try:
-      cls = evaluator_class(cfg.get("type"))
-    except ValueError as e:
-      raise ValueError(f"evals.{name}.type: {e}") from None
-    unknown = sorted(set(cfg) - {"type", "log_steps", *cls.SETTINGS})
-    if unknown:
-      raise ValueError(
-        f"evals.{name}.{unknown[0]} is not a setting of a {cfg.type!r} evaluator; its settings are "
-        f"{', '.join(cls.SETTINGS) or 'none'} (and log_steps)"
-      )
-    out[name] = cls(cfg, context)
-  return out
-
-
-class Evaluator:
-  """Base: settings `cfg` (with log_steps) and the context; subclasses define run (and floor), and name the
-  settings they read in SETTINGS (any other key of their entry is an error, so a typo is not ignored)."""
-
-  SETTINGS: tuple[str, ...] = ()
-
-  def __init__(self, cfg: ml_collections.ConfigDict, context):
-    self.cfg, self.ctx = cfg, context
-
-  @property
-  def log_steps(self) -> int:
-    return int(self.cfg.get("log_steps", 0))
-
-  def run(self, params, key: jax.Array, shared: dict) -> tuple[dict, dict]:
-    raise NotImplementedError
-
-  def floor(self) -> dict | None:
-    return None
-
-  @classmethod
-  def columns(cls, row: dict) -> dict[str, str]:
-    """This evaluator's columns in the comparison's sample table (results.md), {header: cell}, for one row of
-    results.json (a prior's, or the floor's); a row without its metric gets '—'."""
-    del row
-    return {}
 
 
 @dataclasses.dataclass
@@ -160,31 +76,11 @@ class PriorContext:
     return type(self.prior).__name__.removesuffix("Prior")
 
 
-def draw(fn, params, key, n: int, batch: int, start: int = 0) -> np.ndarray:
-  """n code maps from the jitted sampler fn(params, key) -> [batch, ...], call i seeded with fold_in(key, start + i),
-  spread over every device of every process (parallel.gather_batches)."""
-  calls = -(-n // batch)
-  parts = parallel.gather_batches(lambda p, i: fn(p, jax.random.fold_in(key, start + i)), params, calls, "sampling")
-  return np.concatenate(parts)[:n]
-
-
-def timed_draw(fn, params, key, n: int, batch: int) -> tuple[np.ndarray, float]:
-  """(the n code maps of `draw`, seconds per sample): the first call compiles fn, and the wall-clock of the calls
-  after it (at least one, so a run of n <= batch draws one batch more) over the samples they hold, all devices
-  working at once; no call is repeated only to time it."""
-  first = draw(fn, params, key, batch, batch)
-  rest = max(n - batch, batch)
-  t0 = time.perf_counter()
-  codes = draw(fn, params, key, rest, batch, start=1)
-  seconds = (time.perf_counter() - t0) / (-(-rest // batch) * batch)
-  return np.concatenate([first, codes])[:n], seconds
-
-
 def shared_samples(ctx: PriorContext, params, key, n: int, shared: dict) -> np.ndarray:
   """n samples of the context's prior, drawn once per evaluation round (shared['codes'], with the sampler's
   shared['seconds_per_sample'] from timed_draw)."""
   if len(shared.get("codes", ())) < n:
-    drawn = timed_draw(ctx.sampler(), params, jax.random.fold_in(key, 0), n, ctx.batch_size)
+    drawn = base.timed_draw(ctx.sampler(), params, jax.random.fold_in(key, 0), n, ctx.batch_size)
     shared["codes"], shared["seconds_per_sample"] = drawn
   return shared["codes"][:n]
 
@@ -195,8 +91,8 @@ def sampler_steps(prior: priors.Prior) -> int:
   return getattr(prior, "sample_steps", 0) or prior.full_sample_steps
 
 
-@register("samples")
-class Samples(Evaluator):
+@base.register("samples")
+class Samples(base.Evaluator):
   """`num` samples: a grid of the first 64, code perplexity, and seconds per sample at the context's batch
   (timed_draw: the calls after the one that compiles)."""
 
@@ -230,8 +126,8 @@ class Samples(Evaluator):
     }
 
 
-@register("chain")
-class Chain(Evaluator):
+@base.register("chain")
+class Chain(base.Evaluator):
   """Decoded denoising chains (Fig. 7): `num_chains` rows of about `frames` frames, for priors with a chain;
   the frames are evenly spaced from t = T (full_sample_steps) to 0, as prior.chain draws them."""
 
@@ -260,8 +156,8 @@ class Chain(Evaluator):
     return {}, {"chain": panel}
 
 
-@register("inpaint")
-class Inpaint(Evaluator):
+@base.register("inpaint")
+class Inpaint(base.Evaluator):
   """Inpainting (Figs. 8-9): for `num_images` test images with a masked centre and top-left square of side
   `mask_size`, rows of the original (its decoded test codes), the known part (the inpainted region a grey
   checkerboard) and `samples_per_image` inpainted samples, the inpainted region outlined on each."""
@@ -313,8 +209,8 @@ def kl_record(ctx: PriorContext, cfg, codes: np.ndarray) -> dict:
   return code_metrics.mean_kl_interval(data, codes, ctx.num_codes, cfg.alpha, rng, cfg.bootstrap)
 
 
-@register("code_kl")
-class CodeKL(Evaluator):
+@base.register("code_kl")
+class CodeKL(base.Evaluator):
   """Per-position KL (evaluate/codes.py) between the codes of `num` test images and `num` samples, with a
   `bootstrap`-resample interval and its heatmap; the floor puts test maps num..2 num in place of samples."""
 
@@ -332,8 +228,8 @@ class CodeKL(Evaluator):
     return {"kl": kl_record(self.ctx, self.cfg, self.ctx.test(2 * n)["codes"][n:])}
 
 
-@register("nll")
-class Likelihood(Evaluator):
+@base.register("nll")
+class Likelihood(base.Evaluator):
   """Every estimator of prior.nll on `num_examples` test code maps, in nats per scored position with
   standard errors: the whole map (nll_unconditional) and a centred `mask_size` square given the rest
   (nll_masked; mask_size 0: none). `estimators` sets sample counts on a prior that has such fields (e.g.
@@ -355,10 +251,10 @@ class Likelihood(Evaluator):
     maps = {"codes": test["codes"], "z0": test["z0"]}
     mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], self.cfg.mask_size), maps["codes"].shape)
     batch = self.cfg.get("batch_size", self.ctx.batch_size)
-    whole = per_map_nats(self.fn, params, key, maps, None, batch)
+    whole = base.per_map_nats(self.fn, params, key, maps, None, batch)
     record = {"nll_unconditional": self._summary(whole, maps["codes"][0].size, masked=False)}
     if self.cfg.mask_size:
-      masked = per_map_nats(self.fn, params, jax.random.fold_in(key, 1), maps, mask, batch)
+      masked = base.per_map_nats(self.fn, params, jax.random.fold_in(key, 1), maps, mask, batch)
       record["nll_masked"] = self._summary(masked, int(np.sum(~mask[0])), masked=True)
     if self.cfg.get("image_elbo"):
       record["image_elbo"] = self._elbo(whole, self.cfg.get("elbo_fit_examples", 1000))
@@ -368,7 +264,7 @@ class Likelihood(Evaluator):
     """{estimator: {'nats' per scored position, 'se', 'kind', 'model'}}: the model each number is about."""
     models = self.prior.nll_models(masked)
     return {
-      name: {**mean_and_se(v / scored), "kind": self.prior.NLL_KINDS[name], "model": models[name]}
+      name: {**base.mean_and_se(v / scored), "kind": self.prior.NLL_KINDS[name], "model": models[name]}
       for name, v in per_map.items()
     }
 
@@ -380,10 +276,10 @@ class Likelihood(Evaluator):
     images = latents.images(ctx.vqvae.config, "test", n, ctx.batch_size)
     decoder = np.asarray(elbo.image_nll(images, ctx.decoded(ctx.test(n)["codes"]), log_scale), np.float64)
     dims = int(np.prod(images.shape[1:]))
-    out = {"decoder": _bits(mean_and_se(elbo.bits_per_dim(decoder, dims))), "log_scale": log_scale, "dims": dims}
+    out = {"decoder": _bits(base.mean_and_se(elbo.bits_per_dim(decoder, dims))), "log_scale": log_scale, "dims": dims}
     for name, nats in prior_nats.items():
       kind = "estimate" if self.prior.NLL_KINDS[name] == "estimate" else "bound"
-      out[name] = {**_bits(mean_and_se(elbo.bits_per_dim(decoder + nats, dims))), "kind": kind}
+      out[name] = {**_bits(base.mean_and_se(elbo.bits_per_dim(decoder + nats, dims))), "kind": kind}
     return out
 
   def _fit_scale(self, m: int) -> float:
@@ -400,36 +296,8 @@ def _bits(estimate: dict) -> dict:
   return {"bits_per_dim": estimate["nats"], "se": estimate["se"]}
 
 
-def likelihoods(nll_fn, kinds: dict, params, key, maps: dict, mask: np.ndarray | None, batch: int) -> dict:
-  """{estimator: {'nats': mean per scored position, 'se', 'kind'}} of per_map_nats; kinds: the prior's NLL_KINDS."""
-  scored = maps["codes"][0].size if mask is None else np.sum(~mask[0])
-  per_map = per_map_nats(nll_fn, params, key, maps, mask, batch)
-  return {name: {**mean_and_se(v / scored), "kind": kinds[name]} for name, v in per_map.items()}
-
-
-def per_map_nats(nll_fn, params, key, maps: dict, mask: np.ndarray | None, batch: int) -> dict[str, np.ndarray]:
-  """{estimator: nats [N] float64} of nll_fn(params, key, maps, mask) -> {name: [B]} over maps {'codes': [N, h, w],
-  'z0': [N, h, w, d]} in batches spread over every device of every process; mask [N, h, w] True where observed
-  (None: whole maps)."""
-  n = len(maps["codes"])
-
-  def score(p, i: int) -> dict:
-    rows = slice(i * batch, (i + 1) * batch)
-    part = {k: jnp.asarray(parallel.pad_rows(v[rows], batch)) for k, v in maps.items()}
-    m = None if mask is None else jnp.asarray(parallel.pad_rows(mask[rows], batch))
-    return nll_fn(p, jax.random.fold_in(key, i * batch), part, m)
-
-  parts = parallel.gather_batches(score, params, -(-n // batch), "likelihoods")
-  return {name: np.concatenate([p[name] for p in parts])[:n].astype(np.float64) for name in parts[0]}
-
-
-def mean_and_se(x: np.ndarray) -> dict:
-  """{'nats': mean, 'se': its standard error} of per-example values x [N]."""
-  return {"nats": float(x.mean()), "se": float(x.std(ddof=1) / np.sqrt(len(x)))}
-
-
-@register("frechet")
-class Frechet(Evaluator):
+@base.register("frechet")
+class Frechet(base.Evaluator):
   """Fréchet distance between features of `num` decoded samples and of `num` test images: `features` =
   'classifier' (a classifier run in `path`; classifier_fd, not FID) or 'inception' (FID weights in `path`;
   fid). `reference` = 'reconstructions' (the VQ-VAE's decoded test codes) or 'images' (the test images).
@@ -494,8 +362,8 @@ def _cached(cache: dict, key, make):
   return cache[key]
 
 
-@register("step_sweep")
-class StepSweep(Evaluator):
+@base.register("step_sweep")
+class StepSweep(base.Evaluator):
   """Quality against speed of the prior's sampler at each fraction in `fractions` of its full number of
   steps (priors with a choice of steps): KL of `num` samples and seconds per sample (timed_draw)."""
 
@@ -511,32 +379,6 @@ class StepSweep(Evaluator):
     ctx, rows = self.ctx, []
     for steps, prior in self.priors.items():
       fn = ctx.sampler(prior)
-      codes, per_sample = timed_draw(fn, params, key, self.cfg.num, ctx.batch_size)
+      codes, per_sample = base.timed_draw(fn, params, key, self.cfg.num, ctx.batch_size)
       rows.append({"steps": steps, "kl": kl_record(ctx, self.cfg, codes), "seconds_per_sample": per_sample})
     return ({"step_sweep": rows} if rows else {}), {}
-
-
-def evaluate_all(evaluators: dict, params, key: jax.Array) -> tuple[dict, dict, dict]:
-  """Runs every evaluator on `params` in one round: (merged records, {picture name: picture}, what they
-  shared, e.g. the samples 'codes')."""
-  record, pictures, shared = {}, {}, {}
-  for i, (name, evaluator) in enumerate(evaluators.items()):
-    t0 = time.perf_counter()
-    r, p = evaluator.run(params, jax.random.fold_in(key, i), shared)
-    if set(r) & set(record):  # records merge flat: one entry must not overwrite another's results
-      raise ValueError(f"evals.{name} writes {sorted(set(r) & set(record))}, which an earlier entry wrote")
-    record.update(r)
-    pictures.update(p)
-    logging.info("evaluator %s (%d of %d) took %.1f s", name, i + 1, len(evaluators), time.perf_counter() - t0)
-  return record, pictures, shared
-
-
-def scalars(record: dict, prefix: str = "") -> dict[str, float]:
-  """The numeric leaves of a record, keyed by their '/'-joined path (for TensorBoard)."""
-  out = {}
-  for k, v in record.items():
-    if isinstance(v, dict):
-      out.update(scalars(v, f"{prefix}{k}/"))
-    elif isinstance(v, (int, float)) and not isinstance(v, bool):
-      out[f"{prefix}{k}"] = float(v)
-  return out

@@ -12,7 +12,8 @@ import optax
 from dbvq_jax import latents
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
-from dbvq_jax.evaluate import evaluators, features
+from dbvq_jax.evaluate import base as evaluation
+from dbvq_jax.evaluate import features
 from dbvq_jax.train import experiment
 
 
@@ -32,8 +33,8 @@ class Classifier(experiment.Experiment):
     return loss, ({"accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"])}, model_state)
 
 
-@evaluators.register("accuracy")
-class Accuracy(evaluators.Evaluator):
+@evaluation.register("accuracy")
+class Accuracy(evaluation.Evaluator):
   """Test-set accuracy of the classifier."""
 
   SETTINGS = ("batch_size",)

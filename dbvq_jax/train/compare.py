@@ -22,6 +22,7 @@ from etils import epath
 
 from dbvq_jax import files, latents
 from dbvq_jax.core import loop
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import evaluators
 from dbvq_jax.train import experiment
 
@@ -46,8 +47,8 @@ class Compare(experiment.Experiment):
     trained = capped(latents.load_prior(prior_dir, model, cache["training"]), self.config.max_sample_steps)
     logging.info("%s: evaluating step %d of %s", name, trained.step, prior_dir)
     ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size, cache)
-    built = evaluators.build(self.config.evals, ctx)
-    record, pictures, _ = evaluators.evaluate_all(built, trained.params, jax.random.PRNGKey(self.config.seed))
+    built = evaluation.build(self.config.evals, ctx)
+    record, pictures, _ = evaluation.evaluate_all(built, trained.params, jax.random.PRNGKey(self.config.seed))
     if jax.process_index() == 0:
       experiment.save_pictures(out, pictures, suffix=f"_{name}")
     row = {
@@ -59,7 +60,7 @@ class Compare(experiment.Experiment):
       "train_seconds": loop.train_seconds(prior_dir),
       **record,
     }
-    logging.info("%s: %s (%.0f s)", name, json.dumps(evaluators.scalars(row)), time.perf_counter() - t0)
+    logging.info("%s: %s (%.0f s)", name, json.dumps(evaluation.scalars(row)), time.perf_counter() - t0)
     return row, built
 
   def finish(self, state) -> dict:
@@ -174,7 +175,7 @@ def _evaluator_columns(evals: dict, rows: list[dict]) -> list[tuple]:
   """(header, fn(row) -> cell) of the columns each evaluator in `evals` supplies (Evaluator.columns), in the
   order of the entries, for the headers that some row fills."""
   kinds = dict.fromkeys(e["type"] for e in evals.values())
-  cells = lambda r: {h: v for kind in kinds for h, v in evaluators.evaluator_class(kind).columns(r).items()}  # noqa: E731
+  cells = lambda r: {h: v for kind in kinds for h, v in evaluation.evaluator_class(kind).columns(r).items()}  # noqa: E731
   headers = dict.fromkeys(h for r in rows for h, v in cells(r).items() if v != "—")
   return [(h, lambda r, h=h: cells(r).get(h, "—")) for h in headers]
 

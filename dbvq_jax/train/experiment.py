@@ -17,7 +17,7 @@ from etils import epath
 
 from dbvq_jax import files
 from dbvq_jax.core import loop
-from dbvq_jax.evaluate import evaluators as evaluators_lib
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.train import MODES
 
@@ -44,7 +44,7 @@ class Experiment:
     raise NotImplementedError
 
   def context(self):
-    """What the evaluators of config.evals read (evaluate/evaluators.py)."""
+    """What the evaluators of config.evals read (evaluate/base.py)."""
     return self
 
   def eval_params(self, state):
@@ -59,7 +59,7 @@ class Experiment:
   @property
   def evaluators(self) -> dict:
     if self._evaluators is None:
-      self._evaluators = evaluators_lib.build(self.config.get("evals", ml_collections.ConfigDict()), self.context())
+      self._evaluators = evaluation.build(self.config.get("evals", ml_collections.ConfigDict()), self.context())
     return self._evaluators
 
   def run(self, mode: str) -> dict:
@@ -86,12 +86,12 @@ class Experiment:
     due = {n: e for n, e in self.evaluators.items() if e.log_steps and step % e.log_steps == 0}
     if not due:
       return
-    record, pictures, _ = evaluators_lib.evaluate_all(
+    record, pictures, _ = evaluation.evaluate_all(
       due, self.eval_params(state), jax.random.PRNGKey(self.config.seed + 1)
     )
-    logging.info("step %d evaluation: %s", step, json.dumps(evaluators_lib.scalars(record)))
+    logging.info("step %d evaluation: %s", step, json.dumps(evaluation.scalars(record)))
     if writer is not None:
-      for k, v in evaluators_lib.scalars(record).items():
+      for k, v in evaluation.scalars(record).items():
         writer.add_scalar(f"eval/{k}", v, step)
       for k, v in pictures.items():
         if isinstance(v, image_eval.Panel):
@@ -103,7 +103,7 @@ class Experiment:
     logging.info("evaluating step %d of %s", int(state.step), self.workdir)
     params = self.eval_params(state)
     key = jax.random.PRNGKey(self.config.seed + 1)
-    record, pictures, shared = evaluators_lib.evaluate_all(self.evaluators, params, key)
+    record, pictures, shared = evaluation.evaluate_all(self.evaluators, params, key)
     metrics = {"checkpoint_step": int(state.step), **self.extra_metrics(params), **record}
     if jax.process_index() == 0:
       save_pictures(os.path.join(self.workdir, "figures"), pictures)

@@ -30,6 +30,7 @@ import numpy as np
 from dbvq_jax import latents, priors, quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import evaluators
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.priors import bridge as bridge_prior
@@ -175,7 +176,7 @@ class EndToEnd(experiment.Experiment):
     frechets = {n: c for n, c in self.config.evals.items() if c.type == "frechet"}
     floor = {}
     if frechets and self.start is not None:
-      fds = evaluators.build(ml_collections.ConfigDict(frechets), self._context(self.pretrained))
-      before.update(evaluators.evaluate_all(fds, self.start.params, jax.random.PRNGKey(self.config.seed))[0])
+      fds = evaluation.build(ml_collections.ConfigDict(frechets), self._context(self.pretrained))
+      before.update(evaluation.evaluate_all(fds, self.start.params, jax.random.PRNGKey(self.config.seed))[0])
       floor = {k: v for e in fds.values() for k, v in e.floor().items()}
     return {"before": before, "after": reconstruction_metrics(self.config, self.model, self.stats), "floor": floor}

@@ -16,7 +16,7 @@ from absl import logging
 from dbvq_jax import bridge as bridge_lib
 from dbvq_jax import parallel, quantize
 from dbvq_jax.data import toy as toy_data
-from dbvq_jax.evaluate import evaluators
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import toy as toy_eval
 from dbvq_jax.models import layers
 from dbvq_jax.models import toy as toy_models
@@ -139,7 +139,7 @@ def likelihoods(
   for i, (name, mask) in enumerate((("unconditional", None), ("conditional", np.broadcast_to(known, codes.shape)))):
     t0 = time.perf_counter()
     scored = d.length if mask is None else int(np.sum(~known))
-    result = evaluators.likelihoods(nll, prior.NLL_KINDS, params, jax.random.fold_in(rng, i), maps, mask, batch)
+    result = evaluation.likelihoods(nll, prior.NLL_KINDS, params, jax.random.fold_in(rng, i), maps, mask, batch)
     observed = known if mask is not None else np.zeros_like(known)
     row = {"data_law": float(toy_eval.exact_nll(true_codes, observed, d.num_codes).mean())}
     for estimator, r in result.items():  # per position -> per sequence
@@ -149,8 +149,8 @@ def likelihoods(
   return out
 
 
-@evaluators.register("toy")
-class ToyMetrics(evaluators.Evaluator):
+@evaluation.register("toy")
+class ToyMetrics(evaluation.Evaluator):
   """Valid-sequence rates of unconditional, inpainted and replacement-inpainted samples, total variation to
   the uniform law on valid sequences, likelihoods beside the data law's, codebook error (end to end), Table 4
   along one reverse chain, and Figs. 2, 3, 11 and 12."""

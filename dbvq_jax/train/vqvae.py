@@ -13,7 +13,7 @@ import numpy as np
 from dbvq_jax import latents, quantize
 from dbvq_jax.data import images as image_data
 from dbvq_jax.data import pipeline
-from dbvq_jax.evaluate import evaluators
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.train import experiment
 
@@ -59,8 +59,8 @@ class VQVAE(experiment.Experiment):
     return dict(params, codebook=latents.codebook_of(params, jax.device_get(state.model_state)))
 
 
-@evaluators.register("reconstruction")
-class Reconstruction(evaluators.Evaluator):
+@evaluation.register("reconstruction")
+class Reconstruction(evaluation.Evaluator):
   """Test-set reconstruction MSE and PSNR of the first `num_images` (0: all), code perplexity, dead codes,
   and a panel of 10 originals over their reconstructions."""
 

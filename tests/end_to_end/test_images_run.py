@@ -19,6 +19,7 @@ import pytest
 
 from dbvq_jax import latents, priors, quantize, train
 from dbvq_jax.core import loop
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import evaluators
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.models import unet
@@ -439,7 +440,7 @@ def test_panels_go_to_tensorboard_as_grids_and_to_files_as_labelled_figures(tmp_
   panel = image_eval.Panel(np.zeros((2, 3, 8, 8, 1)), "a title", ("r1", "r2"), ("a", "b", "c"), box=(2, 2, 4, 4))
   drawn = []
 
-  class Due(evaluators.Evaluator):
+  class Due(evaluation.Evaluator):
     def run(self, params, key, shared):
       return {"x": 1.0}, {"grid": panel, "figure": drawn.append}
 

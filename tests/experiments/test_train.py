@@ -20,7 +20,7 @@ import pytest
 from dbvq_jax.core import checkpoint, loop
 from dbvq_jax.core import state as state_lib
 from dbvq_jax.data import toy as toy_data
-from dbvq_jax.evaluate import evaluators
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.train import toy as toy_task
 
 import helpers
@@ -353,7 +353,7 @@ def test_a_misspelt_evaluator_setting_is_an_error_not_ignored():
   with pytest.raises(
     ValueError, match="evals.kl.alpah is not a setting of a 'code_kl' evaluator; its settings are num, alpha"
   ):
-    evaluators.build(evals, context=None)
+    evaluation.build(evals, context=None)
 
 
 @pytest.mark.parametrize("warmup", [True, False])

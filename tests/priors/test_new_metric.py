@@ -8,12 +8,13 @@ import pytest
 
 from configs import common
 from dbvq_jax import latents, train
+from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import evaluators
 
 import helpers
 
 
-class Evaluator(evaluators.Evaluator):
+class Evaluator(evaluation.Evaluator):
   """Distinct codes: how many of the K codes appear in `num` samples; the floor counts them in `num` test maps."""
 
   SETTINGS = ("num",)
@@ -67,8 +68,8 @@ def test_it_is_scored_with_its_floor_and_has_its_own_column(runs):
 
 def test_a_misspelt_setting_or_a_module_without_an_evaluator_is_an_error():
   with pytest.raises(ValueError, match="evals.d.nmu is not a setting of a 'test_new_metric' evaluator"):
-    evaluators.build(ml_collections.ConfigDict({"d": {"type": "test_new_metric", "nmu": 8}}), context=None)
+    evaluation.build(ml_collections.ConfigDict({"d": {"type": "test_new_metric", "nmu": 8}}), context=None)
   with pytest.raises(ValueError, match="evals.d.type: .* module helpers defines no Evaluator subclass"):
-    evaluators.build(ml_collections.ConfigDict({"d": {"type": "helpers"}}), context=None)
+    evaluation.build(ml_collections.ConfigDict({"d": {"type": "helpers"}}), context=None)
   with pytest.raises(ValueError, match="evals.d.type: evaluator type 'no_such_metric' is neither a built-in"):
-    evaluators.build(ml_collections.ConfigDict({"d": {"type": "no_such_metric"}}), context=None)
+    evaluation.build(ml_collections.ConfigDict({"d": {"type": "no_such_metric"}}), context=None)
