@@ -166,9 +166,8 @@ def plot_inpainting(
   files.save_figure(fig, path, dpi=120)
 
 
-def figure_paths(workdir: str) -> dict:
-  """The four figures' paths under WORKDIR/figures (created; WORKDIR may be gs://...)."""
-  d = os.path.join(workdir, "figures")
+def figure_paths(d: str) -> dict:
+  """The four figures' paths in directory d (created; it may be gs://...)."""
   epath.Path(d).mkdir(parents=True, exist_ok=True)
   names = ("data", "chains", "codebook", "inpainting")
   return {n: os.path.join(d, f"toy_{n}.png") for n in names}

@@ -115,7 +115,7 @@ class Experiment:
 
 def save_pictures(directory: str, pictures: dict, suffix: str = "") -> None:
   """Writes each picture as directory/<name><suffix>.png: panels as labelled figures, other figures drawn by
-  their function."""
+  their function given that path (one that draws several files writes them beside it, in its directory)."""
   epath.Path(directory).mkdir(parents=True, exist_ok=True)
   for name, picture in pictures.items():
     path = os.path.join(directory, f"{name}{suffix}.png")

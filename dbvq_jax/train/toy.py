@@ -188,14 +188,8 @@ class ToyMetrics(evaluation.Evaluator):
     if config.quantize.learn_codebook:
       metrics.update(codebook_max_error=float(errors.max()), codebook_mean_error=float(errors.mean()))
     reverse = _table4(config, prior, params, r_chain, codebook, true_index)
-    return metrics, {
-      "figures": lambda path: _draw_figures(config, _run_dir(path), prior, params, reverse, true_index, r_inpaint)
-    }
-
-
-def _run_dir(picture_path: str) -> str:
-  """WORKDIR of a picture path WORKDIR/figures/<name>.png (the toy draws its four figures there itself)."""
-  return os.path.dirname(os.path.dirname(picture_path))
+    draw = lambda path: _draw_figures(config, os.path.dirname(path), prior, params, reverse, true_index, r_inpaint)  # noqa: E731
+    return metrics, {"figures": draw}
 
 
 def _table4(config, prior, params, rng, codebook, true_index) -> np.ndarray:
@@ -211,11 +205,11 @@ def _table4(config, prior, params, rng, codebook, true_index) -> np.ndarray:
   return reverse
 
 
-def _draw_figures(config, workdir, prior, params, reverse, true_index, rng) -> None:
-  """Figs. 2, 3, 11 and 12 as PNGs under WORKDIR/figures (`workdir` is the run's figures/ parent)."""
+def _draw_figures(config, directory, prior, params, reverse, true_index, rng) -> None:
+  """Figs. 2, 3, 11 and 12 as PNGs in `directory` (the run's figures/)."""
   b, k, n = prior.discretised(params).bridge, config.data.num_codes, config.data.length
   true, codebook = toy_data.centroids(k), np.asarray(prior.codebook(params))
-  paths = toy_eval.figure_paths(workdir)
+  paths = toy_eval.figure_paths(directory)
   x_codes, x = toy_data.sample(np.random.default_rng([config.seed, 2]), 2, n, k, config.data.noise_std)
   toy_eval.plot_data(paths["data"], true, x, x_codes)
   eps = jax.random.normal(jax.random.PRNGKey(config.seed + 2), (b.num_steps + 1, n, 2))
