@@ -11,6 +11,7 @@ raises an error naming the expected files and how to get them (docs/data.md).
 | miniimagenet   | folders         | images/ and {train,val,test}.csv with rows `filename,label`             |
 | any            | image_folder    | {train,test}/<class>/**/*.{png,jpg,jpeg} (folder names: data.splits)     |
 | any            | tfds            | a TFDS data_dir with data.tfds_name prepared as array_record files      |
+| any            | a module path   | whatever that module's `source(cfg, split)` reads (a format of your own) |
 
 image_folder and tfds images become data.channels channels (1: grayscale, 3: RGB) and, with data.resize,
 data.image_size on the shorter side (bicubic), centre-cropped to a square.
@@ -27,6 +28,8 @@ import tarfile
 import zlib
 
 import numpy as np
+
+from dbvq_jax import plugins
 
 SOURCES = {"fashion_mnist": ("idx",), "cifar10": ("python_archive",), "miniimagenet": ("pkl", "folders")}
 ANY_DATASET = ("image_folder", "tfds")  # formats for any data.name
@@ -326,7 +329,17 @@ def tfds_source(cfg, split: str) -> TfdsSource:
 def source(cfg, split: str):
   """The source of config section `data` for split 'train' or 'test': name, format and dir pick the files;
   image_folder and tfds also read image_size, channels, resize and splits, and tfds tfds_name, image_key and
-  label_key (configs/common.py image_data)."""
+  label_key (configs/common.py image_data). A format that is no built-in one names a module of the user's
+  own whose source(cfg, split) returns any random-access source of {'image': uint8 [H, W, C], 'label'}."""
+  built_in = {f for formats in SOURCES.values() for f in formats} | set(ANY_DATASET)
+  if cfg.format not in built_in:
+    found = plugins.find_module([cfg.format]) if cfg.format else None
+    if not callable(getattr(found, "source", None)):
+      raise ValueError(
+        f"data.format={cfg.format!r} is neither a built-in format {sorted(built_in)} nor an importable module "
+        "that defines source(cfg, split)"
+      )
+    return found.source(cfg, split)
   if cfg.format in ANY_DATASET:
     if cfg.channels not in (1, 3):
       raise ValueError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {cfg.channels!r}")
