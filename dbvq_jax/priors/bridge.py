@@ -11,7 +11,9 @@ Parameterisations of the denoiser output (config `prior.parameterization`):
   against the codes of z_e^0 (-log p_theta(z_q^0 | z_e^t)) at t ~ U{1..T}; "eq4" (diffuse="codes" only)
   on the bound itself (likelihood.py): at t ~ U{t0..T}, (T - t0 + 1) times the decoder's
   -log p_theta(z_q | z^t0) when t = t0, else eq. (4)'s L_t = 1/2 (SNR_{t-1} - SNR_t) ||y - z0_hat||^2,
-  an unbiased estimate of the bound's diffusion and decoder terms.
+  plus the prior term L_T: an unbiased estimate of the whole bound. With `learn_embeddings` the code
+  embeddings y = e_{z_q} are parameters (from the frozen VQ-VAE's normalised codebook) trained by that bound,
+  as Plaid trains its embeddings: L_T is what keeps their scale from growing without limit.
 
 The network sees (z_e^t - z*) c_in(t), c_in(t) = (abar_t s^2 + sigma^2 (1 - abar_t))^(-1/2) with s =
 `data_std`, so its input has about unit scale at every t, and conditioning features per position
@@ -101,6 +103,7 @@ class BridgePrior:
   )
   paper_mc_tau: float = 1.0  # its quantiser temperature
   diffuse: str = "z_e"  # z_e: the forward process starts at z_e^0; codes: at the code embedding e_{z_q} (CDCD, Plaid)
+  learn_embeddings: bool = False  # codes: the embeddings are parameters, from fixed_codebook, trained by the bound
   self_condition: bool = False  # the denoiser also sees its own estimate of z^0 at the same t (two passes)
   bayes_skip: bool = False  # "codes": the network's logits plus log q(z^t_i | e_k) (see the module docstring)
   clock: clock_lib.Clock | None = None  # continuous time on this clock (None: the paper's T discrete steps)
@@ -149,6 +152,8 @@ class BridgePrior:
       raise ValueError(f"diffuse must be one of {DIFFUSE}, got {self.diffuse!r}")
     if self.diffuse == "codes" and self.fixed_codebook is None:
       raise ValueError("diffuse='codes' needs a fixed codebook (a prior on a frozen VQ-VAE)")
+    if self.learn_embeddings and not (self.diffuse == "codes" and self._bound_loss):
+      raise ValueError("learn_embeddings trains the code embeddings on the bound: it needs diffuse='codes', loss='eq4'")
     if self.bayes_skip and self.parameterization != "codes":
       raise ValueError("bayes_skip adds code logits: it needs parameterization='codes'")
     if not 1 <= self.decoder_t < self.bridge.num_steps:
@@ -196,8 +201,11 @@ class BridgePrior:
     return dataclasses.replace(self, sample_steps=0 if steps == self.bridge.num_steps else steps)
 
   def init(self, rng: jax.Array, latent_shape: tuple[int, ...], codebook: jax.Array | None = None) -> dict:
-    """Parameters for latents of shape [..., d] (e.g. [N, d] or [H, W, d]); pass `codebook` [K, d] to learn it."""
-    if (codebook is None) == (self.fixed_codebook is None):
+    """Parameters for latents of shape [..., d] (e.g. [N, d] or [H, W, d]); pass `codebook` [K, d] to learn it
+    (learn_embeddings: the codebook parameter starts at fixed_codebook)."""
+    if self.learn_embeddings:
+      codebook = self.fixed_codebook
+    elif (codebook is None) == (self.fixed_codebook is None):
       raise ValueError("give an initial codebook exactly when the prior has no fixed codebook")
     z = jnp.zeros((1,) + tuple(latent_shape))
     cond = jnp.zeros(z.shape[:-1] + (z.shape[-1] * (2 if self.self_condition else 1) + 1,))
@@ -214,7 +222,8 @@ class BridgePrior:
 
   def codebook(self, params: dict) -> jax.Array:
     """The codebook {e_k}: [K, d]."""
-    return params["codebook"] if self.fixed_codebook is None else jnp.asarray(self.fixed_codebook)
+    learned = self.fixed_codebook is None or self.learn_embeddings
+    return params["codebook"] if learned else jnp.asarray(self.fixed_codebook)
 
   def _network(self, params, zt, t, known, mask, labels=None, dropout_rng=None, estimate=None) -> jax.Array:
     """Raw denoiser output for z_e^t [B, ..., d] at t [B] (or a bridge.Level), z_e^0 values `known` where mask
@@ -361,6 +370,9 @@ class BridgePrior:
     diffusion = jnp.sum(per_position * free) / jnp.maximum(jnp.sum(free), 1.0)
     metrics = {"diffusion": diffusion}
     total = diffusion
+    if self._bound_loss:  # the prior term L_T: constant for fixed embeddings, what bounds learned ones' norms
+      metrics["prior"] = jnp.sum(likelihood.prior_kl(b, z0) * free) / jnp.maximum(jnp.sum(free), 1.0)
+      total = total + metrics["prior"]
     if self.reg_weight > 0:
       reg = jnp.mean(jnp.sum(self._regulariser(params, zt, t, k_reg).reshape(z0.shape[0], -1), axis=-1))
       metrics["regulariser"] = reg
@@ -728,6 +740,7 @@ def prior_config(small: bool) -> ml_collections.ConfigDict:
   p.data_std = 1.0  # latents are normalised to unit scale
   p.cond_prob = 0.5  # fraction of examples trained with a conditioning mask (for inpainting)
   p.diffuse = "codes" if small else "z_e"  # codes: the normalised embedding of each code (CDCD, Plaid) | z_e
+  p.learn_embeddings = False  # codes, loss=eq4: the embeddings are parameters trained by the bound (Plaid)
   p.self_condition = False  # the denoiser also sees its own z^0 estimate at the same t (two passes)
   p.bayes_skip = small  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
   p.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
@@ -765,6 +778,7 @@ def build(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
     "paper_mc_samples",
     "paper_mc_tau",
     "diffuse",
+    "learn_embeddings",
     "self_condition",
     "bayes_skip",
     "parameterization",

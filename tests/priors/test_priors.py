@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dbvq_jax import discrete_diffusion as dd
-from dbvq_jax import likelihood, priors
+from dbvq_jax import priors
 from dbvq_jax.models import pixelcnn as pixelcnn_model
 from dbvq_jax.priors import common, maskgit, vq_diffusion
 
@@ -345,24 +345,31 @@ def optax_norm(tree):
   return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
 
-def test_bridge_trained_on_the_bound_has_the_bound_as_its_mean():
-  """loss='eq4' with 'codes': over t and eps its mean per position is the bound's diffusion plus decoder
-  terms (likelihood.bound over every t, itself checked against closed forms in test_likelihood.py)."""
+@pytest.mark.parametrize("learn_embeddings", [False, True])
+def test_bridge_trained_on_the_bound_has_the_bound_as_its_mean(learn_embeddings):
+  """loss='eq4' with 'codes': over t and eps its mean per position is the bound (likelihood.bound over every t,
+  itself checked against closed forms in test_likelihood.py); with learn_embeddings on embeddings moved off
+  their start, whose gradient is not zero."""
   c = helpers.load_config("prior:tiny")
-  c.prior.loss, c.prior.cond_prob, c.model.dropout = "eq4", 0.0, 0.0
+  c.prior.loss, c.prior.cond_prob, c.model.dropout, c.prior.learn_embeddings = "eq4", 0.0, 0.0, learn_embeddings
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
   prior = dataclasses.replace(priors.build(c, codebook, 3), nll_t_samples=0, iwae_samples=0, decoder_t=2)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
+  assert ("codebook" in params) == learn_embeddings
+  if learn_embeddings:
+    params["codebook"] = 1.5 * params["codebook"] + 0.2  # the prior's own embeddings, not the VQ-VAE's
   codes = jax.random.randint(jax.random.PRNGKey(1), (2, 4, 4), 0, K)
   batch = {"z0": jnp.asarray(codebook)[codes], "codes": codes}
   keys = jax.random.split(jax.random.PRNGKey(2), 6000)
   losses = np.asarray(jax.jit(jax.vmap(lambda k: prior.loss(params, batch, k)[0]))(keys))
-  prior_term = float(jnp.sum(likelihood.prior_kl(prior.bridge, jnp.asarray(codebook)[codes])))
   bounds = np.asarray(jax.jit(jax.vmap(lambda k: jnp.sum(prior.nll(params, k, batch)["bound"])))(keys[:1500]))
-  expected = (bounds - prior_term) / codes.size
+  expected = bounds / codes.size
   se = np.hypot(losses.std() / np.sqrt(len(losses)), expected.std() / np.sqrt(len(expected)))
   assert abs(losses.mean() - expected.mean()) < 4 * se, (losses.mean(), expected.mean(), se)
   assert se < 0.025 * expected.mean()  # fine enough to see a wrong weight such as T for T - t0 + 1 (11% here)
+  if learn_embeddings:
+    grad = jax.grad(lambda p: prior.loss(p, batch, keys[0])[0])(params)["codebook"]
+    assert float(jnp.abs(grad).max()) > 0
 
 
 def test_continuous_bridge_trained_on_the_bound_has_the_continuous_bound_as_its_mean():
