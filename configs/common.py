@@ -112,6 +112,11 @@ def image_data(v: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   `v.data` is the dataset the networks are sized for; `format` and `dir` say where the images come from: the
   dataset's own files, or any images (image_folder, tfds) under the same name, at v.image_size and v.channels
   when they are set."""
+  if v.image_size % 4 or v.image_size < 0 or v.channels not in (0, 1, 3):
+    raise ValueError(
+      f"config variants image_size={v.image_size}, channels={v.channels}: give a multiple of 4 (the encoder "
+      "halves it twice) and 1 (grayscale) or 3 (RGB)"
+    )
   d = ml_collections.ConfigDict()
   d.name = name = v.data
   d.format, d.dir, d.image_size, d.channels = {  # formats: see dbvq_jax/data/images.py

@@ -398,3 +398,5 @@ def test_integer_variants_are_parsed_strictly():
   assert helpers.load_config("vqvae:image_size=48,channels=3").data.to_dict()["image_size"] == 48
   with pytest.raises(ValueError, match="image_size is an integer: give image_size=<int>, not 'forty'"):
     helpers.load_config("vqvae:image_size=forty")
+  with pytest.raises(ValueError, match="image_size=50, channels=0: give a multiple of 4"):
+    helpers.load_config("stack:image_size=50")
