@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import prior as prior_config  # noqa: E402
 from dbvq_jax import latents  # noqa: E402
 from dbvq_jax.core import checkpoint, loop  # noqa: E402
-from dbvq_jax.evaluate import base as evaluation
+from dbvq_jax.evaluate import base as evaluation  # noqa: E402
 from dbvq_jax.evaluate import codes as code_metrics  # noqa: E402
 
 

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dbvq_jax import latents, likelihood  # noqa: E402
 from dbvq_jax.core import checkpoint  # noqa: E402
-from dbvq_jax.evaluate import base as evaluation
+from dbvq_jax.evaluate import base as evaluation  # noqa: E402
 
 BOUND_S = 64  # continuous time: stratified s per map in the bound
 

@@ -34,7 +34,7 @@ import jax  # noqa: E402
 from configs import compare as compare_config  # noqa: E402
 from dbvq_jax import latents  # noqa: E402
 from dbvq_jax.core import loop  # noqa: E402
-from dbvq_jax.evaluate import base as evaluation
+from dbvq_jax.evaluate import base as evaluation  # noqa: E402
 from dbvq_jax.evaluate import evaluators  # noqa: E402
 
 
