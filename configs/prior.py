@@ -26,16 +26,16 @@ def latent_side(v: ml_collections.ConfigDict) -> int:
   return vq.data.image_size // 2**vq.model.num_down
 
 
-def prior_sections(c: ml_collections.ConfigDict, kind: str, v: ml_collections.ConfigDict) -> None:
-  """The sections prior `kind` owns (its module's default_config) for the code maps of the data variants `v`."""
-  for name, section in priors.default_config(kind, latent_side(v), common.small(v.data), v.tiny).items():
+def prior_sections(c: ml_collections.ConfigDict, kind: str, v: ml_collections.ConfigDict, side: int) -> None:
+  """The sections prior `kind` owns (its module's default_config) for side x side code maps of the variants `v`."""
+  for name, section in priors.default_config(kind, side, common.small(v.data), v.tiny).items():
     if name == "prior":
       c.prior.update(section.to_dict())
     else:
       c[name] = section
 
 
-def schedule(c: ml_collections.ConfigDict, v: ml_collections.ConfigDict) -> None:
+def schedule(c: ml_collections.ConfigDict, v: ml_collections.ConfigDict, side: int) -> None:
   """Training, optimizer, sampling and evaluators: CPU-sized (common.small), else the paper's."""
   if common.small(v.data):
     c.training = common.training(3_000, batch_size=64, steps_per_call=1, log_every=250, checkpoint_every=1_000)
@@ -51,9 +51,7 @@ def schedule(c: ml_collections.ConfigDict, v: ml_collections.ConfigDict) -> None
   c.sampling.end = "decoder"  # bridge, decoder: codes from p(z_q | z^t0) | nearest: nearest codes of z^0
   c.sampling.ddim_eta = 1.0  # bridge, strided: 1 = exact bridge posteriors, 0 = deterministic
   c.sampling.guidance = 1.0  # class-conditional priors: 0 unconditional, 1 conditional, > 1 guided
-  c.evals = common.prior_evals(
-    num_samples=256 if common.small(v.data) else 1_000, mask_size=common.mask_size(latent_side(v))
-  )
+  c.evals = common.prior_evals(num_samples=256 if common.small(v.data) else 1_000, mask_size=common.mask_size(side))
 
 
 def tiny(c: ml_collections.ConfigDict) -> None:
@@ -79,8 +77,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.prior = ml_collections.ConfigDict({"type": v.prior})
   c.prior.num_labels = 0  # > 0: class-conditional with a learned null label (classifier-free guidance)
   c.prior.label_drop = 0.1  # probability of the null label in training (used when num_labels > 0)
-  prior_sections(c, v.prior, v)
-  schedule(c, v)
+  side = latent_side(v)
+  prior_sections(c, v.prior, v, side)
+  schedule(c, v, side)
   if v.tiny:
     tiny(c)
   return c

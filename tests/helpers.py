@@ -24,6 +24,15 @@ def write_fashion_mnist(directory, num_train: int = 64, num_test: int = 16, seed
   images.write_synthetic_fashion_mnist(str(directory), num_train, num_test, seed)
 
 
+def tiny_vqvae(root) -> str:
+  """A tiny VQ-VAE trained on synthetic Fashion-MNIST files under ROOT: its workdir ROOT/vqvae."""
+  write_fashion_mnist(root / "data")
+  vq = load_config("vqvae:tiny")
+  vq.data.dir = str(root / "data")
+  train.run(vq, str(root / "vqvae"), "train")
+  return str(root / "vqvae")
+
+
 def torch_style_inception_state(seed: int) -> dict:
   """Random FID InceptionV3 weights under pytorch-fid's names and shapes (conv [out, in, kh, kw] and
   its batch norm per layer), with the entries a converter must skip (fc, num_batches_tracked)."""

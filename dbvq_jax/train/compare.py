@@ -174,10 +174,10 @@ def _elbo_table(rows: list) -> str:
 def _evaluator_columns(evals: dict, rows: list[dict]) -> list[tuple]:
   """(header, fn(row) -> cell) of the columns each evaluator in `evals` supplies (Evaluator.columns), in the
   order of the entries, for the headers that some row fills."""
-  kinds = dict.fromkeys(e["type"] for e in evals.values())
-  cells = lambda r: {h: v for kind in kinds for h, v in evaluation.evaluator_class(kind).columns(r).items()}  # noqa: E731
-  headers = dict.fromkeys(h for r in rows for h, v in cells(r).items() if v != "—")
-  return [(h, lambda r, h=h: cells(r).get(h, "—")) for h in headers]
+  classes = [evaluation.evaluator_class(kind) for kind in dict.fromkeys(e["type"] for e in evals.values())]
+  cells = {id(r): {h: v for cls in classes for h, v in cls.columns(r).items()} for r in rows}  # once per row
+  headers = dict.fromkeys(h for c in cells.values() for h, v in c.items() if v != "—")
+  return [(h, lambda r, h=h: cells[id(r)].get(h, "—")) for h in headers]
 
 
 def results_markdown(results: dict) -> str:

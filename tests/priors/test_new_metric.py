@@ -36,10 +36,7 @@ def runs(tmp_path_factory):
   """A tiny VQ-VAE on synthetic Fashion-MNIST files, a tiny MaskGIT on its codes, and the comparison with the
   new metric as one more entry."""
   root = tmp_path_factory.mktemp("new_metric")
-  helpers.write_fashion_mnist(root / "data")
-  vq = helpers.load_config("vqvae:tiny")
-  vq.data.dir = str(root / "data")
-  train.run(vq, str(root / "vqvae"), "train")
+  helpers.tiny_vqvae(root)
   config = helpers.load_config("prior:prior=maskgit,tiny")
   config.vqvae_workdir = str(root / "vqvae")
   train.run(config, str(root / "maskgit"), "train")

@@ -86,10 +86,7 @@ def test_it_is_found_by_its_module_path_and_owns_its_config():
 def runs(tmp_path_factory):
   """A tiny VQ-VAE on synthetic Fashion-MNIST files, the new prior trained on its codes, and the comparison."""
   root = tmp_path_factory.mktemp("new_prior")
-  helpers.write_fashion_mnist(root / "data")
-  vq = helpers.load_config("vqvae:tiny")
-  vq.data.dir = str(root / "data")
-  train.run(vq, str(root / "vqvae"), "train")
+  helpers.tiny_vqvae(root)
   config = helpers.load_config("prior:prior=test_new_prior,tiny")
   config.vqvae_workdir = str(root / "vqvae")
   config.evals.samples.log_steps = config.evals.kl.log_steps = 2  # also evaluated during training
