@@ -13,7 +13,6 @@ Prints a markdown table.
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 
@@ -45,15 +44,14 @@ def load_run(workdir: str, args, model) -> dict:
   val = latents.split_validation(trained.stats, trained.config.validation_size)[1]
   if len(val["codes"]) < 2 * args.num_kl:
     raise SystemExit(f"{workdir}: {len(val['codes'])} validation maps; --num_kl needs twice as many")
-  prior = dataclasses.replace(
-    trained.prior, nll_t_samples=50, iwae_samples=0, paper_mc_samples=0, sample_steps=args.steps
-  )
+  prior = trained.prior.with_estimators(nll_t_samples=50, iwae_samples=0, paper_mc_samples=0)
+  prior = prior.with_sample_steps(args.steps)
   return {"workdir": workdir, "trained": trained.config, "prior": prior, "params": trained.params, "val": val}
 
 
 def evaluate(run: dict, args, num_codes: int, decoder_t: int) -> dict:
   """Bounds and KL (with the floor) on the validation maps of a loaded run ending its chain at decoder_t."""
-  prior, params, val = dataclasses.replace(run["prior"], decoder_t=decoder_t), run["params"], run["val"]
+  prior, params, val = run["prior"].with_decoder_t(decoder_t), run["params"], run["val"]
   maps = {"codes": val["codes"][: args.examples], "z0": val["z0"][: args.examples]}
   mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], args.mask_size), maps["codes"].shape)
   nll = jax.jit(lambda p, k, b, m: prior.nll(p, k, b, m))

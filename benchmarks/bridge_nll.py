@@ -15,7 +15,6 @@ its paired change from S'/2: whether the estimate has converged in S.
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -69,13 +68,13 @@ def main():
   print("| estimator | setting | kind | nats/pos | s |\n|---|---|---|---|---|")
   for s in (int(v) for v in args.iwae_samples.split(",")):
     t0 = time.perf_counter()
-    swept = dataclasses.replace(prior, iwae_samples=s, nll_t_samples=BOUND_S if prior.continuous else 0)
+    swept = prior.with_estimators(iwae_samples=s, nll_t_samples=BOUND_S if prior.continuous else 0)
     fn = jax.jit(lambda p, k, b, m, q=swept: q.nll(p, k, b, m))
     r = evaluation.likelihoods(fn, prior.NLL_KINDS, params, jax.random.PRNGKey(s), maps, mask, 32)
     if s == 1:
       terms = f"{BOUND_S} s per map (T = infinity)" if prior.continuous else "all T terms"
       print(_row("bound", terms, r["bound"], time.perf_counter() - t0), flush=True)
-    grid = f", the clock's {prior.sample_steps or prior.bridge.num_steps}-step grid" if prior.continuous else ""
+    grid = f", the clock's {prior.sampler.steps or prior.bridge.num_steps}-step grid" if prior.continuous else ""
     print(_row("iwae", f"S = {s}{grid}", r["iwae"], time.perf_counter() - t0), flush=True)
   if args.mask_size:
     _paper_mc_rows(args, prior, params, maps, mask)
@@ -86,7 +85,7 @@ def _nested_iwae_rows(num: int, prior, params, maps: dict, mask) -> None:
   from S/2 (mean ± standard error over maps of the paired difference): the estimate has converged in S when
   doubling S moves it by less than its standard error."""
   t0 = time.perf_counter()
-  swept = dataclasses.replace(prior, iwae_samples=num)
+  swept = prior.with_estimators(iwae_samples=num)
   fn = jax.jit(lambda k, b, m: swept.iwae_log_weights(params, k, b, m))
   n, chunks = len(maps["codes"]), []
   for i in range(0, n, 32):
@@ -115,7 +114,7 @@ def _paper_mc_rows(args, prior, params, maps: dict, mask: np.ndarray) -> None:
   """Prints the paper's estimate at each tau of --taus (S = --mc_samples inpainted samples, --steps steps)."""
   for tau in (float(v) for v in args.taus.split(",")):
     t0 = time.perf_counter()
-    mc = dataclasses.replace(prior, paper_mc_samples=args.mc_samples, paper_mc_tau=tau, sample_steps=args.steps)
+    mc = prior.with_estimators(paper_mc_samples=args.mc_samples, paper_mc_tau=tau).with_sample_steps(args.steps)
     fn = jax.jit(lambda k, b, m, p=mc: {"paper_mc": p.paper_mc(params, k, b, m)})
     values = np.concatenate(
       [

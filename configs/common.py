@@ -148,9 +148,30 @@ def prior_evals(num_samples: int, mask_size: int, batch_size: int = 32) -> ml_co
   e.inpaint = entry("inpaint", num_images=4, samples_per_image=6, mask_size=mask_size)
   e.kl = entry("code_kl", num=num_samples, alpha=1.0, bootstrap=200)  # per-position KL against M test maps
   e.nll = entry(
-    "nll", num_examples=100, mask_size=mask_size, batch_size=batch_size, image_elbo=True, elbo_fit_examples=1_000
-  )  # image_elbo: the image model's negative ELBO in bits/dim, its decoder scale fitted on elbo_fit_examples
+    "nll",
+    num_examples=100,
+    mask_size=mask_size,
+    batch_size=batch_size,
+    image_elbo=True,  # the image model's negative ELBO in bits/dim (evaluate/elbo.py) ...
+    elbo_fit_examples=1_000,  # ... its decoder scale fitted by maximum likelihood on this many training images
+    estimators=estimators(),
+  )
   return e
+
+
+def estimators() -> ml_collections.ConfigDict:
+  """The likelihood estimators' settings, the one place they are set: each prior takes those its module names
+  (dbvq_jax/priors/base.py with_estimators)."""
+  return ml_collections.ConfigDict(
+    {
+      "iwae_samples": 0,  # bridge: S paths of the IWAE estimate (0: off; each path is a whole T-step chain, and
+      # the bound is 0.04 nats/pos above IWAE at S = 512: benchmarks/bridge_nll.py)
+      "nll_t_samples": 50,  # bridge: strata of t in the bound's diffusion term (0: all T; continuous: s per map)
+      "paper_mc_samples": 0,  # bridge: S inpainted samples of the paper's Monte Carlo estimate (0: off; opt in) ...
+      "paper_mc_tau": 1.0,  # ... and its quantiser temperature on normalised latents
+      "nll_m_samples": 16,  # maskgit: strata of the masking probability in MD4's bound
+    }
+  )
 
 
 def tiny_prior_evals(e: ml_collections.ConfigDict) -> None:

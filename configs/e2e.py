@@ -31,6 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     "frechet", features="classifier", path="runs/fmnist_classifier" if small else "", num=1_000, reference="images"
   )
   c.quantize = ml_collections.ConfigDict()
+  c.quantize.learn_codebook = True  # the codebook is a parameter of the prior (dbvq_jax/priors/bridge.py build)
   c.quantize.tau = 0.1  # q_phi(z_q | z_e) temperature on normalised latents (App. C uses 1)
   c.quantize.tau_0 = 0.01  # tau_t at t = 0 ...
   c.quantize.tau_T = 1.0  # ... and t = T

@@ -232,18 +232,16 @@ class CodeKL(base.Evaluator):
 class Likelihood(base.Evaluator):
   """Every estimator of prior.nll on `num_examples` test code maps, in nats per scored position with
   standard errors: the whole map (nll_unconditional) and a centred `mask_size` square given the rest
-  (nll_masked; mask_size 0: none). `estimators` sets sample counts on a prior that has such fields (e.g.
-  iwae_samples). With `image_elbo`, also the image model's negative ELBO on the same test images in bits per
-  dimension (evaluate/elbo.py), one per whole-map estimator, its decoder scale fitted on `elbo_fit_examples`
-  training images."""
+  (nll_masked; mask_size 0: none). `estimators` sets sample counts (priors.with_estimators: e.g. the
+  bridge's iwae_samples); the rest keep the prior's defaults. With `image_elbo`, also the image model's
+  negative ELBO on the same test images in bits per dimension (evaluate/elbo.py), one per whole-map estimator,
+  its decoder scale fitted on `elbo_fit_examples` training images."""
 
   SETTINGS = ("num_examples", "mask_size", "batch_size", "estimators", "image_elbo", "elbo_fit_examples")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
-    names = {f.name for f in dataclasses.fields(context.prior)}
-    settings = {k: v for k, v in cfg.get("estimators", {}).items() if k in names}
-    self.prior = dataclasses.replace(context.prior, **settings)
+    self.prior = priors.with_estimators(context.prior, dict(cfg.get("estimators", {})))
     self.fn = jax.jit(lambda params, k, b, m: self.prior.nll(params, k, b, m))
 
   def run(self, params, key, shared):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 import types
 from collections.abc import Callable
 from typing import Protocol
@@ -55,6 +56,8 @@ class Prior(Protocol):
   def with_sample_steps(self, steps: int) -> Prior:
     """The prior sampling with `steps` of its full_sample_steps network evaluations."""
 
+  # with_estimators(**settings) -> Prior, for a prior whose estimators have settings (sample counts, named in
+  # its module's ESTIMATORS): the prior with those settings. See with_estimators below.
   # chain(params, rng, shape, num_frames, *, labels=None, guidance=1.0) -> codes [F, B, H, W] along one
   # sampling run (its denoising chain), or None (a class attribute) for a prior that has none.
   chain: Callable[..., jax.Array] | None
@@ -97,3 +100,15 @@ def default_config(kind: str, side: int, small: bool, tiny: bool) -> ml_collecti
   section of its own (the bridge's 'bridge'); small: CPU-sized networks, else the paper's; tiny: seconds on a
   CPU (the tests)."""
   return module(kind).default_config(side, small, tiny)
+
+
+def with_estimators(prior: Prior, settings: dict) -> Prior:
+  """The prior with those of `settings` (estimator name -> value, as the `nll` evaluator's `estimators`, shared by
+  every prior of a comparison) that its module's ESTIMATORS names; a name no prior module has is an error."""
+  own = getattr(sys.modules[type(prior).__module__], "ESTIMATORS", ())
+  known = set(own).union(*(getattr(module(n), "ESTIMATORS", ()) for n in names()))
+  unknown = sorted(set(settings) - known)
+  if unknown:
+    raise ValueError(f"estimators: no prior has a setting {', '.join(unknown)}; they have {', '.join(sorted(known))}")
+  mine = {k: v for k, v in settings.items() if k in own}
+  return prior.with_estimators(**mine) if mine else prior

@@ -42,9 +42,10 @@ continuous bound itself, a fraction `decoder_fraction` of the batch scoring the 
 (clock.variance_gradient). The samplers and IWAE run on the clock's grid of N = sample_steps (0: bridge.num_steps)
 even steps in s, a discrete bridge with the decoder at its t = 1 (`discretised`).
 
-The optional regulariser adds `reg_weight` times -L_t^reg at the same t: the exact KL(q_tau(z_q^t | z_e^t)
-|| p_tau_t(z_q^t | z_e^t)) of eq. (5) (reg_form="kl") or App. C's gamma_t ||z_e^t - z_q_hat^t||^2 with
-z_q_hat^t a straight-through Gumbel-softmax sample of q_tau (reg_form="surrogate"); quantize.py has the
+End to end (config `quantize` with learn_codebook), the `Regulariser` adds quantize.reg_weight times -L_t^reg
+at the same t: the exact KL(q_tau(z_q^t | z_e^t) || p_tau_t(z_q^t | z_e^t)) of eq. (5) (reg_form="kl") or
+App. C's gamma_t ||z_e^t - z_q_hat^t||^2 with z_q_hat^t a straight-through Gumbel-softmax sample of q_tau
+(reg_form="surrogate"); quantize.py has the
 sign convention.
 """
 
@@ -73,8 +74,55 @@ DIFFUSE = ("z_e", "codes")
 
 
 @dataclasses.dataclass(frozen=True)
+class Sampler:
+  """How the prior draws (config `sampling`): the ancestral chain over all T steps (steps = 0) or
+  sampling.strided over `steps`; its end, "decoder" (the chain to t0, then z_q ~ p_theta(z_q | z^t0)) or
+  "nearest" (the chain to z^0, then its nearest codes)."""
+
+  steps: int = 0
+  ddim_eta: float = 1.0  # strided sampler: 1 = exact bridge posteriors, 0 = deterministic
+  end: str = "decoder"
+  variance: str = "posterior"  # the ancestral chain's reverse variance (sampling.VARIANCES)
+
+  def __post_init__(self):
+    if self.variance not in sampling.VARIANCES:
+      raise ValueError(f"sampling.variance must be one of {sampling.VARIANCES}, got {self.variance!r}")
+    if self.end not in SAMPLE_ENDS:
+      raise ValueError(f"sampling.end must be one of {SAMPLE_ENDS}, got {self.end!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimators:
+  """The likelihood estimators' sample counts: the `nll` evaluator's `estimators` (the toy's: config `eval`)."""
+
+  nll_t_samples: int = 50  # strata of t in the bound's diffusion term (0: every t; continuous time: s per example)
+  iwae_samples: int = 0  # S forward paths of the importance-weighted estimate (0: not computed)
+  paper_mc_samples: int = 0  # S inpainted samples of the paper's Monte Carlo estimate (masked only; 0: not computed)
+  paper_mc_tau: float = 1.0  # its quantiser temperature
+
+
+@dataclasses.dataclass(frozen=True)
+class Regulariser:
+  """End-to-end training's -L_t^reg (eq. 5): q_tau(z_q | z_e) at temperature tau against p_tau_t, tau_t [T + 1],
+  in `form` "kl" (exact) or "surrogate" (App. C), added with `weight`."""
+
+  tau: float
+  tau_t: np.ndarray
+  weight: float
+  form: str = "kl"
+
+  def __post_init__(self):
+    if self.form not in REG_FORMS:
+      raise ValueError(f"quantize.reg_form must be one of {REG_FORMS}, got {self.form!r}")
+
+
+ESTIMATORS = tuple(f.name for f in dataclasses.fields(Estimators))
+
+
+@dataclasses.dataclass(frozen=True)
 class BridgePrior:
-  """The prior's fixed parts; trainable ones live in params {'denoiser', ['codebook']}."""
+  """The prior's fixed parts; trainable ones live in params {'denoiser', ['codebook'], ['clock']}. Built by
+  `build` and changed only by its own with_* methods."""
 
   bridge: bridge_lib.OUBridge
   denoiser: nn.Module
@@ -83,31 +131,18 @@ class BridgePrior:
   fixed_codebook: np.ndarray | None = None  # [K, d]; None when the codebook is a parameter
   data_std: float = 1.0
   cond_prob: float = 0.0
-  tau: float = 1.0
-  tau_t: np.ndarray | None = None  # [T + 1], needed when reg_weight > 0
-  reg_weight: float = 0.0
-  reg_form: str = "kl"
-  variance: str = "posterior"
   num_labels: int = 0
   label_drop: float = 0.0
-  sample_steps: int = 0  # 0: the ancestral chain over all T steps; else sampling.strided over this many
-  ddim_eta: float = 1.0  # strided sampler: 1 = exact bridge posteriors, 0 = deterministic
-  sample_end: str = (
-    "decoder"  # decoder: chain to t0, then z_q ~ p_theta(z_q | z^t0); nearest: chain to z^0, nearest code
-  )
   decoder_t: int = 1  # t0 of the decoder p_theta(z_q | z^t0) (likelihood.py)
-  nll_t_samples: int = 0  # strata of t in the bound's diffusion term (0: every t)
-  iwae_samples: int = 16  # S forward paths of the importance-weighted estimate (0: not computed)
-  paper_mc_samples: int = (
-    4  # S inpainted samples of the paper's Monte Carlo estimate (conditional only; 0: not computed)
-  )
-  paper_mc_tau: float = 1.0  # its quantiser temperature
   diffuse: str = "z_e"  # z_e: the forward process starts at z_e^0; codes: at the code embedding e_{z_q} (CDCD, Plaid)
   learn_embeddings: bool = False  # codes: the embeddings are parameters, from fixed_codebook, trained by the bound
   self_condition: bool = False  # the denoiser also sees its own estimate of z^0 at the same t (two passes)
   bayes_skip: bool = False  # "codes": the network's logits plus log q(z^t_i | e_k) (see the module docstring)
   clock: clock_lib.Clock | None = None  # continuous time on this clock (None: the paper's T discrete steps)
   decoder_fraction: float = 0.0625  # continuous "eq4": share of each batch that scores the decoder at s = 0
+  regulariser: Regulariser | None = None  # end to end: -L_t^reg on a learned codebook
+  sampler: Sampler = Sampler()
+  estimators: Estimators = Estimators()
 
   latent_key = "z0"  # the batch entry the prior models (and `known` holds for inpainting)
   NLL_KINDS = {
@@ -118,11 +153,11 @@ class BridgePrior:
 
   def nll_models(self, masked: bool) -> dict[str, str]:
     if self.continuous:
-      chain = f"the chain on the clock's {self.sample_steps or self.bridge.num_steps}-step grid (the sampler's)"
+      chain = f"the chain on the clock's {self.sampler.steps or self.bridge.num_steps}-step grid (the sampler's)"
       models = {"bound": "the continuous-time (T -> infinity) model", "iwae": chain}
     else:
       chain = f"the {self.bridge.num_steps}-step chain to the decoder at t0 = {self.decoder_t}"
-      strided = " (the strided sampler is another model)" if self.sample_steps else ""
+      strided = " (the strided sampler is another model)" if self.sampler.steps else ""
       models = {"bound": chain + strided, "iwae": chain + strided}
     models["paper_mc"] = "another model: the chain and an untrained tau-softmax decoder"
     if masked and self.diffuse == "z_e":
@@ -140,14 +175,6 @@ class BridgePrior:
       raise ValueError(
         "loss_type='eq4' with parameterization='codes' is the bound on the codes: it needs diffuse='codes'"
       )
-    if self.reg_form not in REG_FORMS:
-      raise ValueError(f"reg_form must be one of {REG_FORMS}, got {self.reg_form!r}")
-    if self.reg_weight > 0 and self.tau_t is None:
-      raise ValueError("reg_weight > 0 needs the tau_t schedule")
-    if self.variance not in sampling.VARIANCES:
-      raise ValueError(f"variance must be one of {sampling.VARIANCES}, got {self.variance!r}")
-    if self.sample_end not in SAMPLE_ENDS:
-      raise ValueError(f"sample_end must be one of {SAMPLE_ENDS}, got {self.sample_end!r}")
     if self.diffuse not in DIFFUSE:
       raise ValueError(f"diffuse must be one of {DIFFUSE}, got {self.diffuse!r}")
     if self.diffuse == "codes" and self.fixed_codebook is None:
@@ -168,11 +195,11 @@ class BridgePrior:
       raise ValueError("a learned clock trains on the bound: it needs loss='eq4' (with parameterization='codes')")
     if self.loss_type == "eq4" and not self._bound_loss:
       raise ValueError("continuous time trains on the bound with parameterization='codes'; use loss='simple' for 'eps'")
-    if self.reg_weight > 0:
+    if self.regulariser is not None:
       raise ValueError("the regulariser's tau_t schedule is discrete: it needs time='discrete'")
     if self.decoder_t != 1:
       raise ValueError("in continuous time the decoder reads z at s = 0: decoder_t must be 1")
-    if self.nll_t_samples <= 0:
+    if self.estimators.nll_t_samples <= 0:
       raise ValueError("the continuous bound needs nll_t_samples > 0 values of s per example")
     if not 0.0 < self.decoder_fraction < 1.0:
       raise ValueError(f"decoder_fraction must be in (0, 1), got {self.decoder_fraction}")
@@ -187,18 +214,38 @@ class BridgePrior:
     after abar_0 = 1, with the decoder at its t = 1 (OUBridge.from_logits)."""
     if not self.continuous:
       return self
-    b, n = self.bridge, self.sample_steps or self.bridge.num_steps
+    b, n = self.bridge, self.sampler.steps or self.bridge.num_steps
     grid = bridge_lib.OUBridge.from_logits(b.theta, b.eta, self.clock.grid(params.get("clock", {}), n), b.z_star)
-    return dataclasses.replace(self, bridge=grid, clock=None, sample_steps=0, loss_type="simple")
+    sampler = dataclasses.replace(self.sampler, steps=0)
+    return dataclasses.replace(self, bridge=grid, clock=None, sampler=sampler, loss_type="simple")
 
   @property
   def full_sample_steps(self) -> int:
     return self.bridge.num_steps
 
+  @property
+  def sample_steps(self) -> int:
+    """The strided sampler's steps (0: the full chain), as VQDiffusionPrior.sample_steps."""
+    return self.sampler.steps
+
   def with_sample_steps(self, steps: int) -> BridgePrior:
     """The ancestral chain over all T steps (steps = T) or the strided sampler over `steps` (continuous time:
     the chain over a grid of `steps`)."""
-    return dataclasses.replace(self, sample_steps=0 if steps == self.bridge.num_steps else steps)
+    steps = 0 if steps == self.bridge.num_steps else steps
+    return dataclasses.replace(self, sampler=dataclasses.replace(self.sampler, steps=steps))
+
+  def with_estimators(self, **settings) -> BridgePrior:
+    """This prior with these likelihood-estimator settings (ESTIMATORS)."""
+    common.check_settings("the bridge prior's estimators", settings, ESTIMATORS)
+    return dataclasses.replace(self, estimators=dataclasses.replace(self.estimators, **settings))
+
+  def with_decoder_t(self, decoder_t: int) -> BridgePrior:
+    """The trained chain ended at another t0 (its decoder p_theta(z_q | z^t0) read at t0 = decoder_t)."""
+    return dataclasses.replace(self, decoder_t=decoder_t)
+
+  def frozen(self, codebook: np.ndarray) -> BridgePrior:
+    """This end-to-end prior as a two-stage one: on the fixed codebook [K, d], without the regulariser."""
+    return dataclasses.replace(self, fixed_codebook=codebook, regulariser=None)
 
   def init(self, rng: jax.Array, latent_shape: tuple[int, ...], codebook: jax.Array | None = None) -> dict:
     """Parameters for latents of shape [..., d] (e.g. [N, d] or [H, W, d]); pass `codebook` [K, d] to learn it
@@ -373,10 +420,10 @@ class BridgePrior:
     if self._bound_loss:  # the prior term L_T: constant for fixed embeddings, what bounds learned ones' norms
       metrics["prior"] = jnp.sum(likelihood.prior_kl(b, z0) * free) / jnp.maximum(jnp.sum(free), 1.0)
       total = total + metrics["prior"]
-    if self.reg_weight > 0:
+    if self.regulariser is not None:
       reg = jnp.mean(jnp.sum(self._regulariser(params, zt, t, k_reg).reshape(z0.shape[0], -1), axis=-1))
       metrics["regulariser"] = reg
-      total = total + self.reg_weight * reg
+      total = total + self.regulariser.weight * reg
     return total, metrics
 
   def _conditioning_inputs(self, rng, batch: dict, shape) -> tuple[jax.Array, jax.Array | None]:
@@ -468,11 +515,12 @@ class BridgePrior:
   def _regulariser(self, params: dict, zt: jax.Array, t: jax.Array, rng: jax.Array) -> jax.Array:
     """-L_t^reg per position, [B, ...], in the configured form."""
     codebook = self.codebook(params)
-    tau_t = jnp.asarray(self.tau_t)[t].reshape((-1,) + (1,) * (zt.ndim - 2))
-    if self.reg_form == "kl":
-      return quantize.regulariser_kl(zt, codebook, self.tau, tau_t)
-    one_hot = quantize.gumbel_softmax(rng, quantize.code_logits(zt, codebook, self.tau), hard=True)
-    return quantize.regulariser_surrogate(zt, quantize.expected_code(one_hot, codebook), self.tau, tau_t)
+    r = self.regulariser
+    tau_t = jnp.asarray(r.tau_t)[t].reshape((-1,) + (1,) * (zt.ndim - 2))
+    if r.form == "kl":
+      return quantize.regulariser_kl(zt, codebook, r.tau, tau_t)
+    one_hot = quantize.gumbel_softmax(rng, quantize.code_logits(zt, codebook, r.tau), hard=True)
+    return quantize.regulariser_surrogate(zt, quantize.expected_code(one_hot, codebook), r.tau, tau_t)
 
   def sample_latents(
     self,
@@ -507,11 +555,11 @@ class BridgePrior:
       else self.eps_fn(params, labels=labels, guidance=guidance)
     )
     event_mask = None if mask is None else mask[..., None]
-    t_end = self.decoder_t if self.sample_end == "decoder" and not keep_every else 0
-    if self.sample_steps and not keep_every:
-      times = sampling.time_grid(self.bridge.num_steps, self.sample_steps, t_end)
+    t_end = self.decoder_t if self.sampler.end == "decoder" and not keep_every else 0
+    if self.sampler.steps and not keep_every:
+      times = sampling.time_grid(self.bridge.num_steps, self.sampler.steps, t_end)
       return sampling.strided(
-        eps_fn, self.bridge, rng, shape, times, ddim_eta=self.ddim_eta, known=known, mask=event_mask
+        eps_fn, self.bridge, rng, shape, times, ddim_eta=self.sampler.ddim_eta, known=known, mask=event_mask
       ), None
     return sampling.ancestral(
       eps_fn,
@@ -520,7 +568,7 @@ class BridgePrior:
       shape,
       known=known,
       mask=event_mask,
-      variance=self.variance,
+      variance=self.sampler.variance,
       keep_every=keep_every,
       t_end=t_end,
     )
@@ -556,7 +604,7 @@ class BridgePrior:
       params, k_chain, shape, known=known, mask=mask, labels=labels, guidance=guidance, conditioned=conditioned
     )
     codebook = self.codebook(params)
-    if self.sample_end == "nearest":
+    if self.sampler.end == "nearest":
       return quantize.nearest_code(z, codebook)
     kn, mk = (self._conditioning(params, known), mask) if conditioned else (None, None)
     codes = jax.random.categorical(k_code, self.decoder_log_probs(params, z, kn, mk, labels, guidance)).astype(
@@ -598,15 +646,17 @@ class BridgePrior:
         free,
         self.x0_fn(params, y, mask, labels),
         decoder_nll,
-        self.nll_t_samples,
+        self.estimators.nll_t_samples,
       )
     else:
       x0_fn = self.x0_fn(params, y, mask, labels)
-      terms = likelihood.bound(self.bridge, k_bound, y, free, x0_fn, decoder_nll, self.decoder_t, self.nll_t_samples)
+      terms = likelihood.bound(
+        self.bridge, k_bound, y, free, x0_fn, decoder_nll, self.decoder_t, self.estimators.nll_t_samples
+      )
     out = {"bound": terms["prior"] + terms["diffusion"] + terms["decoder"]}
-    if self.iwae_samples:
+    if self.estimators.iwae_samples:
       out["iwae"] = likelihood.iwae_from_log_weights(self.iwae_log_weights(params, k_iwae, batch, mask, labels))
-    if mask is not None and self.paper_mc_samples:
+    if mask is not None and self.estimators.paper_mc_samples:
       out["paper_mc"] = self.paper_mc(params, k_mc, batch, mask, labels)
     return out
 
@@ -627,7 +677,7 @@ class BridgePrior:
     y, free, grid, decoder_nll = self._scored(params, batch["codes"], mask, labels)
     x0_fn = grid.x0_fn(params, y, mask, labels)
     t0 = 1 if self.continuous else self.decoder_t
-    return likelihood.iwae_log_weights(grid.bridge, rng, y, free, x0_fn, decoder_nll, t0, self.iwae_samples)
+    return likelihood.iwae_log_weights(grid.bridge, rng, y, free, x0_fn, decoder_nll, t0, self.estimators.iwae_samples)
 
   def paper_mc(self, params, rng, batch: dict, mask, labels=None) -> jax.Array:
     """The paper's Monte Carlo estimate (Sec. 4.3) [B] (nats): S = paper_mc_samples inpainted
@@ -639,16 +689,16 @@ class BridgePrior:
       return self.discretised(params).paper_mc(params, rng, batch, mask, labels)
     z0, codes = batch["z0"], batch["codes"]
     codebook = self.codebook(params)
-    chain = dataclasses.replace(self, sample_end="nearest")
+    chain = dataclasses.replace(self, sampler=dataclasses.replace(self.sampler, end="nearest"))
 
     def log_lik(key):
       sample, _ = chain.sample_latents(params, key, z0.shape, known=z0, mask=mask, labels=labels)
-      log_q = jax.nn.log_softmax(quantize.code_logits(sample, codebook, self.paper_mc_tau), axis=-1)
+      log_q = jax.nn.log_softmax(quantize.code_logits(sample, codebook, self.estimators.paper_mc_tau), axis=-1)
       per_position = jnp.take_along_axis(log_q, codes[..., None], axis=-1)[..., 0]
       return jnp.sum(jnp.where(mask, 0.0, per_position).reshape(z0.shape[0], -1), axis=-1)
 
-    samples = jax.lax.map(log_lik, jax.random.split(rng, self.paper_mc_samples))  # [S, B]
-    return -(jax.nn.logsumexp(samples, axis=0) - jnp.log(self.paper_mc_samples))
+    samples = jax.lax.map(log_lik, jax.random.split(rng, self.estimators.paper_mc_samples))  # [S, B]
+    return -(jax.nn.logsumexp(samples, axis=0) - jnp.log(self.estimators.paper_mc_samples))
 
 
 SCHEDULES = ("constant", "ddpm_linear", "cosine", "shifted_cosine")
@@ -733,7 +783,7 @@ def bridge_config(
 
 
 def prior_config(small: bool) -> ml_collections.ConfigDict:
-  """The bridge prior's own keys of the prior section: parameterisation, loss, conditioning, likelihoods."""
+  """The bridge prior's own keys of the prior section: parameterisation, loss, conditioning, embeddings."""
   p = ml_collections.ConfigDict()
   p.parameterization = "codes" if small else "eps"  # codes | eps (the paper's; far slower to train here)
   p.loss = "simple"  # simple (CE, uniform t) | eq4 (the bound itself, likelihood.py; "codes" needs diffuse="codes")
@@ -745,55 +795,51 @@ def prior_config(small: bool) -> ml_collections.ConfigDict:
   p.bayes_skip = small  # codes only: add the closed-form log q(z^t_i | e_k) to the network's logits
   p.decoder_t = 1  # t0 of the decoder p(z_q | z^t0) that ends the chain (dbvq_jax/likelihood.py)
   p.decoder_fraction = 0.0625  # continuous time, loss=eq4: share of each batch scoring the decoder
-  p.iwae_samples = 0  # likelihoods (dbvq_jax/likelihood.py): S paths of the IWAE estimate (0: off; each path
-  # is a whole T-step chain, and the bound is 0.04 nats/pos above IWAE at S = 512: benchmarks/bridge_nll.py) ...
-  p.nll_t_samples = 50  # ... strata of t in the bound (0: all T) ...
-  p.paper_mc_samples = 0  # ... and the paper's Monte Carlo estimate: S inpainted samples (0: off; opt in), tau
-  p.paper_mc_tau = 1.0
-  return p
+  return p  # the likelihood estimators' settings: the nll evaluator's (configs/common.py estimators)
 
 
-def build(config, codebook: np.ndarray, latent_dim: int) -> BridgePrior:
-  """The bridge prior with a U-Net denoiser (model: channels, channel_mult, num_res_blocks,
-  attn_resolutions, dropout, dtype, remat) on a frozen VQ-VAE's normalised codebook [K, d]."""
-  m, p, s = config.model, config.prior, config.sampling
-  denoiser = unet.UNet(
-    out_features=codebook.shape[0] if p.parameterization == "codes" else latent_dim,
+def build(config, codebook: np.ndarray, latent_dim: int, denoiser: nn.Module | None = None) -> BridgePrior:
+  """The bridge prior of a config (sections bridge, prior, sampling, model and, end to end, quantize) on the
+  codebook [K, d]: a frozen VQ-VAE's normalised codebook, or with quantize.learn_codebook a parameter (only K
+  is read here; the initial codebook goes to `init`) trained with the regulariser. The denoiser: `denoiser`,
+  else a U-Net (model: channels, channel_mult, num_res_blocks, attn_resolutions, dropout, dtype, remat).
+  The likelihood estimators keep their defaults: the `nll` evaluator sets them (with_estimators)."""
+  p, q = config.prior, config.get("quantize", {})
+  out_features = codebook.shape[0] if p.parameterization == "codes" else latent_dim
+  fields = [f.name for f in dataclasses.fields(BridgePrior)]
+  learned = q.get("learn_codebook", False)
+  return BridgePrior(
+    bridge=bridge_from_config(config.bridge),
+    clock=clock_from_config(config.bridge),
+    denoiser=denoiser or unet_from_config(config.model, out_features, p.get("num_labels", 0)),
+    loss_type=p.loss,
+    fixed_codebook=None if learned else codebook,
+    regulariser=regulariser_from_config(q, config.bridge.num_steps) if learned else None,
+    sampler=Sampler(**{k: v for k, v in config.sampling.items() if k in SAMPLER_KEYS}),
+    **{k: v for k, v in p.items() if k in fields},
+  )
+
+
+SAMPLER_KEYS = tuple(f.name for f in dataclasses.fields(Sampler))
+
+
+def unet_from_config(m, out_features: int, num_labels: int) -> unet.UNet:
+  """The U-Net denoiser of a config's `model` section with `out_features` outputs per position."""
+  return unet.UNet(
+    out_features=out_features,
     channels=m.channels,
     channel_mult=tuple(m.channel_mult),
     num_res_blocks=m.num_res_blocks,
     attn_resolutions=tuple(m.attn_resolutions),
     dropout=m.dropout,
-    num_labels=p.num_labels,
+    num_labels=num_labels,
     dtype=layers.model_dtype(m),
     remat=m.get("remat", False),
   )
-  fields = (
-    "data_std",
-    "cond_prob",
-    "label_drop",
-    "decoder_t",
-    "nll_t_samples",
-    "iwae_samples",
-    "paper_mc_samples",
-    "paper_mc_tau",
-    "diffuse",
-    "learn_embeddings",
-    "self_condition",
-    "bayes_skip",
-    "parameterization",
-    "num_labels",
-    "decoder_fraction",
-  )
-  return BridgePrior(
-    bridge=bridge_from_config(config.bridge),
-    clock=clock_from_config(config.bridge),
-    denoiser=denoiser,
-    loss_type=p.loss,
-    fixed_codebook=codebook,
-    variance=s.variance,
-    sample_steps=s.steps,
-    ddim_eta=s.ddim_eta,
-    sample_end=s.end,
-    **{k: p[k] for k in fields},
-  )
+
+
+def regulariser_from_config(q, num_steps: int) -> Regulariser | None:
+  """The regulariser of a `quantize` section (tau, tau_0, tau_T, reg_weight, reg_form); None at reg_weight 0."""
+  if not q.reg_weight:
+    return None
+  return Regulariser(q.tau, quantize.tau_schedule(num_steps, q.tau_0, q.tau_T), q.reg_weight, q.reg_form)

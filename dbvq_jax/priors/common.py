@@ -16,6 +16,13 @@ import ml_collections
 from dbvq_jax.models import layers, transformer
 
 
+def check_settings(what: str, settings: dict, names: tuple[str, ...]) -> None:
+  """A one-line error when `settings` has a key not in `names` (a misspelt setting is never dropped)."""
+  unknown = sorted(set(settings) - set(names))
+  if unknown:
+    raise ValueError(f"{what} have no setting {', '.join(unknown)}; they are: {', '.join(names) or 'none'}")
+
+
 def drop_labels(rng: jax.Array, labels: jax.Array, num_labels: int, rate: float) -> jax.Array:
   """labels [B] with each replaced by the null label num_labels with probability `rate`."""
   return jnp.where(jax.random.bernoulli(rng, rate, labels.shape), num_labels, labels)

@@ -54,6 +54,9 @@ def md4_bound(
   return total / num_m
 
 
+ESTIMATORS = ("nll_m_samples",)  # the settings of with_estimators
+
+
 @dataclasses.dataclass(frozen=True)
 class MaskGITPrior:
   network: transformer.Transformer  # vocab_size K + 1, out_features K
@@ -79,6 +82,11 @@ class MaskGITPrior:
 
   def with_sample_steps(self, steps: int) -> MaskGITPrior:
     return dataclasses.replace(self, num_iterations=steps)
+
+  def with_estimators(self, **settings) -> MaskGITPrior:
+    """This prior with these settings of md4_bound (nll_m_samples)."""
+    common.check_settings("MaskGIT's estimators", settings, ESTIMATORS)
+    return dataclasses.replace(self, **settings)
 
   @property
   def num_labels(self) -> int:

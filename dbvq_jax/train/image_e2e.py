@@ -19,7 +19,6 @@ draws the samples changes with the weights). Fréchet-distance evaluators also s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import jax
@@ -48,16 +47,9 @@ def build_prior(config: ml_collections.ConfigDict, latent_dim: int, num_codes: i
     raise ValueError(
       f"end-to-end training diffuses z_e (Algorithm 1): set prior.diffuse='z_e', got {config.prior.diffuse!r}"
     )
-  q = config.quantize
-  fixed = priors.build(config, np.zeros((num_codes, latent_dim), np.float32), latent_dim)
-  return dataclasses.replace(
-    fixed,
-    fixed_codebook=None,
-    tau=q.tau,
-    reg_weight=q.reg_weight,
-    reg_form=q.reg_form,
-    tau_t=quantize.tau_schedule(fixed.bridge.num_steps, q.tau_0, q.tau_T),
-  )
+  if not config.quantize.get("learn_codebook"):
+    raise ValueError("end-to-end training learns the codebook: quantize.learn_codebook must be True")
+  return priors.build(config, np.zeros((num_codes, latent_dim), np.float32), latent_dim)
 
 
 def _normalised(params: dict, stats: dict) -> dict:
@@ -157,9 +149,7 @@ class EndToEnd(experiment.Experiment):
     """End to end evaluates at the end only (the decoder of the samples changes with the weights)."""
 
   def _context(self, model: latents.VQVAE) -> evaluators.PriorContext:
-    frozen = dataclasses.replace(
-      self.prior, fixed_codebook=latents.normalised_codebook(model, self.stats), reg_weight=0.0
-    )
+    frozen = self.prior.frozen(latents.normalised_codebook(model, self.stats))
     return evaluators.PriorContext(frozen, model, self.stats, self.config.sampling.batch_size)
 
   def context(self) -> evaluators.PriorContext:

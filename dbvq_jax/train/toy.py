@@ -29,7 +29,7 @@ INPAINTING_FIGURE_SAMPLES = 32  # inpainted sequences drawn in Fig. 12, grouped 
 
 def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
   """The bridge prior of a toy config; the codebook is fixed to the centroids unless learned."""
-  p, q, m = config.prior, config.quantize, config.model
+  p, m = config.prior, config.model
   out = config.data.num_codes if p.parameterization == "codes" else 2
   if m.name == "mlp":
     denoiser = toy_models.ToyMLP(out_features=out, hidden=m.hidden, depth=m.depth, dtype=layers.model_dtype(m))
@@ -37,32 +37,8 @@ def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
     denoiser = toy_models.PaperConvNet(out_features=out, channels=m.channels, dtype=layers.model_dtype(m))
   else:
     raise ValueError(f"model.name must be one of {MODELS}, got {m.name!r}")
-  b = bridge_prior.bridge_from_config(config.bridge)
-  return bridge_prior.BridgePrior(
-    bridge=b,
-    clock=bridge_prior.clock_from_config(config.bridge),
-    decoder_fraction=p.decoder_fraction,
-    denoiser=denoiser,
-    parameterization=p.parameterization,
-    loss_type=p.loss,
-    fixed_codebook=None if q.learn_codebook else toy_data.centroids(config.data.num_codes),
-    data_std=p.data_std,
-    cond_prob=p.cond_prob,
-    tau=q.tau,
-    tau_t=quantize.tau_schedule(b.num_steps, q.tau_0, q.tau_T),
-    reg_weight=q.reg_weight,
-    reg_form=q.reg_form,
-    variance=config.sampling.variance,
-    sample_end=config.sampling.end,
-    decoder_t=p.decoder_t,
-    diffuse=p.diffuse,
-    self_condition=p.self_condition,
-    bayes_skip=p.bayes_skip,
-    nll_t_samples=config.eval.nll_t_samples,
-    iwae_samples=config.eval.iwae_samples,
-    paper_mc_samples=config.eval.paper_mc_samples,
-    paper_mc_tau=config.eval.paper_mc_tau,
-  )
+  prior = bridge_prior.build(config, toy_data.centroids(config.data.num_codes), 2, denoiser=denoiser)
+  return prior.with_estimators(**{k: config.eval[k] for k in bridge_prior.ESTIMATORS})
 
 
 def initial_codebook(config: ml_collections.ConfigDict) -> np.ndarray:
@@ -135,7 +111,11 @@ def likelihoods(
   known = np.asarray(config.sampling.inpaint_codes) >= 0
   maps = {"codes": codes, "z0": np.asarray(prior.codebook(params))[codes]}
   nll, batch = jax.jit(prior.nll), min(e.nll_batch, len(codes))
-  out = {"num_sequences": int(e.nll_sequences), "iwae_samples": int(prior.iwae_samples), "unit": "nats per sequence"}
+  out = {
+    "num_sequences": int(e.nll_sequences),
+    "iwae_samples": int(prior.estimators.iwae_samples),
+    "unit": "nats per sequence",
+  }
   for i, (name, mask) in enumerate((("unconditional", None), ("conditional", np.broadcast_to(known, codes.shape)))):
     t0 = time.perf_counter()
     scored = d.length if mask is None else int(np.sum(~known))

@@ -1,7 +1,6 @@
 """The baseline priors' mechanics: PixelCNN causality and exact NLL, VQ-Diffusion's process against
 brute-force matrices, MaskGIT decoding, inpainting and guidance for every prior."""
 
-import dataclasses
 import functools
 import itertools
 
@@ -309,7 +308,7 @@ def test_vq_diffusion_nll_bounds_the_exact_likelihood():
 def test_bridge_nll_is_zero_when_nothing_is_scored_and_finite_otherwise():
   c = helpers.load_config("prior:tiny")
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = dataclasses.replace(priors.build(c, codebook, 3), iwae_samples=2, paper_mc_samples=2)
+  prior = priors.build(c, codebook, 3).with_estimators(iwae_samples=2, paper_mc_samples=2)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
   z0 = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 3))
   batch = {"z0": z0, "codes": jnp.argmin(jnp.sum((z0[..., None, :] - codebook) ** 2, -1), -1)}
@@ -327,9 +326,9 @@ def test_bridge_self_conditioning_and_code_embeddings_train_sample_and_score():
   """diffuse='codes' starts the forward process at e_{z_q}; self-conditioning doubles the passes.
   Both give finite losses with gradients, codes of the right shape, and finite likelihoods."""
   c = helpers.load_config("prior:tiny")
-  c.prior.diffuse, c.prior.self_condition, c.prior.iwae_samples = "codes", True, 2
+  c.prior.diffuse, c.prior.self_condition = "codes", True
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = priors.build(c, codebook, 3)
+  prior = priors.build(c, codebook, 3).with_estimators(iwae_samples=2)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
   codes = jax.random.randint(jax.random.PRNGKey(1), (2, 4, 4), 0, K)
   batch = {"z0": jnp.asarray(codebook)[codes] + 0.3, "codes": codes}
@@ -345,15 +344,27 @@ def optax_norm(tree):
   return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
 
 
+def assert_loss_mean_is_the_bound(prior, params, batch: dict, loss_keys, bound_keys) -> None:
+  """The training loss over loss_keys and the bound per position over bound_keys agree within 4 standard errors
+  of their difference, and that standard error is under 2.5% of the bound (fine enough to see a wrong weight)."""
+  losses = np.asarray(jax.jit(jax.vmap(lambda k: prior.loss(params, batch, k)[0]))(loss_keys))
+  bounds = np.asarray(jax.jit(jax.vmap(lambda k: jnp.sum(prior.nll(params, k, batch)["bound"])))(bound_keys))
+  expected = bounds / batch["codes"].size
+  se = np.hypot(losses.std() / np.sqrt(len(losses)), expected.std() / np.sqrt(len(expected)))
+  assert abs(losses.mean() - expected.mean()) < 4 * se, (losses.mean(), expected.mean(), se)
+  assert se < 0.025 * expected.mean()
+
+
 @pytest.mark.parametrize("learn_embeddings", [False, True])
 def test_bridge_trained_on_the_bound_has_the_bound_as_its_mean(learn_embeddings):
   """loss='eq4' with 'codes': over t and eps its mean per position is the bound (likelihood.bound over every t,
   itself checked against closed forms in test_likelihood.py); with learn_embeddings on embeddings moved off
   their start, whose gradient is not zero."""
   c = helpers.load_config("prior:tiny")
-  c.prior.loss, c.prior.cond_prob, c.model.dropout, c.prior.learn_embeddings = "eq4", 0.0, 0.0, learn_embeddings
+  c.prior.update({"loss": "eq4", "cond_prob": 0.0, "learn_embeddings": learn_embeddings, "decoder_t": 2})
+  c.model.dropout = 0.0
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = dataclasses.replace(priors.build(c, codebook, 3), nll_t_samples=0, iwae_samples=0, decoder_t=2)
+  prior = priors.build(c, codebook, 3).with_estimators(nll_t_samples=0)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
   assert ("codebook" in params) == learn_embeddings
   if learn_embeddings:
@@ -361,12 +372,7 @@ def test_bridge_trained_on_the_bound_has_the_bound_as_its_mean(learn_embeddings)
   codes = jax.random.randint(jax.random.PRNGKey(1), (2, 4, 4), 0, K)
   batch = {"z0": jnp.asarray(codebook)[codes], "codes": codes}
   keys = jax.random.split(jax.random.PRNGKey(2), 6000)
-  losses = np.asarray(jax.jit(jax.vmap(lambda k: prior.loss(params, batch, k)[0]))(keys))
-  bounds = np.asarray(jax.jit(jax.vmap(lambda k: jnp.sum(prior.nll(params, k, batch)["bound"])))(keys[:1500]))
-  expected = bounds / codes.size
-  se = np.hypot(losses.std() / np.sqrt(len(losses)), expected.std() / np.sqrt(len(expected)))
-  assert abs(losses.mean() - expected.mean()) < 4 * se, (losses.mean(), expected.mean(), se)
-  assert se < 0.025 * expected.mean()  # fine enough to see a wrong weight such as T for T - t0 + 1 (11% here)
+  assert_loss_mean_is_the_bound(prior, params, batch, keys, keys[:1500])  # sees T for T - t0 + 1 (11% here)
   if learn_embeddings:
     grad = jax.grad(lambda p: prior.loss(p, batch, keys[0])[0])(params)["codebook"]
     assert float(jnp.abs(grad).max()) > 0
@@ -377,20 +383,33 @@ def test_continuous_bridge_trained_on_the_bound_has_the_continuous_bound_as_its_
   rows' roles the training loss per position (prior term included) has the mean of likelihood.continuous_bound
   (checked against exact likelihoods in test_clock.py)."""
   c = helpers.load_config("prior:tiny")
-  c.prior.loss, c.prior.cond_prob, c.model.dropout = "eq4", 0.0, 0.0
+  c.prior.update({"loss": "eq4", "cond_prob": 0.0, "decoder_fraction": 0.25})
+  c.model.dropout = 0.0
   c.bridge.update({"time": "continuous", "clock": "learned", "learn_ends": True, "nu_max": 6.0, "nu_min": -6.0})
   codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
-  prior = dataclasses.replace(priors.build(c, codebook, 3), nll_t_samples=4, iwae_samples=0, decoder_fraction=0.25)
+  prior = priors.build(c, codebook, 3).with_estimators(nll_t_samples=4)
   params = prior.init(jax.random.PRNGKey(0), (4, 4, 3))
   params["clock"] = {"ends": params["clock"]["ends"] + 0.3, "shape": jnp.linspace(-1.0, 1.0, 32)}
   codes = jax.random.randint(jax.random.PRNGKey(1), (4, 4, 4), 0, K)
   batch = {"z0": jnp.asarray(codebook)[codes], "codes": codes}
   keys = jax.random.split(jax.random.PRNGKey(2), 3000)
-  losses = np.asarray(jax.jit(jax.vmap(lambda k: prior.loss(params, batch, k)[0]))(keys))
-  bounds = np.asarray(jax.jit(jax.vmap(lambda k: jnp.sum(prior.nll(params, k, batch)["bound"])))(keys[:750]))
-  expected = bounds / codes.size
-  se = np.hypot(losses.std() / np.sqrt(len(losses)), expected.std() / np.sqrt(len(expected)))
-  assert abs(losses.mean() - expected.mean()) < 4 * se, (losses.mean(), expected.mean(), se)
-  assert se < 0.025 * expected.mean()
+  assert_loss_mean_is_the_bound(prior, params, batch, keys, keys[:750])
   grads = jax.grad(lambda p: prior.loss(p, batch, keys[0])[0])(params)
   assert all(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads["clock"]))
+
+
+def test_estimator_settings_reach_the_priors_that_have_them_and_a_misspelt_one_is_refused():
+  """One `estimators` entry serves every prior of a comparison: each takes the settings its module names, the
+  rest keep their defaults, and a name no prior has is an error rather than a silent default."""
+  codebook = np.random.default_rng(0).normal(size=(K, 3)).astype(np.float32)
+  settings = {"iwae_samples": 3, "nll_t_samples": 7, "nll_m_samples": 5}
+  built = {k: priors.build(helpers.load_config(f"prior:prior={k},tiny"), codebook, 3) for k in priors.names()}
+  bridge, mask_git = (priors.with_estimators(built[k], settings) for k in ("bridge", "maskgit"))
+  assert (bridge.estimators.iwae_samples, bridge.estimators.nll_t_samples) == (3, 7)
+  assert bridge.estimators.paper_mc_samples == built["bridge"].estimators.paper_mc_samples
+  assert mask_git.nll_m_samples == 5
+  assert priors.with_estimators(built["pixelcnn"], settings) is built["pixelcnn"]
+  with pytest.raises(ValueError, match="iwae_sample\\b"):
+    priors.with_estimators(built["bridge"], {"iwae_sample": 3})
+  with pytest.raises(ValueError, match="nll_m_samples"):
+    built["bridge"].with_estimators(nll_m_samples=5)
