@@ -172,7 +172,7 @@ def sampling_rows(data: str, smoke: bool, dtype: str, batch: int) -> list[tuple[
   return rows
 
 
-def main():
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--data", default="cifar10,miniimagenet")
   parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
@@ -182,7 +182,11 @@ def main():
   parser.add_argument("--profile_dir", default=None)
   parser.add_argument("--skip_sampling", action="store_true")
   parser.add_argument("--smoke", action="store_true")
-  args = parser.parse_args()
+  return parser.parse_args(argv)
+
+
+def main():
+  args = parse_args()
   if not jax.config.jax_compilation_cache_dir:  # the loop's step reuses the bare step's (a set cache is kept: its
     jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp())  # hits then read as compile seconds)
   device = jax.devices()[0]

@@ -80,7 +80,7 @@ def sampling_rows(name: str, prior, params, example: tuple[int, ...], args) -> l
   return rows
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser()
   parser.add_argument("--latents", default="fmnist", choices=sorted(LATENTS))
   parser.add_argument("--repeats", type=int, default=3)
@@ -93,7 +93,7 @@ def parse_args() -> argparse.Namespace:
   )
   parser.add_argument("--sample_batch", type=int, default=32)
   parser.add_argument("--smoke", action="store_true", help="tiny networks: check the script, not the speed")
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
   if "pixelcnn" not in args.priors.split(",") or not set(args.priors.split(",")) <= set(priors.names()):
     parser.error(f"--priors must list pixelcnn and only names from {sorted(priors.names())}")
   return args

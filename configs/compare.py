@@ -23,14 +23,8 @@ def evals(num_kl: int, nll_examples: int, mask_size: int) -> ml_collections.Conf
     mask_size=mask_size,
     image_elbo=True,  # the image model's negative ELBO in bits/dim (evaluate/elbo.py) ...
     elbo_fit_examples=1_000,  # ... its decoder scale fitted by maximum likelihood on this many training images
-    estimators={
-      "iwae_samples": 0,  # bridge: S forward paths of the IWAE estimate (0: off; opt in, as in configs/prior.py)
-      "nll_t_samples": 50,  # bridge: strata of t in the bound's diffusion term (0: all T)
-      "paper_mc_samples": 0,  # bridge: S inpainted samples of the paper's Monte Carlo estimate (0: off; opt in) ...
-      "paper_mc_tau": 1.0,  # ... and its quantiser temperature on normalised latents
-      "nll_m_samples": 16,  # maskgit: strata of the masking probability in MD4's bound
-    },
-  )  # sample counts, applied to every prior with such a field
+    estimators=common.estimators(),  # sample counts, each applied to the priors that have it
+  )
   e.samples = common.entry("samples", num=num_kl)  # s/sample at the comparison's batch_size
   e.kl = common.entry("code_kl", num=num_kl, alpha=1.0, bootstrap=200)  # M test maps, M samples; floor: the next M
   e.classifier_fd = common.entry("frechet", features="classifier", path="", num=num_kl)  # path: a classifier run
@@ -65,7 +59,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if v.tiny:
     c.batch_size = 4
     c.evals.nll.update({"num_examples": 4, "batch_size": 4, "elbo_fit_examples": 8})
-    c.evals.nll.estimators.update({"iwae_samples": 2, "paper_mc_samples": 2, "nll_t_samples": 4, "nll_m_samples": 2})
+    c.evals.nll.estimators.update({"iwae_samples": 2, "nll_t_samples": 4, "nll_m_samples": 2})  # paper_mc: off
     c.evals.samples.num = 8
     c.evals.kl.update({"num": 8, "bootstrap": 10})
     c.evals.classifier_fd.num = c.evals.fid.num = 8
