@@ -31,6 +31,7 @@ sys.path.insert(0, REPO)
 from dbvq_jax import latents, parallel, priors, timing, train
 from dbvq_jax.core import loop
 from dbvq_jax.data import pipeline
+from dbvq_jax.priors import trained as trained_priors
 
 PEAK_TFLOPS = {  # dense bf16 datasheet peaks per device (float32 work is rated lower; MFU is against these)
   "H200": 989,
@@ -82,7 +83,7 @@ def build(config, shape: tuple, k: int):
   """The prior of `config` on a random codebook [K, d], its (params, model_state) initialiser and its loss."""
   codebook = np.random.default_rng(1).normal(size=(k, shape[-1])).astype(np.float32)
   prior = priors.build(config, codebook, shape[-1])
-  init = latents.prior_variables(prior, random_latents(1, shape, k))
+  init = trained_priors.prior_variables(prior, random_latents(1, shape, k))
 
   def loss_fn(params, model_state, batch, rng):
     loss, metrics = prior.loss(params, batch, rng)

@@ -23,9 +23,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import prior as prior_config  # noqa: E402
 from dbvq_jax import latents  # noqa: E402
+from dbvq_jax import masks as inpaint_masks  # noqa: E402
 from dbvq_jax.core import checkpoint, loop  # noqa: E402
 from dbvq_jax.evaluate import base as evaluation  # noqa: E402
 from dbvq_jax.evaluate import codes as code_metrics  # noqa: E402
+from dbvq_jax.priors import trained as trained_priors  # noqa: E402
 
 
 def _changes(config, base) -> str:
@@ -40,7 +42,7 @@ def _changes(config, base) -> str:
 
 def load_run(workdir: str, args, model) -> dict:
   """A trained bridge run, loaded once: its config, prior, parameters and validation maps."""
-  trained = latents.load_prior(workdir, model)
+  trained = trained_priors.load_prior(workdir, model)
   val = latents.split_validation(trained.stats, trained.config.validation_size)[1]
   if len(val["codes"]) < 2 * args.num_kl:
     raise SystemExit(f"{workdir}: {len(val['codes'])} validation maps; --num_kl needs twice as many")
@@ -53,7 +55,7 @@ def evaluate(run: dict, args, num_codes: int, decoder_t: int) -> dict:
   """Bounds and KL (with the floor) on the validation maps of a loaded run ending its chain at decoder_t."""
   prior, params, val = run["prior"].with_decoder_t(decoder_t), run["params"], run["val"]
   maps = {"codes": val["codes"][: args.examples], "z0": val["z0"][: args.examples]}
-  mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], args.mask_size), maps["codes"].shape)
+  mask = np.broadcast_to(inpaint_masks.centred_square(maps["codes"].shape[1], args.mask_size), maps["codes"].shape)
   nll = jax.jit(lambda p, k, b, m: prior.nll(p, k, b, m))
   bound = {
     name: evaluation.likelihoods(nll, prior.NLL_KINDS, params, jax.random.PRNGKey(0), maps, m, 100)["bound"]

@@ -25,8 +25,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dbvq_jax import latents, likelihood  # noqa: E402
+from dbvq_jax import masks as inpaint_masks  # noqa: E402
 from dbvq_jax.core import checkpoint  # noqa: E402
 from dbvq_jax.evaluate import base as evaluation  # noqa: E402
+from dbvq_jax.priors import trained as trained_priors  # noqa: E402
 
 BOUND_S = 64  # continuous time: stratified s per map in the bound
 
@@ -50,11 +52,11 @@ def main():
   if run.prior.type != "bridge":
     raise SystemExit(f"{args.prior_workdir} holds a {run.prior.type} prior, not a bridge")
   model = latents.load_vqvae(run.vqvae_workdir)
-  trained = latents.load_prior(args.prior_workdir, model)
+  trained = trained_priors.load_prior(args.prior_workdir, model)
   prior, params = trained.prior, trained.params
   test = latents.test_latents(model, trained.stats, args.examples, 32)
   side = test["codes"].shape[1]
-  mask = np.broadcast_to(latents.centred_square(side, args.mask_size), (args.examples, side, side))
+  mask = np.broadcast_to(inpaint_masks.centred_square(side, args.mask_size), (args.examples, side, side))
   mask = mask if args.mask_size else None  # 0: the whole map
   maps = {"codes": test["codes"], "z0": test["z0"]}
   scored = f"{args.mask_size}x{args.mask_size} of {side}x{side} masked" if args.mask_size else "whole maps"

@@ -36,6 +36,7 @@ from dbvq_jax import latents  # noqa: E402
 from dbvq_jax.core import loop  # noqa: E402
 from dbvq_jax.evaluate import base as evaluation  # noqa: E402
 from dbvq_jax.evaluate import evaluators  # noqa: E402
+from dbvq_jax.priors import trained as trained_priors  # noqa: E402
 
 
 def train_to(args, workdir: str, steps: int) -> None:
@@ -78,7 +79,7 @@ def curve_evals(args):
 
 def score(args, workdir: str, cache: dict, model) -> tuple[dict, dict]:
   """(the test metrics of WORKDIR's latest checkpoint, the floors)."""
-  trained = latents.load_prior(workdir, model, cache["training"])
+  trained = trained_priors.load_prior(workdir, model, cache["training"])
   if args.sample_steps and trained.config.prior.type == "bridge":  # the baselines sample as they are configured
     trained = dataclasses.replace(trained, prior=trained.prior.with_sample_steps(args.sample_steps))
   ctx = evaluators.PriorContext(trained.prior, model, trained.stats, 32, cache)

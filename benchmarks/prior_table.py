@@ -21,8 +21,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dbvq_jax import latents, parallel, priors, timing, train  # noqa: E402
+from dbvq_jax import parallel, priors, timing, train  # noqa: E402
 from dbvq_jax.core import loop  # noqa: E402
+from dbvq_jax.priors import trained as trained_priors  # noqa: E402
 
 LATENTS = {"fmnist": ((8, 8, 16), 64), "mini": ((21, 21, 32), 128)}
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +45,7 @@ def random_latents(shape: tuple[int, ...], k: int) -> tuple[np.ndarray, dict]:
 def train_rate(config, prior, data: dict, repeats: int) -> tuple[float, dict, int]:
   """(steps/s of the loop's own compiled train step at the config's batch, the parameters after it, their
   count), the median of `repeats` steps after compilation."""
-  init = latents.prior_variables(prior, data)
+  init = trained_priors.prior_variables(prior, data)
   state = {"state": loop.fresh_state(config, init)}
   b = config.training.batch_size
   chunk = parallel.global_batch(

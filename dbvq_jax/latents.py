@@ -25,10 +25,10 @@ from absl import logging
 from etils import epath
 from jax.experimental import multihost_utils
 
-from dbvq_jax import files, parallel, priors, quantize
+from dbvq_jax import files, parallel, quantize
 from dbvq_jax.core import checkpoint, loop
+from dbvq_jax.data import image_batches
 from dbvq_jax.data import images as image_data
-from dbvq_jax.data import pipeline
 from dbvq_jax.models import layers
 from dbvq_jax.models import vqvae as vqvae_models
 
@@ -75,27 +75,6 @@ def codebook_of(params: dict, model_state: dict) -> jax.Array:
   return params["codebook"] if "codebook" in params else model_state["codebook"]
 
 
-def image_transform(config: ml_collections.ConfigDict):
-  """Record -> {'image': float [H, W, C] in [-1, 1], 'label'} for a config with a `data` section."""
-  size = config.data.image_size
-  return lambda r: {"image": pipeline.image_to_float(r["image"], size), "label": r["label"]}
-
-
-def image_chunks(config: ml_collections.ConfigDict, image_config: ml_collections.ConfigDict):
-  """This process's chunks of training images of image_config's dataset, as the VQ-VAE sees them, batched
-  and seeded by `config` (training.batch_size, training.steps_per_call, seed)."""
-  t = config.training
-  source = image_data.source(image_config.data, "train")
-  return pipeline.train_chunks(
-    source,
-    seed=config.seed,
-    global_batch=t.batch_size,
-    steps_per_call=t.steps_per_call,
-    transform=image_transform(image_config),
-    workers=t.data_workers,
-  )
-
-
 @dataclasses.dataclass(frozen=True)
 class VQVAE:
   """A trained VQ-VAE: encode (images -> z_e), decode (z_q -> images) and decode_codes (codes -> images)."""
@@ -129,7 +108,7 @@ def encode_split(model: VQVAE, split: str, batch_size: int, limit: int | None = 
   batches spread over every device of every process (each process reads only its own batches)."""
   source = image_data.source(model.config.data, split)
   n = len(source) if limit is None else min(limit, len(source))
-  encode, transform = _jitted_encode(model), image_transform(model.config)
+  encode, transform = _jitted_encode(model), image_batches.image_transform(model.config)
 
   def one(params, i: int):
     records = [transform(source[j]) for j in range(i * batch_size, min(n, (i + 1) * batch_size))]
@@ -267,16 +246,6 @@ def test_latents(model: VQVAE, stats: dict, n: int, batch_size: int, split: str 
   return {"z0": z0, "codes": nearest_codes(z0, normalised_codebook(model, stats)).astype(np.int32), "label": labels}
 
 
-def images(config: ml_collections.ConfigDict, split: str, n: int, batch_size: int) -> np.ndarray:
-  """The first n images [n, H, W, C] of a split ('train' or 'test') of a VQ-VAE config's dataset, as the VQ-VAE
-  sees them (in [-1, 1]; the training split in the order its latents are cached)."""
-  source = image_data.source(config.data, split)
-  if len(source) < n:
-    raise ValueError(f"the {split} split has {len(source)} images; {n} are needed")
-  batches = pipeline.eval_batches(source, batch_size=batch_size, transform=image_transform(config), limit=n)
-  return np.concatenate([b["image"] for b in batches])
-
-
 def split_validation(stats: dict, size: int) -> tuple[dict, dict]:
   """(training, validation) parts of the cached latents: the last `size` maps are held out for choosing
   settings, never trained on (the test split is only for the final numbers)."""
@@ -298,54 +267,3 @@ class LatentSource:
 
   def __getitem__(self, index: int) -> dict:
     return {k: self.stats[k][index] for k in PER_MAP}
-
-
-def centred_square(side: int, size: int) -> np.ndarray:
-  """Mask [side, side], True outside a centred size x size square (the part to inpaint)."""
-  lo = (side - size) // 2
-  known = np.ones((side, side), bool)
-  known[lo : lo + size, lo : lo + size] = False
-  return known
-
-
-def top_left_square(side: int, size: int) -> np.ndarray:
-  """Mask [side, side], True outside the top-left size x size square."""
-  known = np.ones((side, side), bool)
-  known[:size, :size] = False
-  return known
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainedPrior:
-  """A prior trained on a VQ-VAE's latents: its run config, the prior, the weights to sample with (EMA when
-  use_ema), the latent statistics {'z0', 'codes', 'label', 'mu', 'scale'} of its training set and the
-  training step of the checkpoint loaded."""
-
-  config: ml_collections.ConfigDict
-  prior: priors.Prior
-  params: dict
-  stats: dict
-  step: int
-
-
-def build_prior(config: ml_collections.ConfigDict, model: VQVAE, stats: dict) -> priors.Prior:
-  """The prior of an image-prior config on the VQ-VAE's normalised codebook."""
-  return priors.build(config, normalised_codebook(model, stats), stats["z0"].shape[-1])
-
-
-def prior_variables(prior: priors.Prior, stats: dict):
-  """rng -> (params, {}) of a prior for one example of its latent entry."""
-  return lambda rng: (prior.init(rng, stats[prior.latent_key].shape[1:]), {})
-
-
-def load_prior(workdir: str, model: VQVAE, stats: dict | None = None, accept_changed: bool = False) -> TrainedPrior:
-  """The image prior trained in WORKDIR, checked to be on `model`'s latents, those of the same checkpoint as
-  it was trained on unless accept_changed (`stats`: training_latents(model), read here when not given)."""
-  config = checkpoint.run_config(workdir, "image_prior")
-  if files.absolute(config.vqvae_workdir) != model.workdir:
-    raise ValueError(f"{workdir!r} was trained on the latents of {config.vqvae_workdir!r}, not {model.workdir!r}")
-  stats = training_latents(model, config.sampling.batch_size) if stats is None else stats
-  check_provenance(workdir, provenance(model, stats), accept_changed)
-  prior = build_prior(config, model, stats)
-  weights = loop.load_weights(config, workdir, prior_variables(prior, stats))
-  return TrainedPrior(config, prior, weights.params, stats, weights.step)

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from dbvq_jax import latents, priors, quantize
+from dbvq_jax import masks as inpaint_masks
+from dbvq_jax.data import image_batches
 from dbvq_jax.evaluate import base, elbo, features, frechet
 from dbvq_jax.evaluate import codes as code_metrics
 from dbvq_jax.evaluate import images as image_eval
@@ -164,7 +166,7 @@ class Inpaint(base.Evaluator):
 
   SETTINGS = ("num_images", "samples_per_image", "mask_size")
 
-  REGIONS = {"centre": latents.centred_square, "top_left": latents.top_left_square}
+  REGIONS = {"centre": inpaint_masks.centred_square, "top_left": inpaint_masks.top_left_square}
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -247,7 +249,9 @@ class Likelihood(base.Evaluator):
   def run(self, params, key, shared):
     test = self.ctx.test(self.cfg.num_examples)
     maps = {"codes": test["codes"], "z0": test["z0"]}
-    mask = np.broadcast_to(latents.centred_square(maps["codes"].shape[1], self.cfg.mask_size), maps["codes"].shape)
+    mask = np.broadcast_to(
+      inpaint_masks.centred_square(maps["codes"].shape[1], self.cfg.mask_size), maps["codes"].shape
+    )
     batch = self.cfg.get("batch_size", self.ctx.batch_size)
     whole = base.per_map_nats(self.fn, params, key, maps, None, batch)
     record = {"nll_unconditional": self._summary(whole, maps["codes"][0].size, masked=False)}
@@ -271,7 +275,7 @@ class Likelihood(base.Evaluator):
     negative ELBO's bits/dim (a bound where the prior's term is exact or a bound, else an estimate)}."""
     n, ctx = len(next(iter(prior_nats.values()))), self.ctx
     log_scale = _cached(ctx.cache, ("elbo_log_scale", fit_examples), lambda: self._fit_scale(fit_examples))
-    images = latents.images(ctx.vqvae.config, "test", n, ctx.batch_size)
+    images = image_batches.images(ctx.vqvae.config, "test", n, ctx.batch_size)
     decoder = np.asarray(elbo.image_nll(images, ctx.decoded(ctx.test(n)["codes"]), log_scale), np.float64)
     dims = int(np.prod(images.shape[1:]))
     out = {"decoder": _bits(base.mean_and_se(elbo.bits_per_dim(decoder, dims))), "log_scale": log_scale, "dims": dims}
@@ -286,7 +290,7 @@ class Likelihood(base.Evaluator):
     ctx = self.ctx
     m = min(m, len(ctx.stats["codes"]))  # a small dataset: all its training images
     codes = latents.test_latents(ctx.vqvae, ctx.stats, m, ctx.batch_size, split="train")["codes"]
-    return elbo.fit_log_scale(latents.images(ctx.vqvae.config, "train", m, ctx.batch_size), ctx.decoded(codes))
+    return elbo.fit_log_scale(image_batches.images(ctx.vqvae.config, "train", m, ctx.batch_size), ctx.decoded(codes))
 
 
 def _bits(estimate: dict) -> dict:
@@ -331,7 +335,7 @@ class Frechet(base.Evaluator):
   def _compute_statistics(self, start: int):
     ctx, n = self.ctx, self.cfg.num
     if self.cfg.get("reference", "reconstructions") == "images":
-      x = latents.images(ctx.vqvae.config, "test", start + n, ctx.batch_size)[start:]
+      x = image_batches.images(ctx.vqvae.config, "test", start + n, ctx.batch_size)[start:]
       return frechet.statistics(features.batched(self.features, lambda v: v, x, ctx.batch_size))
     codes = ctx.test(start + n)["codes"][start:]
     return frechet.statistics(features.batched(self.features, ctx.decode, codes, ctx.batch_size))

@@ -64,7 +64,7 @@ class Prior(Protocol):
 
 
 PACKAGE = "dbvq_jax.priors"
-_NOT_PRIORS = ("base", "common")  # helper modules of the package
+_NOT_PRIORS = ("base", "common", "trained")  # helper modules of the package
 
 
 def module(kind: str) -> types.ModuleType:

@@ -9,9 +9,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from dbvq_jax import latents
+from dbvq_jax.data import image_batches, pipeline
 from dbvq_jax.data import images as image_data
-from dbvq_jax.data import pipeline
 from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import features
 from dbvq_jax.train import experiment
@@ -24,7 +23,7 @@ class Classifier(experiment.Experiment):
     self.init_variables = features.classifier_variables(config)
 
   def train_data(self):
-    return latents.image_chunks(self.config, self.config)
+    return image_batches.image_chunks(self.config, self.config)
 
   def loss(self, params, model_state, batch, rng):
     del rng
@@ -46,7 +45,9 @@ class Accuracy(evaluation.Evaluator):
   def run(self, params, key, shared):
     config = self.ctx.config
     batches = pipeline.eval_batches(
-      image_data.source(config.data, "test"), batch_size=self.cfg.batch_size, transform=latents.image_transform(config)
+      image_data.source(config.data, "test"),
+      batch_size=self.cfg.batch_size,
+      transform=image_batches.image_transform(config),
     )
     hits = [np.asarray(self.fn(params, b["image"])) == b["label"] for b in batches]
     return {"test_accuracy": float(np.mean(np.concatenate(hits)))}, {}

@@ -24,10 +24,11 @@ from dbvq_jax import files, latents
 from dbvq_jax.core import loop
 from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import evaluators
+from dbvq_jax.priors import trained as trained_priors
 from dbvq_jax.train import experiment
 
 
-def capped(trained: latents.TrainedPrior, max_steps: int) -> latents.TrainedPrior:
+def capped(trained: trained_priors.TrainedPrior, max_steps: int) -> trained_priors.TrainedPrior:
   """The trained prior sampling with at most `max_steps` network evaluations where its sampler has a choice of
   steps (the bridge's strided sampler in place of its T-step chain); 0: as trained."""
   if max_steps and trained.prior.full_sample_steps > max_steps:
@@ -44,7 +45,7 @@ class Compare(experiment.Experiment):
     """One prior's results row (and its evaluators); its pictures go to OUT. `cache` holds what depends on
     the data only (training and test latents, reference features), shared by every prior."""
     t0 = time.perf_counter()
-    trained = capped(latents.load_prior(prior_dir, model, cache["training"]), self.config.max_sample_steps)
+    trained = capped(trained_priors.load_prior(prior_dir, model, cache["training"]), self.config.max_sample_steps)
     logging.info("%s: evaluating step %d of %s", name, trained.step, prior_dir)
     ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size, cache)
     built = evaluation.build(self.config.evals, ctx)

@@ -27,12 +27,13 @@ import ml_collections
 import numpy as np
 
 from dbvq_jax import latents, priors, quantize
+from dbvq_jax.data import image_batches, pipeline
 from dbvq_jax.data import images as image_data
-from dbvq_jax.data import pipeline
 from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import evaluators
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.priors import bridge as bridge_prior
+from dbvq_jax.priors import trained as trained_priors
 from dbvq_jax.train import experiment
 
 _SAME = ("model", "bridge", "prior")  # sections a starting prior must share with the end-to-end config
@@ -90,7 +91,7 @@ def reconstruction_metrics(config, model: latents.VQVAE, stats) -> dict:
     return decoder.apply(params["decoder"], codebook[codes]), codes, (z_e - stats["mu"]) / stats["scale"]
 
   test = image_data.source(model.config.data, "test")
-  tf = latents.image_transform(model.config)
+  tf = image_batches.image_transform(model.config)
   batches = pipeline.eval_batches(test, batch_size=config.sampling.batch_size, transform=tf, limit=config.eval_images)
   xs, recs, codes, zs = (
     np.concatenate(v)
@@ -105,12 +106,12 @@ def reconstruction_metrics(config, model: latents.VQVAE, stats) -> dict:
   }
 
 
-def starting_prior(config: ml_collections.ConfigDict, model: latents.VQVAE) -> latents.TrainedPrior | None:
+def starting_prior(config: ml_collections.ConfigDict, model: latents.VQVAE) -> trained_priors.TrainedPrior | None:
   """The prior_workdir prior to start from (None: the denoiser starts from scratch), checked to have this
   config's architecture, bridge and parameterisation."""
   if not config.prior_workdir:
     return None
-  start = latents.load_prior(config.prior_workdir, model)
+  start = trained_priors.load_prior(config.prior_workdir, model)
   for section in _SAME:
     if json.loads(start.config[section].to_json()) != json.loads(
       config[section].to_json()
@@ -143,7 +144,7 @@ class EndToEnd(experiment.Experiment):
     return dict(self.pretrained.params, codebook=jnp.asarray(self.pretrained.codebook), denoiser=denoiser), {}
 
   def train_data(self):
-    return latents.image_chunks(self.config, self.pretrained.config)
+    return image_batches.image_chunks(self.config, self.pretrained.config)
 
   def _periodic(self, step, state, writer) -> None:
     """End to end evaluates at the end only (the decoder of the samples changes with the weights)."""

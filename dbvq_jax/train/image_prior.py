@@ -13,6 +13,7 @@ from etils import epath
 from dbvq_jax import latents
 from dbvq_jax.data import pipeline
 from dbvq_jax.evaluate import evaluators
+from dbvq_jax.priors import trained as trained_priors
 from dbvq_jax.train import experiment
 
 
@@ -34,8 +35,8 @@ class ImagePrior(experiment.Experiment):
     check_dataset(config, self.vqvae)
     self.stats = latents.training_latents(self.vqvae, config.sampling.batch_size)
     self.upstream = latents.provenance(self.vqvae, self.stats)
-    self.prior = latents.build_prior(config, self.vqvae, self.stats)
-    self.init_variables = latents.prior_variables(self.prior, self.stats)
+    self.prior = trained_priors.build_prior(config, self.vqvae, self.stats)
+    self.init_variables = trained_priors.prior_variables(self.prior, self.stats)
 
   def run(self, mode: str) -> dict:
     """Refuses a run trained on other latents than the VQ-VAE gives now; a fresh run records what it read

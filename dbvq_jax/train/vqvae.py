@@ -11,8 +11,8 @@ import ml_collections
 import numpy as np
 
 from dbvq_jax import latents, quantize
+from dbvq_jax.data import image_batches, pipeline
 from dbvq_jax.data import images as image_data
-from dbvq_jax.data import pipeline
 from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import images as image_eval
 from dbvq_jax.train import experiment
@@ -51,7 +51,7 @@ class VQVAE(experiment.Experiment):
     self.loss = loss_fn(config)
 
   def train_data(self):
-    return latents.image_chunks(self.config, self.config)
+    return image_batches.image_chunks(self.config, self.config)
 
   def eval_params(self, state) -> dict:
     """The weights and the codebook (a parameter, or EMA statistics in the model state)."""
@@ -80,7 +80,10 @@ class Reconstruction(evaluation.Evaluator):
     config = self.ctx.config
     test = image_data.source(config.data, "test")
     batches = pipeline.eval_batches(
-      test, batch_size=self.cfg.batch_size, transform=latents.image_transform(config), limit=self.cfg.num_images or None
+      test,
+      batch_size=self.cfg.batch_size,
+      transform=image_batches.image_transform(config),
+      limit=self.cfg.num_images or None,
     )
     x, x_hat, codes = (
       np.concatenate(v)

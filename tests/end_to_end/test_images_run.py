@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from dbvq_jax import latents, priors, quantize, train
+from dbvq_jax import masks as inpaint_masks
 from dbvq_jax.core import loop
 from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import evaluators
@@ -298,7 +299,7 @@ def test_prior_on_grids_keeps_known_codes():
   prior = priors.build(config, codebook, 4)
   params = prior.init(jax.random.PRNGKey(0), (5, 5, 4))
   known = jnp.asarray(codebook[np.random.default_rng(1).integers(0, 8, (2, 5, 5))])
-  mask = jnp.asarray(latents.centred_square(5, 3))[None].repeat(2, 0)
+  mask = jnp.asarray(inpaint_masks.centred_square(5, 3))[None].repeat(2, 0)
   codes = prior.sample(params, jax.random.PRNGKey(1), known.shape, known=known, mask=mask)
   expected = quantize.nearest_code(known, jnp.asarray(codebook))
   np.testing.assert_array_equal(np.asarray(codes)[np.asarray(mask)], np.asarray(expected)[np.asarray(mask)])

@@ -13,6 +13,8 @@ import optax
 import pytest
 
 from dbvq_jax import latents, priors, train
+from dbvq_jax import masks as inpaint_masks
+from dbvq_jax.priors import trained as trained_priors
 from dbvq_jax.train import stack as train_stack
 
 import helpers
@@ -117,11 +119,11 @@ def test_its_exact_likelihood_is_scored_as_computed_by_hand(runs):
   centre, divided by its size, from the trained logits (float64)."""
   root, _, results = runs
   model = latents.load_vqvae(str(root / "vqvae"))
-  trained = latents.load_prior(str(root / "independent"), model)
+  trained = trained_priors.load_prior(str(root / "independent"), model)
   logits = np.asarray(trained.params["logits"], np.float64)
   log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
   test = latents.test_latents(model, trained.stats, 4, 4)["codes"]
-  hidden = ~latents.centred_square(8, 4)
+  hidden = ~inpaint_masks.centred_square(8, 4)
   per_map = [-np.take_along_axis(log_p, x[..., None], -1)[..., 0][hidden].sum() / hidden.sum() for x in test]
   [row] = results["priors"]
   assert row["nll_masked"]["exact"]["nats"] == pytest.approx(np.mean(per_map), rel=1e-5)
