@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from etils import epath  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 from dbvq_jax import files  # noqa: E402
@@ -164,10 +161,3 @@ def plot_inpainting(
   conditioning = ", ".join(str(int(c)) if c >= 0 else "?" for c in given)
   fig.suptitle(f"Inpainting ({conditioning}), known positions boxed: {len(codes)} samples{more}", fontsize=10)
   files.save_figure(fig, path, dpi=120)
-
-
-def figure_paths(d: str) -> dict:
-  """The four figures' paths in directory d (created; it may be gs://...)."""
-  epath.Path(d).mkdir(parents=True, exist_ok=True)
-  names = ("data", "chains", "codebook", "inpainting")
-  return {n: os.path.join(d, f"toy_{n}.png") for n in names}

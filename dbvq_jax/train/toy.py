@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import time
 
 import jax
@@ -168,8 +167,7 @@ class ToyMetrics(evaluation.Evaluator):
     if config.quantize.learn_codebook:
       metrics.update(codebook_max_error=float(errors.max()), codebook_mean_error=float(errors.mean()))
     reverse = _table4(config, prior, params, r_chain, codebook, true_index)
-    draw = lambda path: _draw_figures(config, os.path.dirname(path), prior, params, reverse, true_index, r_inpaint)  # noqa: E731
-    return metrics, {"figures": draw}
+    return metrics, _pictures(config, prior, params, reverse, true_index, r_inpaint)
 
 
 def _table4(config, prior, params, rng, codebook, true_index) -> np.ndarray:
@@ -185,25 +183,27 @@ def _table4(config, prior, params, rng, codebook, true_index) -> np.ndarray:
   return reverse
 
 
-def _draw_figures(config, directory, prior, params, reverse, true_index, rng) -> None:
-  """Figs. 2, 3, 11 and 12 as PNGs in `directory` (the run's figures/)."""
+def _pictures(config, prior, params, reverse, true_index, rng) -> dict:
+  """Figs. 2, 3, 11 and 12 as pictures toy_<name> (experiment.save_pictures), each drawn given its path."""
   b, k, n = prior.discretised(params).bridge, config.data.num_codes, config.data.length
   true, codebook = toy_data.centroids(k), np.asarray(prior.codebook(params))
-  paths = toy_eval.figure_paths(directory)
   x_codes, x = toy_data.sample(np.random.default_rng([config.seed, 2]), 2, n, k, config.data.noise_std)
-  toy_eval.plot_data(paths["data"], true, x, x_codes)
   eps = jax.random.normal(jax.random.PRNGKey(config.seed + 2), (b.num_steps + 1, n, 2))
   forward = jax.vmap(lambda t, e: bridge_lib.q_sample(b, jnp.asarray(x[0]), t, e))(jnp.arange(b.num_steps + 1), eps)
   times = np.arange(b.num_steps, -1, -1)
-  toy_eval.plot_chains(paths["chains"], true, np.asarray(forward)[::-1], reverse, times)
-  learned = config.quantize.learn_codebook
-  toy_eval.plot_codebooks(paths["codebook"], true, *((initial_codebook(config), codebook) if learned else (None, None)))
+  learned = (initial_codebook(config), codebook) if config.quantize.learn_codebook else (None, None)
   known, mask = inpainting_inputs(config, INPAINTING_FIGURE_SAMPLES)
   z0, _ = jax.jit(prior.sample_latents, static_argnums=2)(
     params, rng, (INPAINTING_FIGURE_SAMPLES, n, 2), known=jnp.asarray(known), mask=jnp.asarray(mask)
   )
   codes = true_index[np.asarray(quantize.nearest_code(z0, codebook))]
-  toy_eval.plot_inpainting(paths["inpainting"], true, np.asarray(z0), codes, np.asarray(config.sampling.inpaint_codes))
+  given = np.asarray(config.sampling.inpaint_codes)
+  return {
+    "toy_data": lambda path: toy_eval.plot_data(path, true, x, x_codes),
+    "toy_chains": lambda path: toy_eval.plot_chains(path, true, np.asarray(forward)[::-1], reverse, times),
+    "toy_codebook": lambda path: toy_eval.plot_codebooks(path, true, *learned),
+    "toy_inpainting": lambda path: toy_eval.plot_inpainting(path, true, np.asarray(z0), codes, given),
+  }
 
 
 class Toy(experiment.Experiment):
