@@ -82,20 +82,13 @@ def inpainting_inputs(config: ml_collections.ConfigDict, num: int):
 
 
 def _sample_codes(sample, params, rng, config, true_index, known=None, mask=None, conditioned=True):
-  """M sequences (true-centroid indices) from sample = jax.jit(prior.sample) in batches of sampling.batch_size,
-  batch i seeded with fold_in(rng, i) and spread over every device of every process."""
+  """M sequences (true-centroid indices) from sample = jax.jit(prior.sample) by evaluation.draw, in batches of
+  sampling.batch_size; inpainting gives every batch the same known positions (known, mask: [>= batch, N, ...])."""
   s = config.sampling
-  n, shape = s.num_samples, (s.batch_size, config.data.length, 2)
-  if n % s.batch_size:
-    raise ValueError(f"sampling.num_samples={n} must be a multiple of sampling.batch_size={s.batch_size}")
-
-  def one(p, i: int):
-    rows = slice(i * s.batch_size, (i + 1) * s.batch_size)
-    kn = None if known is None else jnp.asarray(known[rows])
-    mk = None if mask is None else jnp.asarray(mask[rows])
-    return sample(p, jax.random.fold_in(rng, i), shape, known=kn, mask=mk, conditioned=conditioned)
-
-  return true_index[np.concatenate(parallel.gather_batches(one, params, n // s.batch_size, "toy sampling"))]
+  shape = (s.batch_size, config.data.length, 2)
+  kn, mk = (None, None) if known is None else (jnp.asarray(known[: s.batch_size]), jnp.asarray(mask[: s.batch_size]))
+  fn = lambda p, key: sample(p, key, shape, known=kn, mask=mk, conditioned=conditioned)  # noqa: E731
+  return true_index[evaluation.draw(fn, params, rng, s.num_samples, s.batch_size)]
 
 
 def likelihoods(
