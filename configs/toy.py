@@ -81,7 +81,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer = common.optimizer(2e-3, warmup_steps=500, end_lr_factor=0.01)
 
   c.use_ema = True  # evaluate with the EMA of the parameters
-  c.evals = ml_collections.ConfigDict({"toy": {"type": "toy"}})  # dbvq_jax/train/toy.py ToyMetrics
+  c.evals = ml_collections.ConfigDict()  # dbvq_jax/train/toy.py ToyMetrics: samples, likelihoods, figures
+  c.evals.toy = common.entry(
+    "toy",
+    nll_sequences=1000,  # held-out sequences scored (metrics.json "nll") ...
+    nll_batch=100,  # ... this many per device call (progress is logged per call)
+    estimators={
+      "iwae_samples": 256,  # S forward paths of the importance-weighted estimate
+      "nll_t_samples": 0,  # strata of t in the bound (0: every t)
+      "paper_mc_samples": 4,  # the paper's Monte Carlo estimate (conditional): S inpainted samples ...
+      "paper_mc_tau": 1.0,  # ... and the quantiser temperature
+    },
+  )
 
   c.sampling = ml_collections.ConfigDict()
   c.sampling.num_samples = 10_000  # M unconditional and M inpainted sequences
@@ -90,13 +101,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.sampling.inpaint_codes = (0, -1, -1, -1, 4)  # -1 marks an unknown position (also the conditional NLL's mask)
   c.sampling.end = "decoder"  # decoder: draw the codes from p(z_q | z^t0) | nearest: nearest codes of z^0
 
-  c.eval = ml_collections.ConfigDict()  # likelihoods of held-out sequences (metrics.json "nll")
-  c.eval.nll_sequences = 1000
-  c.eval.nll_batch = 100  # sequences per device call (progress is logged per call)
-  c.eval.iwae_samples = 256  # S forward paths of the importance-weighted estimate
-  c.eval.nll_t_samples = 0  # strata of t in the bound (0: every t)
-  c.eval.paper_mc_samples = 4  # the paper's Monte Carlo estimate (conditional): S inpainted samples ...
-  c.eval.paper_mc_tau = 1.0  # ... and the quantiser temperature
   if v.continuous:
     continuous(c)
   if v.e2e:
@@ -111,7 +115,7 @@ def continuous(c: ml_collections.ConfigDict) -> None:
   embeddings with the Bayes skip; sampled on the clock's grid of bridge.num_steps steps."""
   c.bridge.update({"time": "continuous", "clock": "learned"})
   c.prior.update({"diffuse": "codes", "bayes_skip": True, "loss": "eq4"})
-  c.eval.nll_t_samples = 16  # s per sequence in the continuous bound
+  c.evals.toy.estimators.nll_t_samples = 16  # s per sequence in the continuous bound
 
 
 def end_to_end(c: ml_collections.ConfigDict) -> None:
@@ -138,4 +142,4 @@ def tiny(c: ml_collections.ConfigDict) -> None:
   c.training.update({"num_steps": 8, "batch_size": 16, "steps_per_call": 4, "log_every": 4, "checkpoint_every": 4})
   c.optimizer.warmup_steps = 2
   c.sampling.update({"num_samples": 64, "batch_size": 32})
-  c.eval.update({"nll_sequences": 16, "iwae_samples": 4})
+  c.evals.toy.nll_sequences, c.evals.toy.estimators.iwae_samples = 16, 4

@@ -6,7 +6,7 @@ This project downloads nothing. Convert the standard FID weights once, on any ma
   # (github.com/mseitzer/pytorch-fid, release "fid_weights")
   python -m dbvq_jax.evaluate.inception --torch_weights=pt_inception-2015-12-05-6726825d.pth --out=inception_fid.npz
 
-and pass `--config.eval.inception_weights=inception_fid.npz` to the comparison. The .npz holds one
+and pass `--config.evals.fid.path=inception_fid.npz` to the comparison. The .npz holds one
 array per parameter, keyed by its '/'-joined path (`Mixed_5b/branch1x1/conv/kernel`), batch norms
 folded into the convolutions. Features follow pytorch-fid: images in [-1, 1], grey repeated to RGB,
 bilinearly resized (half-pixel centres, no antialiasing) to 299 x 299, 2048-d average pool.

@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 
 from dbvq_jax import bridge as bridge_lib
-from dbvq_jax import parallel, quantize
+from dbvq_jax import parallel, priors, quantize
 from dbvq_jax.data import toy as toy_data
 from dbvq_jax.evaluate import base as evaluation
 from dbvq_jax.evaluate import toy as toy_eval
@@ -36,8 +36,7 @@ def build_prior(config: ml_collections.ConfigDict) -> bridge_prior.BridgePrior:
     denoiser = toy_models.PaperConvNet(out_features=out, channels=m.channels, dtype=layers.model_dtype(m))
   else:
     raise ValueError(f"model.name must be one of {MODELS}, got {m.name!r}")
-  prior = bridge_prior.build(config, toy_data.centroids(config.data.num_codes), 2, denoiser=denoiser)
-  return prior.with_estimators(**{k: config.eval[k] for k in bridge_prior.ESTIMATORS})
+  return bridge_prior.build(config, toy_data.centroids(config.data.num_codes), 2, denoiser=denoiser)
 
 
 def initial_codebook(config: ml_collections.ConfigDict) -> np.ndarray:
@@ -91,13 +90,11 @@ def _sample_codes(sample, params, rng, config, true_index, known=None, mask=None
   return true_index[evaluation.draw(fn, params, rng, s.num_samples, s.batch_size)]
 
 
-def likelihoods(
-  config: ml_collections.ConfigDict, prior: bridge_prior.BridgePrior, params: dict, true_index: np.ndarray, rng
-) -> dict:
-  """Nats per sequence on eval.nll_sequences held-out sequences, unconditional and with the unknown
-  positions of sampling.inpaint_codes scored given the others: each estimator's mean and standard
-  error, beside the data law's exact value on the same sequences (evaluate/toy.exact_nll)."""
-  e, d = config.eval, config.data
+def likelihoods(config, e, prior: bridge_prior.BridgePrior, params: dict, true_index: np.ndarray, rng) -> dict:
+  """Nats per sequence on e.nll_sequences held-out sequences (e: the toy evaluator's entry), unconditional and
+  with the unknown positions of sampling.inpaint_codes scored given the others: each estimator's mean and
+  standard error, beside the data law's exact value on the same sequences (evaluate/toy.exact_nll)."""
+  d = config.data
   true_codes = toy_data.sample_codes(np.random.default_rng([config.seed, 3]), e.nll_sequences, d.length, d.num_codes)
   codes = np.argsort(true_index)[true_codes]  # the prior's own code indices
   known = np.asarray(config.sampling.inpaint_codes) >= 0
@@ -125,14 +122,18 @@ def likelihoods(
 class ToyMetrics(evaluation.Evaluator):
   """Valid-sequence rates of unconditional, inpainted and replacement-inpainted samples, total variation to
   the uniform law on valid sequences, likelihoods beside the data law's, codebook error (end to end), Table 4
-  along one reverse chain, and Figs. 2, 3, 11 and 12."""
+  along one reverse chain, and Figs. 2, 3, 11 and 12. Settings: nll_sequences and nll_batch (the likelihoods'
+  held-out sequences and their batch) and estimators (priors.with_estimators)."""
+
+  SETTINGS = ("nll_sequences", "nll_batch", "estimators")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
-    self.sample = jax.jit(context.prior.sample, static_argnums=2, static_argnames=("conditioned",))
+    self.prior = priors.with_estimators(context.prior, dict(cfg.get("estimators", {})))
+    self.sample = jax.jit(self.prior.sample, static_argnums=2, static_argnames=("conditioned",))
 
   def run(self, params, key, shared):
-    config, prior = self.ctx.config, self.ctx.prior
+    config, prior = self.ctx.config, self.prior
     k = config.data.num_codes
     codebook = np.asarray(prior.codebook(params))
     true_index, errors = toy_eval.match_codebook(codebook, toy_data.centroids(k))
@@ -155,7 +156,7 @@ class ToyMetrics(evaluation.Evaluator):
       "inpaint_replacement_valid_rate": toy_eval.valid_rate(replaced, k),
       "inpaint_replacement_keeps_known": keeps_known(replaced),
       "sampling_seconds_incl_compile": seconds,
-      "nll": likelihoods(config, prior, params, true_index, r_nll),
+      "nll": likelihoods(config, self.cfg, prior, params, true_index, r_nll),
     }
     if config.quantize.learn_codebook:
       metrics.update(codebook_max_error=float(errors.max()), codebook_mean_error=float(errors.mean()))
