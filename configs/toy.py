@@ -55,6 +55,21 @@ def quantize_section() -> ml_collections.ConfigDict:
   return q
 
 
+def toy_entry() -> ml_collections.ConfigDict:
+  """The toy's evaluator: samples, likelihoods beside the data law's, figures."""
+  return common.entry(
+    "toy",
+    nll_sequences=1000,  # held-out sequences scored (metrics.json "nll") ...
+    nll_batch=100,  # ... this many per device call (progress is logged per call)
+    estimators={
+      "iwae_samples": 256,  # S forward paths of the importance-weighted estimate
+      "nll_t_samples": 0,  # strata of t in the bound (0: every t)
+      "paper_mc_samples": 4,  # the paper's Monte Carlo estimate (conditional): S inpainted samples ...
+      "paper_mc_tau": 1.0,  # ... and the quantiser temperature
+    },
+  )
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   v = common.parse(arg, e2e=False, continuous=False)
   c = ml_collections.ConfigDict()
@@ -81,18 +96,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer = common.optimizer(2e-3, warmup_steps=500, end_lr_factor=0.01)
 
   c.use_ema = True  # evaluate with the EMA of the parameters
-  c.evals = ml_collections.ConfigDict()  # dbvq_jax/train/toy.py ToyMetrics: samples, likelihoods, figures
-  c.evals.toy = common.entry(
-    "toy",
-    nll_sequences=1000,  # held-out sequences scored (metrics.json "nll") ...
-    nll_batch=100,  # ... this many per device call (progress is logged per call)
-    estimators={
-      "iwae_samples": 256,  # S forward paths of the importance-weighted estimate
-      "nll_t_samples": 0,  # strata of t in the bound (0: every t)
-      "paper_mc_samples": 4,  # the paper's Monte Carlo estimate (conditional): S inpainted samples ...
-      "paper_mc_tau": 1.0,  # ... and the quantiser temperature
-    },
-  )
+  c.evals = ml_collections.ConfigDict({"toy": toy_entry()})  # dbvq_jax/train/toy.py ToyMetrics
 
   c.sampling = ml_collections.ConfigDict()
   c.sampling.num_samples = 10_000  # M unconditional and M inpainted sequences
