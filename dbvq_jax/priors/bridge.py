@@ -93,7 +93,7 @@ class Sampler:
 
 @dataclasses.dataclass(frozen=True)
 class Estimators:
-  """The likelihood estimators' sample counts: the `nll` evaluator's `estimators` (the toy's: config `eval`)."""
+  """The likelihood estimators' sample counts: the `nll` evaluator's `estimators` (the toy's: its `toy` entry's)."""
 
   nll_t_samples: int = 50  # strata of t in the bound's diffusion term (0: every t; continuous time: s per example)
   iwae_samples: int = 0  # S forward paths of the importance-weighted estimate (0: not computed)
