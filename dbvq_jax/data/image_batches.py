@@ -31,11 +31,12 @@ def image_chunks(config: ml_collections.ConfigDict, image_config: ml_collections
   )
 
 
-def images(config: ml_collections.ConfigDict, split: str, n: int, batch_size: int) -> np.ndarray:
-  """The first n images [n, H, W, C] of a split ('train' or 'test') of a VQ-VAE config's dataset, as the VQ-VAE
-  sees them (in [-1, 1]; the training split in the order its latents are cached)."""
+def images(config: ml_collections.ConfigDict, split: str, n: int, batch_size: int, start: int = 0) -> np.ndarray:
+  """n images [n, H, W, C] of a split ('train' or 'test') of a VQ-VAE config's dataset from image `start` on, as
+  the VQ-VAE sees them (in [-1, 1]; the training split in the order its latents are cached)."""
   source = image_data.source(config.data, split)
-  if len(source) < n:
-    raise ValueError(f"the {split} split has {len(source)} images; {n} are needed")
-  batches = pipeline.eval_batches(source, batch_size=batch_size, transform=image_transform(config), limit=n)
+  if len(source) < start + n:
+    raise ValueError(f"the {split} split has {len(source)} images; {start + n} are needed")
+  transform = image_transform(config)
+  batches = pipeline.eval_batches(source, batch_size=batch_size, transform=transform, limit=n, start=start)
   return np.concatenate([b["image"] for b in batches])

@@ -44,8 +44,10 @@ def train_chunks(
   return iter(ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers)) if workers else ds)
 
 
-def eval_batches(source, *, batch_size: int, transform: Callable[[dict], dict], limit: int | None = None):
-  """The first `limit` records (all by default) in order, in batches (the last may be smaller)."""
-  n = len(source) if limit is None else min(limit, len(source))
-  ds = grain.MapDataset.source(source)[:n].map(transform).batch(batch_size)
+def eval_batches(
+  source, *, batch_size: int, transform: Callable[[dict], dict], limit: int | None = None, start: int = 0
+):
+  """`limit` records (all by default) from record `start` on, in order, in batches (the last may be smaller)."""
+  n = len(source) - start if limit is None else min(limit, len(source) - start)
+  ds = grain.MapDataset.source(source)[start : start + n].map(transform).batch(batch_size)
   return iter(ds.to_iter_dataset())

@@ -33,17 +33,32 @@ class PriorContext:
   batch_size: int
   cache: dict = dataclasses.field(default_factory=dict)
   samplers: dict = dataclasses.field(default_factory=dict)  # id(prior) -> (prior, its compiled sampler)
+  validation_size: int = 0  # the last maps of the training latents, held out from training (split 'validation')
 
-  def test(self, n: int) -> dict:
-    """The first n test images' latents {'z0', 'codes', 'label'} (encoded once)."""
+  def maps(self, n: int, split: str = "test") -> dict:
+    """Latents {'z0', 'codes', 'label'} of the first n images of `split`: 'test' (the test images, encoded once)
+    or 'validation' (the held-out training maps, for choosing settings)."""
+    if split == "validation":
+      if n > self.validation_size:
+        raise ValueError(f"the validation split has {self.validation_size} maps (validation_size); {n} are needed")
+      held_out = latents.split_validation(self.stats, self.validation_size)[1]
+      return {k: held_out[k][:n] for k in latents.PER_MAP}
     test = self.cache.get("test", {})
     if len(test.get("codes", ())) < n:
       test = self.cache["test"] = latents.test_latents(self.vqvae, self.stats, n, self.batch_size)
     return {k: v[:n] for k, v in test.items()}
 
+  def images(self, n: int, split: str = "test", start: int = 0) -> np.ndarray:
+    """Images start..start + n of `split` as the VQ-VAE sees them, those of `maps` (validation: the training
+    images of the held-out maps)."""
+    if split == "validation":
+      start += len(self.stats["codes"]) - self.validation_size
+    kind = "train" if split == "validation" else "test"
+    return image_batches.images(self.vqvae.config, kind, n, self.batch_size, start)
+
   @property
   def example_shape(self) -> tuple[int, ...]:
-    return self.test(1)[self.prior.latent_key].shape[1:]
+    return self.maps(1)[self.prior.latent_key].shape[1:]
 
   @property
   def num_codes(self) -> int:
@@ -76,6 +91,23 @@ class PriorContext:
   def prior_name(self) -> str:
     """The prior's class name without 'Prior' (e.g. 'Bridge', 'MaskGIT'), for figure titles."""
     return type(self.prior).__name__.removesuffix("Prior")
+
+
+SPLITS = ("test", "validation")
+
+
+class OnASplit(base.Evaluator):
+  """An evaluator that reads the data maps (and images) of one split, its setting `split`: 'test' (the default)
+  or 'validation' (the held-out training maps, for choosing settings; PriorContext.maps)."""
+
+  def __init__(self, cfg, context):
+    super().__init__(cfg, context)
+    if self.split not in SPLITS:
+      raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+
+  @property
+  def split(self) -> str:
+    return self.cfg.get("split", "test")
 
 
 def shared_samples(ctx: PriorContext, params, key, n: int, shared: dict) -> np.ndarray:
@@ -159,12 +191,12 @@ class Chain(base.Evaluator):
 
 
 @base.register("inpaint")
-class Inpaint(base.Evaluator):
+class Inpaint(OnASplit):
   """Inpainting (Figs. 8-9): for `num_images` test images with a masked centre and top-left square of side
   `mask_size`, rows of the original (its decoded test codes), the known part (the inpainted region a grey
   checkerboard) and `samples_per_image` inpainted samples, the inpainted region outlined on each."""
 
-  SETTINGS = ("num_images", "samples_per_image", "mask_size")
+  SETTINGS = ("num_images", "samples_per_image", "mask_size", "split")
 
   REGIONS = {"centre": inpaint_masks.centred_square, "top_left": inpaint_masks.top_left_square}
 
@@ -177,7 +209,7 @@ class Inpaint(base.Evaluator):
 
   def run(self, params, key, shared):
     ctx, n, k = self.ctx, self.cfg.num_images, self.cfg.samples_per_image
-    test = ctx.test(n)
+    test = ctx.maps(n, self.split)
     h, w = test["codes"].shape[1:]
     known = jnp.asarray(np.repeat(test[ctx.prior.latent_key], k, axis=0))
     labels = jnp.asarray(np.repeat(test["label"], k)) if ctx.prior.num_labels else None
@@ -198,40 +230,42 @@ class Inpaint(base.Evaluator):
     return image_eval.Panel(
       images,
       f"{self.ctx.prior_name} prior inpainting the {name.replace('_', '-')} {size}x{size} codes (red box)",
-      row_labels=tuple(f"test image {j + 1}" for j in range(len(codes))),
+      row_labels=tuple(f"{self.split} image {j + 1}" for j in range(len(codes))),
       col_labels=("original\n(decoded)", "known part", *(f"sample {j + 1}" for j in range(codes.shape[1] - 1))),
       box=box,
     )
 
 
 def kl_record(ctx: PriorContext, cfg, codes: np.ndarray) -> dict:
-  """Mean per-position KL of code maps [M, h, w] against the first M test maps, with a bootstrap interval."""
-  data = ctx.test(len(codes))["codes"]
+  """Mean per-position KL of code maps [M, h, w] against the first M maps of the entry's split (test by default),
+  with a bootstrap interval."""
+  data = ctx.maps(len(codes), cfg.get("split", "test"))["codes"]
   rng = np.random.default_rng(cfg.get("seed", 0))
   return code_metrics.mean_kl_interval(data, codes, ctx.num_codes, cfg.alpha, rng, cfg.bootstrap)
 
 
 @base.register("code_kl")
-class CodeKL(base.Evaluator):
+class CodeKL(OnASplit):
   """Per-position KL (evaluate/codes.py) between the codes of `num` test images and `num` samples, with a
   `bootstrap`-resample interval and its heatmap; the floor puts test maps num..2 num in place of samples."""
 
-  SETTINGS = ("num", "alpha", "bootstrap", "seed")
+  SETTINGS = ("num", "alpha", "bootstrap", "seed", "split")
 
   def run(self, params, key, shared):
     codes = shared_samples(self.ctx, params, key, self.cfg.num, shared)
-    kl = code_metrics.per_position_kl(self.ctx.test(self.cfg.num)["codes"], codes, self.ctx.num_codes, self.cfg.alpha)
-    title = f"Per-position code KL(test data || samples)\n{self.ctx.prior_name} prior, M = {len(codes)} maps each"
+    data = self.ctx.maps(self.cfg.num, self.split)["codes"]
+    kl = code_metrics.per_position_kl(data, codes, self.ctx.num_codes, self.cfg.alpha)
+    title = f"Per-position code KL({self.split} data || samples)\n{self.ctx.prior_name} prior, M = {len(codes)} maps"
     record = {"kl": kl_record(self.ctx, self.cfg, codes), "mean_kl": float(kl.mean())}
     return record, {"kl_map": lambda path: code_metrics.save_heatmap(path, kl, title)}
 
   def floor(self) -> dict:
     n = self.cfg.num
-    return {"kl": kl_record(self.ctx, self.cfg, self.ctx.test(2 * n)["codes"][n:])}
+    return {"kl": kl_record(self.ctx, self.cfg, self.ctx.maps(2 * n, self.split)["codes"][n:])}
 
 
 @base.register("nll")
-class Likelihood(base.Evaluator):
+class Likelihood(OnASplit):
   """Every estimator of prior.nll on `num_examples` test code maps, in nats per scored position with
   standard errors: the whole map (nll_unconditional) and a centred `mask_size` square given the rest
   (nll_masked; mask_size 0: none). `estimators` sets sample counts (priors.with_estimators: e.g. the
@@ -239,7 +273,7 @@ class Likelihood(base.Evaluator):
   negative ELBO on the same test images in bits per dimension (evaluate/elbo.py), one per whole-map estimator,
   its decoder scale fitted on `elbo_fit_examples` training images."""
 
-  SETTINGS = ("num_examples", "mask_size", "batch_size", "estimators", "image_elbo", "elbo_fit_examples")
+  SETTINGS = ("num_examples", "mask_size", "batch_size", "estimators", "image_elbo", "elbo_fit_examples", "split")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -247,7 +281,7 @@ class Likelihood(base.Evaluator):
     self.fn = jax.jit(lambda params, k, b, m: self.prior.nll(params, k, b, m))
 
   def run(self, params, key, shared):
-    test = self.ctx.test(self.cfg.num_examples)
+    test = self.ctx.maps(self.cfg.num_examples, self.split)
     maps = {"codes": test["codes"], "z0": test["z0"]}
     mask = np.broadcast_to(
       inpaint_masks.centred_square(maps["codes"].shape[1], self.cfg.mask_size), maps["codes"].shape
@@ -275,8 +309,8 @@ class Likelihood(base.Evaluator):
     negative ELBO's bits/dim (a bound where the prior's term is exact or a bound, else an estimate)}."""
     n, ctx = len(next(iter(prior_nats.values()))), self.ctx
     log_scale = _cached(ctx.cache, ("elbo_log_scale", fit_examples), lambda: self._fit_scale(fit_examples))
-    images = image_batches.images(ctx.vqvae.config, "test", n, ctx.batch_size)
-    decoder = np.asarray(elbo.image_nll(images, ctx.decoded(ctx.test(n)["codes"]), log_scale), np.float64)
+    images = ctx.images(n, self.split)
+    decoder = np.asarray(elbo.image_nll(images, ctx.decoded(ctx.maps(n, self.split)["codes"]), log_scale), np.float64)
     dims = int(np.prod(images.shape[1:]))
     out = {"decoder": _bits(base.mean_and_se(elbo.bits_per_dim(decoder, dims))), "log_scale": log_scale, "dims": dims}
     for name, nats in prior_nats.items():
@@ -299,13 +333,13 @@ def _bits(estimate: dict) -> dict:
 
 
 @base.register("frechet")
-class Frechet(base.Evaluator):
+class Frechet(OnASplit):
   """Fréchet distance between features of `num` decoded samples and of `num` test images: `features` =
   'classifier' (a classifier run in `path`; classifier_fd, not FID) or 'inception' (FID weights in `path`;
   fid). `reference` = 'reconstructions' (the VQ-VAE's decoded test codes) or 'images' (the test images).
   An empty `path` skips it."""
 
-  SETTINGS = ("features", "path", "reference", "num")
+  SETTINGS = ("features", "path", "reference", "num", "split")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -327,6 +361,8 @@ class Frechet(base.Evaluator):
       self.cfg.features,
       self.cfg.path,
       self.cfg.get("reference", "reconstructions"),
+      self.split,
+      self.ctx.validation_size,
       start,
       self.cfg.num,
     )
@@ -335,9 +371,9 @@ class Frechet(base.Evaluator):
   def _compute_statistics(self, start: int):
     ctx, n = self.ctx, self.cfg.num
     if self.cfg.get("reference", "reconstructions") == "images":
-      x = image_batches.images(ctx.vqvae.config, "test", start + n, ctx.batch_size)[start:]
+      x = ctx.images(n, self.split, start)
       return frechet.statistics(features.batched(self.features, lambda v: v, x, ctx.batch_size))
-    codes = ctx.test(start + n)["codes"][start:]
+    codes = ctx.maps(start + n, self.split)["codes"][start:]
     return frechet.statistics(features.batched(self.features, ctx.decode, codes, ctx.batch_size))
 
   def run(self, params, key, shared):
@@ -365,11 +401,11 @@ def _cached(cache: dict, key, make):
 
 
 @base.register("step_sweep")
-class StepSweep(base.Evaluator):
+class StepSweep(OnASplit):
   """Quality against speed of the prior's sampler at each fraction in `fractions` of its full number of
   steps (priors with a choice of steps): KL of `num` samples and seconds per sample (timed_draw)."""
 
-  SETTINGS = ("fractions", "num", "alpha", "bootstrap", "seed")
+  SETTINGS = ("fractions", "num", "alpha", "bootstrap", "seed", "split")
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)

@@ -47,7 +47,10 @@ class Compare(experiment.Experiment):
     t0 = time.perf_counter()
     trained = capped(trained_priors.load_prior(prior_dir, model, cache["training"]), self.config.max_sample_steps)
     logging.info("%s: evaluating step %d of %s", name, trained.step, prior_dir)
-    ctx = evaluators.PriorContext(trained.prior, model, trained.stats, self.config.batch_size, cache)
+    held_out = trained.config.get("validation_size", 0)
+    ctx = evaluators.PriorContext(
+      trained.prior, model, trained.stats, self.config.batch_size, cache, validation_size=held_out
+    )
     built = evaluation.build(self.config.evals, ctx)
     record, pictures, _ = evaluation.evaluate_all(built, trained.params, jax.random.PRNGKey(self.config.seed))
     if jax.process_index() == 0:

@@ -65,7 +65,10 @@ class ImagePrior(experiment.Experiment):
     return loss, (metrics, model_state)
 
   def context(self) -> evaluators.PriorContext:
-    return evaluators.PriorContext(self.prior, self.vqvae, self.stats, self.config.sampling.batch_size)
+    c = self.config
+    return evaluators.PriorContext(
+      self.prior, self.vqvae, self.stats, c.sampling.batch_size, validation_size=c.validation_size
+    )
 
   def extra_metrics(self, params) -> dict:
     return {"prior": self.config.prior.type}

@@ -8,8 +8,11 @@ import pytest
 
 from configs import common
 from dbvq_jax import latents, train
+from dbvq_jax.data import image_batches
 from dbvq_jax.evaluate import base as evaluation
+from dbvq_jax.evaluate import codes as code_metrics
 from dbvq_jax.evaluate import evaluators
+from dbvq_jax.priors import trained as trained_priors
 
 import helpers
 
@@ -24,7 +27,7 @@ class Evaluator(evaluation.Evaluator):
     return {"distinct_codes": len(np.unique(codes))}, {}
 
   def floor(self):
-    return {"distinct_codes": len(np.unique(self.ctx.test(self.cfg.num)["codes"]))}
+    return {"distinct_codes": len(np.unique(self.ctx.maps(self.cfg.num)["codes"]))}
 
   @classmethod
   def columns(cls, row):
@@ -70,3 +73,23 @@ def test_a_misspelt_setting_or_a_module_without_an_evaluator_is_an_error():
     evaluation.build(ml_collections.ConfigDict({"d": {"type": "helpers"}}), context=None)
   with pytest.raises(ValueError, match="evals.d.type: evaluator type 'no_such_metric' is neither a built-in"):
     evaluation.build(ml_collections.ConfigDict({"d": {"type": "no_such_metric"}}), context=None)
+
+
+def test_an_entry_reads_the_split_it_names(runs):
+  """split='validation' reads the held-out training maps (the last validation_size, never trained on) and their
+  images: the KL floor is the one computed by hand from those maps; an unknown split is an error."""
+  root, _ = runs
+  model = latents.load_vqvae(str(root / "vqvae"))
+  trained = trained_priors.load_prior(str(root / "maskgit"), model)
+  size = trained.config.validation_size
+  ctx = evaluators.PriorContext(trained.prior, model, trained.stats, 4, validation_size=size)
+  entry = common.entry("code_kl", num=size // 2, alpha=1.0, bootstrap=10, split="validation")
+  held_out = trained.stats["codes"][-size:]
+  by_hand = code_metrics.mean_kl_interval(
+    held_out[: size // 2], held_out[size // 2 :], ctx.num_codes, 1.0, np.random.default_rng(0), 10
+  )
+  assert evaluators.CodeKL(entry, ctx).floor()["kl"] == by_hand
+  train_images = image_batches.images(model.config, "train", len(trained.stats["codes"]), 4)
+  np.testing.assert_array_equal(ctx.images(2, "validation"), train_images[-size:][:2])
+  with pytest.raises(ValueError, match="split must be one of"):
+    evaluators.CodeKL(common.entry("code_kl", num=2, alpha=1.0, bootstrap=10, split="valid"), ctx)
