@@ -53,8 +53,8 @@ class PriorContext:
     images of the held-out maps)."""
     if split == "validation":
       start += len(self.stats["codes"]) - self.validation_size
-    kind = "train" if split == "validation" else "test"
-    return image_batches.images(self.vqvae.config, kind, n, self.batch_size, start)
+      return image_batches.images(self.vqvae.config, "train", n, self.batch_size, start)
+    return image_batches.images(self.vqvae.config, "test", n, self.batch_size, start)
 
   @property
   def example_shape(self) -> tuple[int, ...]:
@@ -108,6 +108,13 @@ class OnASplit(base.Evaluator):
   @property
   def split(self) -> str:
     return self.cfg.get("split", "test")
+
+  def kl_record(self, codes: np.ndarray) -> dict:
+    """Mean per-position KL of code maps [M, h, w] against the first M maps of the split, with a bootstrap
+    interval (settings alpha, bootstrap, seed)."""
+    data = self.ctx.maps(len(codes), self.split)["codes"]
+    rng = np.random.default_rng(self.cfg.get("seed", 0))
+    return code_metrics.mean_kl_interval(data, codes, self.ctx.num_codes, self.cfg.alpha, rng, self.cfg.bootstrap)
 
 
 def shared_samples(ctx: PriorContext, params, key, n: int, shared: dict) -> np.ndarray:
@@ -236,14 +243,6 @@ class Inpaint(OnASplit):
     )
 
 
-def kl_record(ctx: PriorContext, cfg, codes: np.ndarray) -> dict:
-  """Mean per-position KL of code maps [M, h, w] against the first M maps of the entry's split (test by default),
-  with a bootstrap interval."""
-  data = ctx.maps(len(codes), cfg.get("split", "test"))["codes"]
-  rng = np.random.default_rng(cfg.get("seed", 0))
-  return code_metrics.mean_kl_interval(data, codes, ctx.num_codes, cfg.alpha, rng, cfg.bootstrap)
-
-
 @base.register("code_kl")
 class CodeKL(OnASplit):
   """Per-position KL (evaluate/codes.py) between the codes of `num` test images and `num` samples, with a
@@ -256,12 +255,12 @@ class CodeKL(OnASplit):
     data = self.ctx.maps(self.cfg.num, self.split)["codes"]
     kl = code_metrics.per_position_kl(data, codes, self.ctx.num_codes, self.cfg.alpha)
     title = f"Per-position code KL({self.split} data || samples)\n{self.ctx.prior_name} prior, M = {len(codes)} maps"
-    record = {"kl": kl_record(self.ctx, self.cfg, codes), "mean_kl": float(kl.mean())}
+    record = {"kl": self.kl_record(codes), "mean_kl": float(kl.mean())}
     return record, {"kl_map": lambda path: code_metrics.save_heatmap(path, kl, title)}
 
   def floor(self) -> dict:
     n = self.cfg.num
-    return {"kl": kl_record(self.ctx, self.cfg, self.ctx.maps(2 * n, self.split)["codes"][n:])}
+    return {"kl": self.kl_record(self.ctx.maps(2 * n, self.split)["codes"][n:])}
 
 
 @base.register("nll")
@@ -418,5 +417,5 @@ class StepSweep(OnASplit):
     for steps, prior in self.priors.items():
       fn = ctx.sampler(prior)
       codes, per_sample = base.timed_draw(fn, params, key, self.cfg.num, ctx.batch_size)
-      rows.append({"steps": steps, "kl": kl_record(ctx, self.cfg, codes), "seconds_per_sample": per_sample})
+      rows.append({"steps": steps, "kl": self.kl_record(codes), "seconds_per_sample": per_sample})
     return ({"step_sweep": rows} if rows else {}), {}

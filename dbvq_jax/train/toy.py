@@ -82,10 +82,10 @@ def inpainting_inputs(config: ml_collections.ConfigDict, num: int):
 
 def _sample_codes(sample, params, rng, config, true_index, known=None, mask=None, conditioned=True):
   """M sequences (true-centroid indices) from sample = jax.jit(prior.sample) by evaluation.draw, in batches of
-  sampling.batch_size; inpainting gives every batch the same known positions (known, mask: [>= batch, N, ...])."""
+  sampling.batch_size; inpainting gives every batch the same known positions (known, mask: [batch, N, ...])."""
   s = config.sampling
   shape = (s.batch_size, config.data.length, 2)
-  kn, mk = (None, None) if known is None else (jnp.asarray(known[: s.batch_size]), jnp.asarray(mask[: s.batch_size]))
+  kn, mk = (None, None) if known is None else (jnp.asarray(known), jnp.asarray(mask))
   fn = lambda p, key: sample(p, key, shape, known=kn, mask=mk, conditioned=conditioned)  # noqa: E731
   return true_index[evaluation.draw(fn, params, rng, s.num_samples, s.batch_size)]
 
@@ -141,7 +141,7 @@ class ToyMetrics(evaluation.Evaluator):
     t0 = time.perf_counter()
     codes = _sample_codes(self.sample, params, r_uncond, config, true_index)
     seconds = time.perf_counter() - t0
-    known, mask = inpainting_inputs(config, config.sampling.num_samples)
+    known, mask = inpainting_inputs(config, config.sampling.batch_size)
     inpainted = _sample_codes(self.sample, params, r_inpaint, config, true_index, known, mask)
     replaced = _sample_codes(self.sample, params, r_replace, config, true_index, known, mask, conditioned=False)
     shared.update(codes=codes, inpainted=inpainted)
