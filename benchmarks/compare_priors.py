@@ -1,22 +1,20 @@
-"""The Fashion-MNIST prior comparison in one command: trains the VQ-VAE, the four priors and the
-feature classifier where a finished run is missing, then evaluates them all (configs/compare.py).
+"""The prior comparison in one command, over the stack (configs/stack.py:prior=all): the VQ-VAE, every prior, the
+feature classifier and the comparison, each a stage of `python -m dbvq_jax.main` in a sub-folder of WORKDIR,
+resumed when killed and skipped when done (dbvq_jax/train/stack.py).
 
-  python benchmarks/compare_priors.py [--root=runs] [--data_dir=/usr/share/datasets/fashion-mnist]
-      [--inception_weights=inception_fid.npz]
-      [--minutes=M --vqvae=runs/fmnist_vqvae --classifier=runs/fmnist_classifier]
-      [--step_fractions=0.1] [--smoke]
+  python benchmarks/compare_priors.py --workdir=runs/fmnist [--data_dir=/usr/share/datasets/fashion-mnist]
+      [--inception_weights=inception_fid.npz] [--step_fractions=0.1] [--priors=all] [--smoke]
+      [--minutes=M --vqvae=runs/fmnist/vqvae --classifier=runs/fmnist/classifier]
 
-By default every prior trains for its config's steps (equal steps). With --minutes=M each prior first
-trains briefly in ROOT/probes/<prior> (with a cheap evaluation) to measure its steps per second after
-compilation on this machine (train_time.json), then trains for M minutes' worth of steps: the comparison
-at equal training wall-clock. --vqvae and --classifier reuse existing runs, so the rows of another ROOT
-share the codes and the feature classifier of the equal-steps comparison.
-
-Each stage is `python -m dbvq_jax.main ...` in its own process, so a killed comparison resumes where it
-stopped (training resumes from checkpoints; a stage with a metrics.json is skipped). Prints the stage
-times and the final table (ROOT/fmnist_compare/eval/results.md). --smoke shrinks every stage to tiny
-networks and a few steps (each config's `tiny` variant): it checks the pipeline in a minute or two and its
-numbers mean nothing. Every built-in prior (dbvq_jax.priors.names()) is trained and compared.
+By default every prior trains for its config's steps (equal steps): the command is then the stack's own,
+`python -m dbvq_jax.main --config=configs/stack.py:prior=all --workdir=WORKDIR`, with the flags above as its
+overrides. With --minutes=M (and a trained --vqvae) each prior first trains briefly in WORKDIR/probes/<prior>
+(with a cheap evaluation) to measure its steps per second after compilation on this machine (train_time.json);
+its stage then trains for M minutes' worth of steps: the comparison at equal training wall-clock. --vqvae and
+--classifier reuse existing runs, so the rows of another WORKDIR share the codes and the feature classifier of
+the equal-steps comparison. --priors takes the stack's `prior` variant (all, or '+'-joined types, e.g.
+all+my_pkg.my_prior). --smoke runs every stage's `tiny` variant: it checks the pipeline in a few minutes and its
+numbers mean nothing. Prints the comparison's tables (WORKDIR/compare/eval/results.md) and the total time.
 """
 
 import argparse
@@ -27,7 +25,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from dbvq_jax import priors  # noqa: E402
+from configs import stack as stack_config  # noqa: E402
 from dbvq_jax.core import loop  # noqa: E402
 
 PROBE_STEPS = 150
@@ -43,19 +41,12 @@ CHEAP_EVAL = [  # a probe's evaluation: a handful of maps
 ]
 
 
-def stage(name: str, config: str, workdir: str, overrides: list[str], smoke: bool) -> None:
-  """Runs `python -m dbvq_jax.main --config=configs/<config>` (with the `tiny` variant when smoke) unless
-  WORKDIR already has its metrics.json."""
-  if os.path.exists(os.path.join(workdir, "metrics.json")):
-    print(f"{name}: done already in {workdir}", flush=True)
-    return
+def main_command(config: str, workdir: str, overrides: list[str], smoke: bool) -> list[str]:
+  """`python -m dbvq_jax.main --config=configs/<config> --workdir=WORKDIR OVERRIDES` (the `tiny` variant when
+  smoke)."""
   if smoke:
     config += ",tiny" if ":" in config else ":tiny"
-  cmd = [sys.executable, "-m", "dbvq_jax.main", f"--config=configs/{config}", f"--workdir={workdir}", *overrides]
-  print(f"{name}: {' '.join(cmd)}", flush=True)
-  t0 = time.perf_counter()
-  subprocess.run(cmd, cwd=REPO, check=True)
-  print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+  return [sys.executable, "-m", "dbvq_jax.main", f"--config=configs/{config}", f"--workdir={workdir}", *overrides]
 
 
 def prior_config(name: str) -> str:
@@ -63,83 +54,75 @@ def prior_config(name: str) -> str:
 
 
 def equal_time_steps(name: str, root: str, vqvae: str, minutes: float, smoke: bool) -> int:
-  """Steps that train prior `name` for `minutes` on this machine, at the throughput of a PROBE_STEPS probe."""
-  probe = os.path.join(root, "probes", name)
-  flags = [
-    f"--config.vqvae_workdir={vqvae}",
-    *(f"--config.training.{k}={PROBE_STEPS}" for k in ("num_steps", "log_every", "checkpoint_every")),
-  ]
-  stage(f"{name} probe", prior_config(name), probe, flags + CHEAP_EVAL, smoke)
+  """Steps that train prior `name` for `minutes` on this machine, at the throughput of a PROBE_STEPS probe in
+  ROOT/probes/<name> (trained unless it has finished: its metrics.json)."""
+  probe = os.path.join(root, "probes", name.rsplit(".", 1)[-1])
+  if not os.path.exists(os.path.join(probe, "metrics.json")):
+    flags = [
+      f"--config.vqvae_workdir={vqvae}",
+      *(f"--config.training.{k}={PROBE_STEPS}" for k in ("num_steps", "log_every", "checkpoint_every")),
+    ]
+    subprocess.run(main_command(prior_config(name), probe, flags + CHEAP_EVAL, smoke), cwd=REPO, check=True)
   rate = loop.steps_per_second(probe)
   steps = max(1, round(minutes * 60 * rate))
   print(f"{name}: {rate:.2f} steps/s -> {steps} steps in {minutes:g} min", flush=True)
   return steps
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
   parser = argparse.ArgumentParser()
-  parser.add_argument("--root", default="runs")
+  parser.add_argument("--workdir", default="runs/fmnist", help="the stack's folder (a sub-folder per stage)")
   parser.add_argument("--data_dir", default="/usr/share/datasets/fashion-mnist")
+  parser.add_argument("--priors", default="all", help="the stack's prior variant: all, or '+'-joined prior types")
   parser.add_argument(
     "--inception_weights", default="", help="converted FID weights (dbvq_jax.evaluate.inception): adds FID"
   )
   parser.add_argument(
     "--minutes", type=float, default=0.0, help="train each prior for this many minutes (0: its config's steps)"
   )
+  parser.add_argument("--vqvae", default="", help="an existing VQ-VAE run (default: the stack trains one)")
+  parser.add_argument("--classifier", default="", help="an existing classifier run (default: the stack trains one)")
   parser.add_argument(
-    "--vqvae", default="", help="an existing VQ-VAE run (default: ROOT/fmnist_vqvae, trained if missing)"
-  )
-  parser.add_argument("--classifier", default="", help="an existing classifier run (default: ROOT/fmnist_classifier)")
-  parser.add_argument(
-    "--step_fractions",
-    default="",
-    help="comma-separated fractions of each sampler's full steps to sweep (default: the config's)",
+    "--step_fractions", default="", help="comma-separated fractions of each sampler's full steps to sweep"
   )
   parser.add_argument("--smoke", action="store_true", help="tiny settings: check the pipeline, not the numbers")
-  args = parser.parse_args()
-  if not os.path.isdir(args.data_dir):
-    raise SystemExit(f"no Fashion-MNIST at --data_dir={args.data_dir!r} (see docs/data.md)")
+  args = parser.parse_args(argv)
+  if len(stack_config.prior_types(args.priors)) < 2:
+    raise SystemExit(f"--priors={args.priors!r} names one prior: a comparison needs two or more (e.g. all)")
+  if args.minutes and not args.vqvae:
+    raise SystemExit("--minutes needs --vqvae=DIR, a trained VQ-VAE run (the probes train on its codes)")
   return args
 
 
-def compare_overrides(args, vqvae: str, workdirs: dict, classifier: str) -> list[str]:
-  """The comparison's flags: evaluate the runs of every prior on the VQ-VAE, with the classifier's FD."""
-  overrides = [
-    "--mode=eval",
-    f"--config.vqvae_workdir={vqvae}",
-    *[f"--config.priors.{name}={workdir}" for name, workdir in workdirs.items()],
-    f"--config.evals.classifier_fd.path={classifier}",
-  ]
-  if args.step_fractions:
-    overrides.append(f"--config.evals.steps.fractions=({args.step_fractions},)")
+def stack_overrides(args, workdir: str) -> list[str]:
+  """The stack's flags: the data, the runs it reuses, FID, the step sweep and (--minutes) each prior's steps."""
+  out = [f"--config.data.dir={args.data_dir}"]
+  if args.vqvae:
+    out.append(f"--config.vqvae_workdir={os.path.abspath(args.vqvae)}")
+  if args.classifier:
+    out.append(f"--config.classifier_workdir={os.path.abspath(args.classifier)}")
   if args.inception_weights:
-    overrides.append(f"--config.evals.fid.path={os.path.abspath(args.inception_weights)}")
-  return overrides
+    out.append(f"--config.stages.compare.evals.fid.path={os.path.abspath(args.inception_weights)}")
+  if args.step_fractions:
+    out.append(f"--config.stages.compare.evals.steps.fractions=({args.step_fractions},)")
+  for kind in stack_config.prior_types(args.priors) if args.minutes else ():
+    steps = equal_time_steps(kind, workdir, os.path.abspath(args.vqvae), args.minutes, args.smoke)
+    out.append(f"--config.stages.{kind.rsplit('.', 1)[-1]}.training.num_steps={steps}")
+  return out
 
 
 def main():
   args = parse_args()
-  root = os.path.abspath(args.root)
-  vqvae = os.path.abspath(args.vqvae) if args.vqvae else os.path.join(root, "fmnist_vqvae")
+  if not os.path.isdir(args.data_dir):
+    raise SystemExit(f"no Fashion-MNIST at --data_dir={args.data_dir!r} (see docs/data.md)")
+  workdir = os.path.abspath(args.workdir)
   t0 = time.perf_counter()
-  stage("vqvae", "vqvae.py", vqvae, [f"--config.data.dir={args.data_dir}"], args.smoke)
-  workdirs = {
-    name: os.path.join(root, "fmnist_prior" if name == "bridge" else f"fmnist_{name}") for name in priors.names()
-  }
-  for name in priors.names():
-    steps = (
-      [f"--config.training.num_steps={equal_time_steps(name, root, vqvae, args.minutes, args.smoke)}"]
-      if args.minutes
-      else []
-    )
-    stage(name, prior_config(name), workdirs[name], [f"--config.vqvae_workdir={vqvae}", *steps], args.smoke)
-  classifier = os.path.abspath(args.classifier) if args.classifier else os.path.join(root, "fmnist_classifier")
-  stage("classifier", "classifier.py", classifier, [f"--config.data.dir={args.data_dir}"], args.smoke)
-  compare = os.path.join(root, "fmnist_compare")
-  stage("compare", "compare.py", compare, compare_overrides(args, vqvae, workdirs, classifier), args.smoke)
-  print(f"# total {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores\n")
-  with open(os.path.join(compare, "eval", "results.md")) as f:
+  cmd = main_command(f"stack.py:prior={args.priors}", workdir, stack_overrides(args, workdir), args.smoke)
+  print(" ".join(cmd), flush=True)
+  subprocess.run(cmd, cwd=REPO, check=True)
+  with open(os.path.join(workdir, "compare", "eval", "results.md")) as f:
     print(f.read())
+  print(f"# total {time.perf_counter() - t0:.0f} s on {os.cpu_count()} cores\n")
 
 
 if __name__ == "__main__":

@@ -41,12 +41,7 @@ from dbvq_jax.priors import trained as trained_priors  # noqa: E402
 
 def train_to(args, workdir: str, steps: int) -> None:
   """Trains the prior in WORKDIR (resuming) to `steps`, with a cheap end-of-run evaluation."""
-  cmd = [
-    sys.executable,
-    "-m",
-    "dbvq_jax.main",
-    f"--config=configs/{compare_priors.prior_config(args.prior)}{',tiny' if args.smoke else ''}",
-    f"--workdir={workdir}",
+  flags = [
     f"--config.vqvae_workdir={args.vqvae}",
     f"--config.training.num_steps={steps}",
     f"--config.training.checkpoint_every={args.checkpoint_every}",
@@ -54,6 +49,7 @@ def train_to(args, workdir: str, steps: int) -> None:
     *([] if args.smoke else compare_priors.CHEAP_EVAL),  # the tiny variant's evaluation is cheap already
     *(f"--config.{s}" for s in args.set),
   ]
+  cmd = compare_priors.main_command(compare_priors.prior_config(args.prior), workdir, flags, args.smoke)
   print(" ".join(cmd), flush=True)
   subprocess.run(cmd, cwd=REPO, check=True)
 
@@ -85,10 +81,7 @@ def score(args, workdir: str, cache: dict, model) -> tuple[dict, dict]:
   ctx = evaluators.PriorContext(trained.prior, model, trained.stats, 32, cache)
   built = evaluation.build(curve_evals(args), ctx)
   record, _, _ = evaluation.evaluate_all(built, trained.params, jax.random.PRNGKey(0))
-  floor = {}
-  for e in built.values():
-    floor.update(e.floor() or {})
-  return record, floor
+  return record, evaluation.floors(built)
 
 
 def plot(directory: str) -> str:
@@ -107,8 +100,8 @@ def plot(directory: str) -> str:
     for name, curve in curves.items():
       rows = curve["rows"]
       x = [r[x_key] for r in rows]
-      for est in rows[-1]["nll_unconditional"] if rows else ():
-        nll = [r["nll_unconditional"][est] for r in rows]
+      for est in rows[-1]["nll"]["unconditional"] if rows else ():
+        nll = [r["nll"]["unconditional"][est] for r in rows]
         label = f"{name}: {est} ({nll[-1]['kind']}, ± 1 s.e.)"
         axes[row, 0].errorbar(x, [n["nats"] for n in nll], [n["se"] for n in nll], fmt="o-", capsize=3, label=label)
       kl = [r["kl"] for r in rows]
@@ -120,14 +113,14 @@ def plot(directory: str) -> str:
         capsize=3,
         label=f"{name} (95% interval)",
       )
-      axes[row, 2].plot(x, [r["classifier_fd"] for r in rows], "o-", label=name)
+      axes[row, 2].plot(x, [r["classifier_fd"]["distance"] for r in rows], "o-", label=name)
     for col, (metric, title) in enumerate(
       (("nll", "test NLL, nats per position"), ("kl", "per-position KL"), ("classifier_fd", "classifier FD (not FID)"))
     ):
       ax = axes[row, col]
       floors = [c["floor"] for c in curves.values() if "floor" in c]
       if col and floors:
-        value = floors[0][metric]["mean"] if metric == "kl" else floors[0][metric]
+        value = floors[0][metric]["mean" if metric == "kl" else "distance"]
         ax.axhline(value, color="k", ls="--", label="floor (data against data)")
       ax.set(title=title, xlabel=x_label)
       ax.xaxis.set_major_formatter(lambda v, _, k=x_key: f"{v / 1000:g}k" if k == "steps" else f"{v:g}")
@@ -178,7 +171,8 @@ def main():
     t0 = time.perf_counter()
     record, floor = score(args, workdir, cache, model)
     curve.setdefault("floor", floor)
-    row = {"minutes": minutes, "steps": steps, "train_seconds": loop.train_seconds(workdir), **record}
+    about = {"minutes": minutes, "steps": steps, "train_seconds": loop.train_seconds(workdir)}
+    row = evaluation.with_results(about, record)
     row["eval_seconds"] = time.perf_counter() - t0
     curve["rows"].append(row)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

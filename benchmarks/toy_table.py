@@ -43,7 +43,7 @@ def main():
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     with open(os.path.join(workdir, "metrics.json")) as f:
-      rows.append((name, wall, json.load(f)))
+      rows.append((name, wall, json.load(f)["toy"]))  # the toy evaluator entry's record
   print(f"\n# toy results, {os.cpu_count()} cores, {rows[0][2]['num_samples']:,} samples each")
   print(
     "| variant | wall s (train + eval) | valid | TV | inpaint valid (conditioned) "

@@ -6,7 +6,8 @@ trained in a sub-folder of WORKDIR, resumable, and skipped when done (dbvq_jax/t
 
 configs/fashion_mnist.py, cifar10.py and miniimagenet.py are this file with their dataset. The stack's `data`
 section is the one the stages read (--config.data.dir=DIR); every stage's own settings stay reachable as
---config.stages.<stage>.<key>=VALUE. With --config.vqvae_workdir=DIR, that trained VQ-VAE is used instead.
+--config.stages.<stage>.<key>=VALUE. With --config.vqvae_workdir=DIR, that trained VQ-VAE is used instead (and
+with --config.classifier_workdir=DIR, that trained classifier).
 
 Variants: data=fashion_mnist | cifar10 | miniimagenet; prior=bridge | pixelcnn | vq_diffusion | maskgit | all (the
 built-in priors) | the module path of a prior of your own, or several joined by '+' (prior=all+my_pkg.my_prior):
@@ -46,6 +47,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.experiment = "stack"
   c.data = common.image_data(v)  # given to every stage that reads images
   c.vqvae_workdir = ""  # a trained VQ-VAE run to build on; empty: train one in WORKDIR/vqvae
+  c.classifier_workdir = ""  # a trained feature classifier for the comparison; empty: train one (several priors)
   c.stages = stages(v)
   c.needs_accelerator = any(stage.get("needs_accelerator", False) for stage in c.stages.values())
   return c

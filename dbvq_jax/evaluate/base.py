@@ -8,12 +8,14 @@ evaluate/evaluators.py, and the experiments' own) or the import path of a module
 `Evaluator` (a subclass of the base here), and its settings; `log_steps` > 0 also runs it every that many
 training steps (scalars and images to TensorBoard), 0 only at the end. An evaluator is built once per run from
 (its settings, a context) and compiles its functions with the weights as arguments, so evaluating during
-training compiles once. `run(params, key, shared)` returns (record, pictures): a JSON-able dict of metrics, and
-pictures {name: an images.Panel (a labelled image grid: a PNG figure at the end, its plain grid to TensorBoard
-during training), or a function path -> None that draws a figure (written at the end only)}. `shared` is one
-dict per evaluation round: the samples drawn by one evaluator are reused by the others. Evaluators that compare
-samples with data also have `floor()`: the same metric with held-out data in place of samples. Also here: the
-batched sampling and likelihood loops every evaluator and benchmark shares.
+training compiles once. `run(params, key, shared)` returns (record, pictures): a JSON-able dict of metrics (a
+round's results hold it under the entry's name, so two entries of one type keep theirs apart: metrics.json's
+`kl.mean`, TensorBoard's eval/kl/mean), and pictures {name: an images.Panel (a labelled image grid: a PNG
+figure at the end, its plain grid to TensorBoard during training), or a function path -> None that draws a
+figure (written at the end only)}. `shared` is one dict per evaluation round: the samples drawn by one evaluator
+are reused by the others. Evaluators that compare samples with data also have `floor()`: the same metric with
+held-out data in place of samples. Also here: the batched sampling and likelihood loops every evaluator and
+benchmark shares.
 """
 
 from __future__ import annotations
@@ -92,10 +94,11 @@ class Evaluator:
     return None
 
   @classmethod
-  def columns(cls, row: dict) -> dict[str, str]:
-    """This evaluator's columns in the comparison's sample table (results.md), {header: cell}, for one row of
-    results.json (a prior's, or the floor's); a row without its metric gets '—'."""
-    del row
+  def columns(cls, record: dict, floor: dict | None) -> dict[str, str]:
+    """This evaluator's columns in the comparison's sample table (results.md), {header: cell}, from its entry's
+    record in one row of results.json (a prior's, with `floor` the floor row's record of the same entry; or the
+    floor's own, with floor None); an empty record (the row lacks the entry) gets '—'."""
+    del record, floor
     return {}
 
 
@@ -148,18 +151,31 @@ def mean_and_se(x: np.ndarray) -> dict:
 
 
 def evaluate_all(evaluators: dict, params, key: jax.Array) -> tuple[dict, dict, dict]:
-  """Runs every evaluator on `params` in one round: (merged records, {picture name: picture}, what they
-  shared, e.g. the samples 'codes')."""
+  """Runs every evaluator on `params` in one round: ({entry name: its record} for the entries that recorded
+  something, {picture name: picture}, what they shared, e.g. the samples 'codes')."""
   record, pictures, shared = {}, {}, {}
   for i, (name, evaluator) in enumerate(evaluators.items()):
     t0 = time.perf_counter()
     r, p = evaluator.run(params, jax.random.fold_in(key, i), shared)
-    if set(r) & set(record):  # records merge flat: one entry must not overwrite another's results
-      raise ValueError(f"evals.{name} writes {sorted(set(r) & set(record))}, which an earlier entry wrote")
-    record.update(r)
+    if set(p) & set(pictures):  # picture files are named by picture: one entry must not overwrite another's
+      raise ValueError(f"evals.{name} draws {sorted(set(p) & set(pictures))}, which an earlier entry drew")
+    record.update({name: r} if r else {})
     pictures.update(p)
     logging.info("evaluator %s (%d of %d) took %.1f s", name, i + 1, len(evaluators), time.perf_counter() - t0)
   return record, pictures, shared
+
+
+def with_results(about: dict, record: dict) -> dict:
+  """A results row: `about` (what was evaluated: its step, its prior...) and then a round's record {entry name:
+  results}; an entry named as one of about's keys is an error."""
+  if set(about) & set(record):
+    raise ValueError(f"evals entries may not be named {sorted(set(about) & set(record))}: a results row has them")
+  return {**about, **record}
+
+
+def floors(evaluators: dict) -> dict:
+  """{entry name: its floor record} for the evaluators that have a floor (data against data)."""
+  return {name: f for name, e in evaluators.items() if (f := e.floor())}
 
 
 def scalars(record: dict, prefix: str = "") -> dict[str, float]:

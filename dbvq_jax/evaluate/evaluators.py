@@ -157,13 +157,13 @@ class Samples(base.Evaluator):
     return record, {"samples": image_eval.Panel(images, title)}
 
   @classmethod
-  def columns(cls, row):
-    if "seconds_per_sample" not in row:
+  def columns(cls, record, floor):
+    if "seconds_per_sample" not in record:
       return {}
-    steps = row.get("sampler_steps")
+    steps = record.get("sampler_steps")
     return {
       "sampler steps": "per position" if steps == 0 else str(steps),
-      "s/sample": f"{row['seconds_per_sample']:.4f}",
+      "s/sample": f"{record['seconds_per_sample']:.4f}",
     }
 
 
@@ -246,7 +246,8 @@ class Inpaint(OnASplit):
 @base.register("code_kl")
 class CodeKL(OnASplit):
   """Per-position KL (evaluate/codes.py) between the codes of `num` test images and `num` samples, with a
-  `bootstrap`-resample interval and its heatmap; the floor puts test maps num..2 num in place of samples."""
+  `bootstrap`-resample interval ({'mean', 'lo', 'hi'}) and its heatmap; the floor puts test maps num..2 num in
+  place of samples."""
 
   SETTINGS = ("num", "alpha", "bootstrap", "seed", "split")
 
@@ -255,19 +256,35 @@ class CodeKL(OnASplit):
     data = self.ctx.maps(self.cfg.num, self.split)["codes"]
     kl = code_metrics.per_position_kl(data, codes, self.ctx.num_codes, self.cfg.alpha)
     title = f"Per-position code KL({self.split} data || samples)\n{self.ctx.prior_name} prior, M = {len(codes)} maps"
-    record = {"kl": self.kl_record(codes), "mean_kl": float(kl.mean())}
-    return record, {"kl_map": lambda path: code_metrics.save_heatmap(path, kl, title)}
+    return self.kl_record(codes), {"kl_map": lambda path: code_metrics.save_heatmap(path, kl, title)}
 
   def floor(self) -> dict:
     n = self.cfg.num
-    return {"kl": self.kl_record(self.ctx.maps(2 * n, self.split)["codes"][n:])}
+    return self.kl_record(self.ctx.maps(2 * n, self.split)["codes"][n:])
+
+  @classmethod
+  def columns(cls, record, floor):
+    if "mean" not in record:
+      return {}
+    at_floor = "—" if not floor else ("yes" if overlaps(record, floor) else "no")  # the floor's own row: —
+    return {"mean KL [95%]": interval(record), "at floor": at_floor}
+
+
+def interval(kl: dict) -> str:
+  """'mean [lo, hi]' of a KL record."""
+  return f"{kl['mean']:.3f} [{kl['lo']:.3f}, {kl['hi']:.3f}]"
+
+
+def overlaps(kl: dict, floor: dict) -> bool:
+  """Whether a KL record is at the floor: its interval reaches the floor's."""
+  return kl["lo"] <= floor["hi"]
 
 
 @base.register("nll")
 class Likelihood(OnASplit):
   """Every estimator of prior.nll on `num_examples` test code maps, in nats per scored position with
-  standard errors: the whole map (nll_unconditional) and a centred `mask_size` square given the rest
-  (nll_masked; mask_size 0: none). `estimators` sets sample counts (priors.with_estimators: e.g. the
+  standard errors: the whole map (`unconditional`) and a centred `mask_size` square given the rest (`masked`;
+  mask_size 0: none). `estimators` sets sample counts (priors.with_estimators: e.g. the
   bridge's iwae_samples); the rest keep the prior's defaults. With `image_elbo`, also the image model's
   negative ELBO on the same test images in bits per dimension (evaluate/elbo.py), one per whole-map estimator,
   its decoder scale fitted on `elbo_fit_examples` training images."""
@@ -287,10 +304,10 @@ class Likelihood(OnASplit):
     )
     batch = self.cfg.get("batch_size", self.ctx.batch_size)
     whole = base.per_map_nats(self.fn, params, key, maps, None, batch)
-    record = {"nll_unconditional": self._summary(whole, maps["codes"][0].size, masked=False)}
+    record = {"unconditional": self._summary(whole, maps["codes"][0].size, masked=False)}
     if self.cfg.mask_size:
       masked = base.per_map_nats(self.fn, params, jax.random.fold_in(key, 1), maps, mask, batch)
-      record["nll_masked"] = self._summary(masked, int(np.sum(~mask[0])), masked=True)
+      record["masked"] = self._summary(masked, int(np.sum(~mask[0])), masked=True)
     if self.cfg.get("image_elbo"):
       record["image_elbo"] = self._elbo(whole, self.cfg.get("elbo_fit_examples", 1000))
     return record, {}
@@ -333,12 +350,13 @@ def _bits(estimate: dict) -> dict:
 
 @base.register("frechet")
 class Frechet(OnASplit):
-  """Fréchet distance between features of `num` decoded samples and of `num` test images: `features` =
-  'classifier' (a classifier run in `path`; classifier_fd, not FID) or 'inception' (FID weights in `path`;
-  fid). `reference` = 'reconstructions' (the VQ-VAE's decoded test codes) or 'images' (the test images).
-  An empty `path` skips it."""
+  """Fréchet distance between features of `num` decoded samples and of `num` test images, recorded as
+  {'distance', 'features'}: `features` = 'classifier' (a classifier run in `path`; a classifier FD, not FID) or
+  'inception' (FID weights in `path`: FID). `reference` = 'reconstructions' (the VQ-VAE's decoded test codes) or
+  'images' (the test images). An empty `path` skips it."""
 
   SETTINGS = ("features", "path", "reference", "num", "split")
+  HEADERS = {"inception": "FID", "classifier": "classifier FD (not FID)"}  # the results.md column of each features
 
   def __init__(self, cfg, context):
     super().__init__(cfg, context)
@@ -347,7 +365,6 @@ class Frechet(OnASplit):
     loaders = {"classifier": features.load_classifier, "inception": features.load_inception}
     if cfg.features not in loaders:
       raise ValueError(f"frechet features must be one of {sorted(loaders)}, got {cfg.features!r}")
-    self.metric = {"classifier": "classifier_fd", "inception": "fid"}[cfg.features]
     self.features = _cached(
       context.cache, ("features", cfg.features, cfg.path), lambda: loaders[cfg.features](cfg.path)
     )
@@ -380,17 +397,19 @@ class Frechet(OnASplit):
       return {}, {}
     codes = shared_samples(self.ctx, params, key, self.cfg.num, shared)
     stats = frechet.statistics(features.batched(self.features, self.ctx.decode, codes, self.ctx.batch_size))
-    return {self.metric: frechet.frechet_distance(*self.reference, *stats)}, {}
+    return self._record(*stats), {}
 
   def floor(self) -> dict:
     if not self.cfg.path:
       return {}
-    return {self.metric: frechet.frechet_distance(*self.reference, *self._statistics(self.cfg.num))}
+    return self._record(*self._statistics(self.cfg.num))
+
+  def _record(self, mu: np.ndarray, sigma: np.ndarray) -> dict:
+    return {"distance": frechet.frechet_distance(*self.reference, mu, sigma), "features": self.cfg.features}
 
   @classmethod
-  def columns(cls, row):
-    names = {"fid": "FID", "classifier_fd": "classifier FD (not FID)"}
-    return {header: f"{row[metric]:.2f}" for metric, header in names.items() if metric in row}
+  def columns(cls, record, floor):
+    return {cls.HEADERS[record["features"]]: f"{record['distance']:.2f}"} if record else {}
 
 
 def _cached(cache: dict, key, make):
@@ -402,7 +421,8 @@ def _cached(cache: dict, key, make):
 @base.register("step_sweep")
 class StepSweep(OnASplit):
   """Quality against speed of the prior's sampler at each fraction in `fractions` of its full number of
-  steps (priors with a choice of steps): KL of `num` samples and seconds per sample (timed_draw)."""
+  steps (priors with a choice of steps): `by_steps`, a row per step count with the KL of `num` samples and
+  seconds per sample (timed_draw)."""
 
   SETTINGS = ("fractions", "num", "alpha", "bootstrap", "seed", "split")
 
@@ -418,4 +438,4 @@ class StepSweep(OnASplit):
       fn = ctx.sampler(prior)
       codes, per_sample = base.timed_draw(fn, params, key, self.cfg.num, ctx.batch_size)
       rows.append({"steps": steps, "kl": self.kl_record(codes), "seconds_per_sample": per_sample})
-    return ({"step_sweep": rows} if rows else {}), {}
+    return ({"by_steps": rows} if rows else {}), {}

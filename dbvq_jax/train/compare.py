@@ -55,15 +55,15 @@ class Compare(experiment.Experiment):
     record, pictures, _ = evaluation.evaluate_all(built, trained.params, jax.random.PRNGKey(self.config.seed))
     if jax.process_index() == 0:
       experiment.save_pictures(out, pictures, suffix=f"_{name}")
-    row = {
+    about = {
       "prior": name,
       "type": trained.config.prior.type,
       "params": sum(int(np.prod(v.shape)) for v in jax.tree.leaves(trained.params)),
       "train_steps": int(trained.config.training.num_steps),
       "checkpoint_step": trained.step,
       "train_seconds": loop.train_seconds(prior_dir),
-      **record,
     }
+    row = evaluation.with_results(about, record)
     logging.info("%s: %s (%.0f s)", name, json.dumps(evaluation.scalars(row)), time.perf_counter() - t0)
     return row, built
 
@@ -76,9 +76,7 @@ class Compare(experiment.Experiment):
       row, built = self._row(name, prior_dir, model, out, cache)
       rows.append(row)
       if floor is None:
-        floor = {"prior": "data (floor)"}
-        for e in built.values():
-          floor.update(e.floor() or {})
+        floor = {"prior": "data (floor)", **evaluation.floors(built)}
     results = {
       "vqvae_workdir": self.config.vqvae_workdir,
       "evals": self.config.evals.to_dict(),
@@ -99,39 +97,32 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
   return head + "".join("| " + " | ".join(c[1](r) for c in columns) + " |\n" for r in rows)
 
 
-def _interval(kl: dict) -> str:
-  return f"{kl['mean']:.3f} [{kl['lo']:.3f}, {kl['hi']:.3f}]"
+def _entry(evals: dict, kind: str) -> tuple[str, dict]:
+  """(name, settings) of the first evaluator entry of type `kind` in an evals dict (('', {}) if none)."""
+  return next(((k, v) for k, v in evals.items() if v["type"] == kind), ("", {}))
 
 
-def _nll_rows(priors_: list[dict]) -> list[dict]:
-  """One row per (prior, estimator): its kind and both likelihoods."""
+def _nll_rows(priors_: list[dict], entry: str) -> list[dict]:
+  """One row per (prior, estimator) of the likelihood entry: its kind and both likelihoods."""
   fmt = lambda v: "—" if v is None else f"{v['nats']:.3f} ± {v['se']:.3f}"  # noqa: E731
   rows = []
   for r in priors_:
-    for name in dict.fromkeys([*r["nll_unconditional"], *r["nll_masked"]]):
-      entry = r["nll_masked"].get(name) or r["nll_unconditional"][name]
+    whole, masked = r[entry]["unconditional"], r[entry].get("masked", {})
+    for name in dict.fromkeys([*whole, *masked]):
+      e = masked.get(name) or whole[name]
       rows.append(
         {
           "prior": r["prior"],
           "estimator": name,
-          "kind": entry["kind"],
-          "unconditional": fmt(r["nll_unconditional"].get(name)),
-          "masked": fmt(r["nll_masked"].get(name)),
+          "kind": e["kind"],
+          "unconditional": fmt(whole.get(name)),
+          "masked": fmt(masked.get(name)),
         }
       )
   return rows
 
 
-def _of_type(evals: dict, kind: str) -> dict:
-  """The settings of the first evaluator of type `kind` in an evals dict ({} if none)."""
-  return next((v for v in evals.values() if v["type"] == kind), {})
-
-
-def _sweep_rows(priors_: list[dict]) -> list[dict]:
-  return [{"prior": r["prior"], **s} for r in priors_ for s in r.get("step_sweep", [])]
-
-
-def _likelihood_table(rows: list, nll: dict) -> str:
+def _likelihood_table(rows: list, entry: str, nll: dict) -> str:
   """The likelihood table: one row per prior and estimator, labelled exact, bound or estimate."""
   side = nll["mask_size"]
   heading = (
@@ -140,28 +131,31 @@ def _likelihood_table(rows: list, nll: dict) -> str:
   )
   keys = (("prior", "prior"), ("estimator", "estimator"), ("kind", "kind"))
   keys += (("whole map", "unconditional"), ("masked region", "masked"))
-  return heading + _table(_nll_rows(rows), [(h, lambda r, k=k: r[k]) for h, k in keys]) + _model_notes(rows)
+  table = _table(_nll_rows(rows, entry), [(h, lambda r, k=k: r[k]) for h, k in keys])
+  return heading + table + _model_notes(rows, entry)
 
 
-def _model_notes(rows: list) -> str:
+def _model_notes(rows: list, entry: str) -> str:
   """Which model each likelihood is about (records written before they said so have none)."""
   notes = []
   for r in rows:
-    for part, label in (("nll_unconditional", "whole map"), ("nll_masked", "masked")):
-      notes += [f"- {r['prior']}, {name}, {label}: {v['model']}" for name, v in r[part].items() if "model" in v]
+    for part, label in (("unconditional", "whole map"), ("masked", "masked")):
+      notes += [
+        f"- {r['prior']}, {n}, {label}: {v['model']}" for n, v in r[entry].get(part, {}).items() if "model" in v
+      ]
   return "\nOf which model:\n\n" + "\n".join(notes) + "\n" if notes else ""
 
 
-def _elbo_table(rows: list) -> str:
+def _elbo_table(rows: list, entry: str) -> str:
   """The image model's negative ELBO (bits/dim) per prior and whole-map estimator, with the decoder's share."""
-  scored = [r for r in rows if "image_elbo" in r]
+  scored = [(r["prior"], r[entry]["image_elbo"]) for r in rows if "image_elbo" in r.get(entry, {})]
   if not scored:
     return ""
-  e = scored[0]["image_elbo"]
+  e = scored[0][1]
   out = [
-    {"prior": r["prior"], "estimator": name, **v, "decoder": r["image_elbo"]["decoder"]}
-    for r in scored
-    for name, v in r["image_elbo"].items()
+    {"prior": prior, "estimator": name, **v, "decoder": elbo["decoder"]}
+    for prior, elbo in scored
+    for name, v in elbo.items()
     if name not in ("decoder", "log_scale", "dims")
   ]
   bits = lambda v: f"{v['bits_per_dim']:.4f} ± {v['se']:.4f}"  # noqa: E731
@@ -175,22 +169,50 @@ def _elbo_table(rows: list) -> str:
   return heading + _table(out, columns)
 
 
-def _evaluator_columns(evals: dict, rows: list[dict]) -> list[tuple]:
-  """(header, fn(row) -> cell) of the columns each evaluator in `evals` supplies (Evaluator.columns), in the
-  order of the entries, for the headers that some row fills."""
-  classes = [evaluation.evaluator_class(kind) for kind in dict.fromkeys(e["type"] for e in evals.values())]
-  cells = {id(r): {h: v for cls in classes for h, v in cls.columns(r).items()} for r in rows}  # once per row
-  headers = dict.fromkeys(h for c in cells.values() for h, v in c.items() if v != "—")
-  return [(h, lambda r, h=h: cells[id(r)].get(h, "—")) for h in headers]
+def _evaluator_columns(evals: dict, floor: dict, rows: list[dict]) -> list[tuple]:
+  """(header, fn(row) -> cell) of the columns each entry of `evals` supplies (Evaluator.columns of its record in
+  the row, beside the floor's), in the order of the entries, for the headers that some row fills; a header that
+  two entries supply (two entries of one type) has each entry's name before it."""
+  by_entry = {}  # {entry name: {id(row): {header: cell}}}
+  for name, e in evals.items():
+    cls = evaluation.evaluator_class(e["type"])
+    by_entry[name] = {id(r): cls.columns(r.get(name, {}), None if r is floor else floor.get(name, {})) for r in rows}
+  filled = {
+    n: dict.fromkeys(h for c in cells.values() for h, v in c.items() if v != "—") for n, cells in by_entry.items()
+  }
+  shared = {h for n, hs in filled.items() for h in hs if sum(h in other for other in filled.values()) > 1}
+  return [
+    (f"{n}: {h}" if h in shared else h, lambda r, n=n, h=h: by_entry[n][id(r)].get(h, "—"))
+    for n, headers in filled.items()
+    for h in headers
+  ]
+
+
+def _sweep_table(rows: list[dict], entry: str, floor: dict | None) -> str:
+  """Each sampler's step sweep: KL (at the floor or not) and seconds per sample at each step count."""
+  sweep = [{"prior": r["prior"], **s} for r in rows for s in r.get(entry, {}).get("by_steps", [])]
+  if not sweep:
+    return ""
+  at_floor = lambda r: "—" if not floor else ("yes" if evaluators.overlaps(r["kl"], floor) else "no")  # noqa: E731
+  return "\n## Sampler steps\n\n" + _table(
+    sweep,
+    [
+      ("prior", lambda r: r["prior"]),
+      ("steps", lambda r: str(r["steps"])),
+      ("mean KL [95%]", lambda r: evaluators.interval(r["kl"])),
+      ("at floor", at_floor),
+      ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}"),
+    ],
+  )
 
 
 def results_markdown(results: dict) -> str:
-  """The comparison's tables: likelihoods, sample metrics beside the floor, each sampler's step sweep."""
-  floor, rows = results["floor"], results["priors"]
-  nll, kl = _of_type(results["evals"], "nll"), _of_type(results["evals"], "code_kl")
-  at_floor = lambda r: "yes" if r["kl"]["lo"] <= floor["kl"]["hi"] else "no"  # noqa: E731
-  md = _likelihood_table(rows, nll) if nll else ""
-  md += _elbo_table(rows)
+  """The comparison's tables: likelihoods, sample metrics beside the floor (each evaluator's own columns), each
+  sampler's step sweep."""
+  floor, rows, evals = results["floor"], results["priors"], results["evals"]
+  nll_name, nll = _entry(evals, "nll")
+  kl_name, kl = _entry(evals, "code_kl")
+  md = _likelihood_table(rows, nll_name, nll) + _elbo_table(rows, nll_name) if nll else ""
   md += (
     f"\n## Samples (M = {kl.get('num')} against as many test maps; "
     f"KL with a {kl.get('bootstrap')}-resample bootstrap interval)\n\n"
@@ -200,20 +222,7 @@ def results_markdown(results: dict) -> str:
     ("parameters", lambda r: f"{r['params']:,}" if "params" in r else "—"),
     ("train steps", lambda r: f"{r.get('checkpoint_step', r.get('train_steps')):,}" if "train_steps" in r else "—"),
     ("train s", lambda r: f"{r['train_seconds']:.0f}" if r.get("train_seconds") else "—"),  # 0: not recorded
-    ("mean KL [95%]", lambda r: _interval(r["kl"])),
-    ("at floor", lambda r: at_floor(r) if "params" in r else "—"),
-    *_evaluator_columns(results["evals"], [floor, *rows]),
+    *_evaluator_columns(evals, floor, [floor, *rows]),
   ]
   md += _table([floor, *rows], columns)
-  if _sweep_rows(rows):
-    md += "\n## Sampler steps\n\n" + _table(
-      _sweep_rows(rows),
-      [
-        ("prior", lambda r: r["prior"]),
-        ("steps", lambda r: str(r["steps"])),
-        ("mean KL [95%]", lambda r: _interval(r["kl"])),
-        ("at floor", at_floor),
-        ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}"),
-      ],
-    )
-  return md
+  return md + _sweep_table(rows, _entry(evals, "step_sweep")[0], floor.get(kl_name))

@@ -104,7 +104,7 @@ class Experiment:
     params = self.eval_params(state)
     key = jax.random.PRNGKey(self.config.seed + 1)
     record, pictures, shared = evaluation.evaluate_all(self.evaluators, params, key)
-    metrics = {"checkpoint_step": int(state.step), **self.extra_metrics(params), **record}
+    metrics = evaluation.with_results({"checkpoint_step": int(state.step), **self.extra_metrics(params)}, record)
     if jax.process_index() == 0:
       save_pictures(os.path.join(self.workdir, "figures"), pictures)
       save_samples(os.path.join(self.workdir, "samples"), shared)

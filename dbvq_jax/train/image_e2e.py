@@ -168,6 +168,6 @@ class EndToEnd(experiment.Experiment):
     floor = {}
     if frechets and self.start is not None:
       fds = evaluation.build(ml_collections.ConfigDict(frechets), self._context(self.pretrained))
-      before.update(evaluation.evaluate_all(fds, self.start.params, jax.random.PRNGKey(self.config.seed))[0])
-      floor = {k: v for e in fds.values() for k, v in e.floor().items()}
+      record = evaluation.evaluate_all(fds, self.start.params, jax.random.PRNGKey(self.config.seed))[0]
+      before, floor = evaluation.with_results(before, record), evaluation.floors(fds)
     return {"before": before, "after": reconstruction_metrics(self.config, self.model, self.stats), "floor": floor}

@@ -23,9 +23,10 @@ ORDER = ("vqvae", "classifier", "image_prior", "compare")  # by config.experimen
 
 
 def wired(config: ml_collections.ConfigDict, workdir: str) -> list[tuple[str, ml_collections.ConfigDict]]:
-  """[(stage name, its config with the stack's data and sibling runs filled in)] in run order; the VQ-VAE stage
-  is left out when config.vqvae_workdir names a trained one."""
+  """[(stage name, its config with the stack's data and sibling runs filled in)] in run order; the VQ-VAE and
+  classifier stages are left out when config.vqvae_workdir and config.classifier_workdir name trained ones."""
   vqvae_dir = config.vqvae_workdir or os.path.join(workdir, "vqvae")
+  given = {"vqvae": config.vqvae_workdir, "classifier": config.classifier_workdir}
   out = []
   for name, stage in config.stages.items():
     stage = ml_collections.ConfigDict(stage.to_dict())  # an unlocked copy
@@ -38,18 +39,21 @@ def wired(config: ml_collections.ConfigDict, workdir: str) -> list[tuple[str, ml
     if "vqvae_workdir" in stage:
       stage.vqvae_workdir = vqvae_dir
     if stage.experiment == "compare":
-      _wire_compare(stage, config.stages, workdir)
-    if not (stage.experiment == "vqvae" and config.vqvae_workdir):
+      _wire_compare(stage, config.stages, workdir, given["classifier"])
+    if not given.get(stage.experiment):
       out.append((name, stage))
   return sorted(out, key=lambda item: ORDER.index(item[1].experiment))
 
 
-def _wire_compare(stage: ml_collections.ConfigDict, stages: ml_collections.ConfigDict, workdir: str) -> None:
-  """The comparison scores every prior stage of the stack, with the stack's classifier for its Fréchet distance."""
+def _wire_compare(
+  stage: ml_collections.ConfigDict, stages: ml_collections.ConfigDict, workdir: str, given: str
+) -> None:
+  """The comparison scores every prior stage of the stack, with the classifier run `given` (else the stack's
+  classifier stage) for its Fréchet distance."""
   stage.priors = {n: os.path.join(workdir, n) for n, s in stages.items() if s.experiment == "image_prior"}
-  classifiers = [n for n, s in stages.items() if s.experiment == "classifier"]
-  if classifiers and "classifier_fd" in stage.evals:
-    stage.evals.classifier_fd.path = os.path.join(workdir, classifiers[0])
+  classifiers = [os.path.join(workdir, n) for n, s in stages.items() if s.experiment == "classifier"]
+  if (given or classifiers) and "classifier_fd" in stage.evals:
+    stage.evals.classifier_fd.path = given or classifiers[0]
 
 
 def check_validation_sizes(config: ml_collections.ConfigDict, stages: list) -> None:

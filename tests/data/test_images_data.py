@@ -324,7 +324,7 @@ def test_data_doc_commands_train_a_vqvae(tmp_path, monkeypatch, fmt):
   out = subprocess.run(args, cwd=helpers.ROOT, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, command + "\n" + out.stderr[-3000:]
   with open(tmp_path / "run" / "metrics.json") as f:
-    assert np.isfinite(json.load(f)["psnr"])
+    assert np.isfinite(json.load(f)["reconstruction"]["psnr"])
 
 
 def test_pipeline_shuffles_deterministically_and_resumes():

@@ -27,7 +27,7 @@ def test_a_vqvae_trains_on_a_source_of_its_own(tmp_path):
   config = helpers.load_config("vqvae:image_size=16,channels=3,tiny")
   config.data.format = "test_new_source"
   metrics = train.run(config, str(tmp_path / "run"), "train")
-  assert np.isfinite(metrics["psnr"])
+  assert np.isfinite(metrics["reconstruction"]["psnr"])
   with open(tmp_path / "run" / "config.json") as f:
     assert json.load(f)["data"]["format"] == "test_new_source"
 

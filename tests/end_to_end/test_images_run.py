@@ -38,7 +38,7 @@ def _metrics(workdir) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  """ROOT with fmnist_{vqvae,prior,pixelcnn,vq_diffusion,maskgit,classifier,compare}, FID from random weights."""
+  """The stack's WORKDIR: {vqvae,bridge,pixelcnn,vq_diffusion,maskgit,classifier,compare}, FID of random weights."""
   root = tmp_path_factory.mktemp("images")
   helpers.write_fashion_mnist(str(root / "data"))
   helpers.write_random_inception(str(root / "inception_fid.npz"))
@@ -47,7 +47,7 @@ def runs(tmp_path_factory):
       sys.executable,
       "benchmarks/compare_priors.py",
       "--smoke",
-      f"--root={root}",
+      f"--workdir={root}",
       f"--data_dir={root / 'data'}",
       f"--inception_weights={root / 'inception_fid.npz'}",
     ],
@@ -62,25 +62,25 @@ def runs(tmp_path_factory):
 
 
 def test_vqvae_run(runs):
-  metrics = _metrics(runs / "fmnist_vqvae")
+  metrics = _metrics(runs / "vqvae")["reconstruction"]  # the evaluator entry's record
   assert metrics["latent_shape"] == [8, 8] and 0 <= metrics["dead_codes"] <= 8
   assert np.isfinite(metrics["psnr"]) and 1.0 <= metrics["perplexity"] <= 8.0
-  assert os.path.getsize(runs / "fmnist_vqvae" / "figures" / "reconstructions.png") > 500
-  model = latents.load_vqvae(str(runs / "fmnist_vqvae"))
+  assert os.path.getsize(runs / "vqvae" / "figures" / "reconstructions.png") > 500
+  model = latents.load_vqvae(str(runs / "vqvae"))
   assert model.codebook.shape == (8, 4)
   assert model.decode_codes(jnp.zeros((2, 8, 8), jnp.int32)).shape == (2, 32, 32, 1)
 
 
 def test_image_prior_run(runs):
-  prior_dir = runs / "fmnist_prior"
+  prior_dir = runs / "bridge"
   with np.load(prior_dir / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 8, 8) and f["codes"].max() < 8
   for name in ("samples", "chain", "inpaint_centre", "inpaint_top_left"):
     assert os.path.getsize(prior_dir / "figures" / f"{name}.png") > 500
   metrics = _metrics(prior_dir)
-  assert metrics["seconds_per_sample"] > 0 and metrics["num_samples"] == 4
+  assert metrics["samples"]["seconds_per_sample"] > 0 and metrics["samples"]["num_samples"] == 4
   config = helpers.load_config("prior:tiny")
-  config.vqvae_workdir = str(runs / "fmnist_vqvae")
+  config.vqvae_workdir = str(runs / "vqvae")
   restored = loop.load(
     config, str(prior_dir), lambda rng: (priors.build(config, np.zeros((8, 4), np.float32), 4).init(rng, (8, 8, 4)), {})
   )
@@ -90,21 +90,21 @@ def test_image_prior_run(runs):
 def test_end_to_end_run(runs):
   root = runs
   prior_ze = helpers.load_config("prior:tiny")
-  prior_ze.vqvae_workdir = str(root / "fmnist_vqvae")
+  prior_ze.vqvae_workdir = str(root / "vqvae")
   prior_ze.prior.diffuse = "z_e"  # Algorithm 1 diffuses z_e; a codes-diffused prior is refused
-  train.run(prior_ze, str(root / "fmnist_prior_ze"), "train")
+  train.run(prior_ze, str(root / "prior_ze"), "train")
   config = helpers.load_config("e2e:tiny")
-  config.vqvae_workdir = str(root / "fmnist_vqvae")
-  config.prior_workdir = str(root / "fmnist_prior")
+  config.vqvae_workdir = str(root / "vqvae")
+  config.prior_workdir = str(root / "bridge")
   with pytest.raises(ValueError, match="different config.prior"):
     train.run(config, str(root / "e2e"), "train")
-  config.prior_workdir, config.evals.fd.path = str(root / "fmnist_prior_ze"), str(root / "fmnist_classifier")
+  config.prior_workdir, config.evals.fd.path = str(root / "prior_ze"), str(root / "classifier")
   metrics = train.run(config, str(root / "e2e"), "train")
   assert set(metrics["after"]) == {"psnr", "perplexity", "latent_scale"}
-  assert set(metrics["before"]) == {"psnr", "perplexity", "latent_scale", "classifier_fd"}
+  assert set(metrics["before"]) == {"psnr", "perplexity", "latent_scale", "fd"}  # fd: the evals entry
   assert 0.5 < metrics["before"]["latent_scale"] < 2.0
-  fds = (metrics["floor"]["classifier_fd"], metrics["before"]["classifier_fd"], metrics["classifier_fd"])
-  assert all(v >= 0 for v in fds)
+  fds = (metrics["floor"]["fd"], metrics["before"]["fd"], metrics["fd"])
+  assert all(v["distance"] >= 0 and v["features"] == "classifier" for v in fds)
   with np.load(root / "e2e" / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (8, 8, 8)  # the most any evaluator drew: the FD's 8
   assert os.path.getsize(root / "e2e" / "figures" / "samples.png") > 500
@@ -134,9 +134,9 @@ def test_miniimagenet_configs_run_on_pkl_files(tmp_path):
 @pytest.mark.parametrize("kind", BASELINES)
 def test_baseline_prior_runs(runs, kind):
   """Each baseline trains and samples through the same loop and evaluation as the bridge prior."""
-  workdir = runs / f"fmnist_{kind}"
+  workdir = runs / kind
   metrics = _metrics(workdir)
-  assert metrics["prior"] == kind and metrics["seconds_per_sample"] > 0 and metrics["mean_kl"] > 0
+  assert metrics["prior"] == kind and metrics["samples"]["seconds_per_sample"] > 0 and metrics["kl"]["mean"] > 0
   with np.load(workdir / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 8, 8) and 0 <= f["codes"].min() and f["codes"].max() < 8
   for name in ("samples", "inpaint_centre", "inpaint_top_left"):
@@ -145,41 +145,41 @@ def test_baseline_prior_runs(runs, kind):
 
 
 def test_compare_writes_the_table_for_every_prior(runs):
-  assert 0.0 <= _metrics(runs / "fmnist_classifier")["test_accuracy"] <= 1.0
-  out = runs / "fmnist_compare" / "eval"
+  assert 0.0 <= _metrics(runs / "classifier")["accuracy"]["test_accuracy"] <= 1.0
+  out = runs / "compare" / "eval"
   with open(out / "results.json") as f:
     results = json.load(f)
   assert sorted(r["prior"] for r in results["priors"]) == sorted(["bridge", *BASELINES])
   caches = [os.path.join(d, f) for d, _, names in os.walk(runs) for f in names if "latents" in os.path.join(d, f)]
-  assert caches == [str(runs / "fmnist_vqvae" / "latents" / "step_4.npz")]  # five prior runs, one latent cache
+  assert caches == [str(runs / "vqvae" / "latents" / "step_4.npz")]  # five prior runs, one latent cache
   for row in results["priors"]:
     assert row["checkpoint_step"] == row["train_steps"]  # each row names the checkpoint it scored
-    for part in ("nll_unconditional", "nll_masked"):
+    for part in ("unconditional", "masked"):
       assert all(
         np.isfinite(v["nats"]) and v["nats"] > 0 and v["kind"] in ("exact", "bound", "estimate")
-        for v in row[part].values()
+        for v in row["nll"][part].values()
       )
-    assert row["kl"]["lo"] <= row["kl"]["hi"] and row["kl"]["mean"] > 0 and row["seconds_per_sample"] > 0
-    assert row["classifier_fd"] > 0 and row["fid"] > 0
+    assert row["kl"]["lo"] <= row["kl"]["hi"] and row["kl"]["mean"] > 0 and row["samples"]["seconds_per_sample"] > 0
+    assert row["classifier_fd"]["distance"] > 0 and row["fid"]["distance"] > 0
     for name in ("samples", "inpaint_centre", "inpaint_top_left", "kl_map"):
       assert os.path.getsize(out / f"{name}_{row['prior']}.png") > 500
-  assert set(results["priors"][0]["nll_masked"]) == {"bound", "iwae"}  # the bridge (paper_mc: test_bridge_nll_command)
-  assert results["floor"]["kl"]["mean"] > 0 and results["floor"]["classifier_fd"] >= 0
-  assert [s["steps"] for s in results["priors"][0]["step_sweep"]] == [2]  # the bridge at 0.2 T
+  assert set(results["priors"][0]["nll"]["masked"]) == {"bound", "iwae"}  # bridge (paper_mc: test_bridge_nll_command)
+  assert results["floor"]["kl"]["mean"] > 0 and results["floor"]["classifier_fd"]["distance"] >= 0
+  assert [s["steps"] for s in results["priors"][0]["steps"]["by_steps"]] == [2]  # the bridge at 0.2 T
   table = (out / "results.md").read_text()
   assert "| maskgit | md4_bound | bound |" in table and "| data (floor) |" in table and "Sampler steps" in table
   assert "classifier FD" in table and "| FID |" in table
   assert "- pixelcnn, exact, masked: the PixelCNN, each code given only the codes before it" in table
   for row in results["priors"]:  # the negative ELBO adds the decoder's bits to the prior's, map by map
-    e, positions = row["image_elbo"], 8 * 8
+    e, positions = row["nll"]["image_elbo"], 8 * 8
     assert e["dims"] == 32 * 32 and -7 < e["log_scale"] <= np.log(2) and e["decoder"]["bits_per_dim"] > 0
-    for name, v in row["nll_unconditional"].items():
+    for name, v in row["nll"]["unconditional"].items():
       prior_bits = v["nats"] * positions / (e["dims"] * np.log(2))
       assert e[name]["bits_per_dim"] == pytest.approx(e["decoder"]["bits_per_dim"] + prior_bits, rel=1e-6)
       assert e[name]["kind"] == ("estimate" if v["kind"] == "estimate" else "bound")
   assert "| pixelcnn | exact | bound |" in table and "negative ELBO" in table
   c = helpers.load_config("compare:tiny")
-  c.vqvae_workdir = str(runs / "fmnist_prior")
+  c.vqvae_workdir = str(runs / "bridge")
   with pytest.raises(ValueError, match="not 'vqvae'"):
     train.run(c, str(runs / "compare2"), "eval")
 
@@ -189,7 +189,9 @@ def test_bridge_nll_command(runs):
   commands = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/bridge_nll.py")]
   [command] = [c for c in commands if "--nested_iwae" not in c]
   [nested_command] = [c for c in commands if "--nested_iwae" in c]
-  args = [sys.executable if a == "python" else a.replace("=runs/", f"={runs}/") for a in command.split()]
+  args = [
+    sys.executable if a == "python" else a.replace("=runs/fmnist_prior", f"={runs}/bridge") for a in command.split()
+  ]
   out = subprocess.run(
     args + ["--examples=4", "--iwae_samples=1,2", "--mc_samples=2", "--taus=0.5,4", "--steps=2"],
     cwd=helpers.ROOT,
@@ -215,7 +217,7 @@ def test_bridge_nll_command(runs):
     "iwae",
   ]
   nested_args = [sys.executable if a == "python" else a for a in nested_command.split()]
-  nested_args = [f"--prior_workdir={runs}/fmnist_prior" if a.startswith("--prior_workdir") else a for a in nested_args]
+  nested_args = [f"--prior_workdir={runs}/bridge" if a.startswith("--prior_workdir") else a for a in nested_args]
   nested = subprocess.run(
     nested_args + ["--examples=4", "--nested_iwae=4"], cwd=helpers.ROOT, capture_output=True, text=True
   )
@@ -240,8 +242,8 @@ def test_curves_commands(runs, tmp_path):
       "--sample_steps=2",
       "--checkpoint_every=2",
       f"--root={tmp_path}/curves",
-      f"--vqvae={runs}/fmnist_vqvae",
-      f"--classifier={runs}/fmnist_classifier",
+      f"--vqvae={runs}/vqvae",
+      f"--classifier={runs}/classifier",
       f"--out={out_file}",
     ]
     for _ in range(2 if i == 0 else 1):
@@ -250,9 +252,9 @@ def test_curves_commands(runs, tmp_path):
     curve = json.loads(out_file.read_text())
     assert [r["minutes"] for r in curve["rows"]] == [0.01, 0.02][: 2 - i] and curve["steps_per_second"] > 0
     for row in curve["rows"]:
-      assert row["classifier_fd"] > 0 and row["kl"]["mean"] > 0
-      assert all(v["nats"] > 0 and v["model"] for v in row["nll_unconditional"].values())
-    assert curve["floor"]["kl"]["mean"] > 0 and curve["floor"]["classifier_fd"] >= 0
+      assert row["classifier_fd"]["distance"] > 0 and row["kl"]["mean"] > 0
+      assert all(v["nats"] > 0 and v["model"] for v in row["nll"]["unconditional"].values())
+    assert curve["floor"]["kl"]["mean"] > 0 and curve["floor"]["classifier_fd"]["distance"] >= 0
   assert os.path.getsize(tmp_path / "curves.png") > 10_000  # both curves in one figure
 
 
@@ -260,10 +262,10 @@ def test_bridge_ablation_command(runs):
   """The README's ablation command on the trained bridge, shrunk (its validation maps are 8)."""
   [command] = [c for c in helpers.readme_commands() if c.startswith("python benchmarks/bridge_ablation.py")]
   args = [sys.executable if a == "python" else a for a in command.split()]
-  flags = [f"--workdirs={runs}/fmnist_prior,{runs}/fmnist_prior", "--num_kl=4", "--examples=4", "--steps=2"]
+  flags = [f"--workdirs={runs}/bridge,{runs}/bridge", "--num_kl=4", "--examples=4", "--steps=2"]
   out = subprocess.run(args + flags, cwd=helpers.ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-  rows = [line for line in out.stdout.splitlines() if line.startswith("| fmnist_prior |")]
+  rows = [line for line in out.stdout.splitlines() if line.startswith("| bridge |")]
   assert len(rows) == 2 and " ± " in rows[0]
 
 
@@ -331,19 +333,45 @@ def prior_bridge():
   return bridge_prior.bridge_from_config(helpers.load_config("prior").bridge)
 
 
-def test_equal_time_steps_come_from_the_probe_throughput(tmp_path):
-  """compare_priors --minutes: a finished probe run is not retrained, and its recorded steps/s after
-  compilation (train_time.json, written by the loop: test_train.py) sets the steps of M minutes."""
+def _compare_priors():
+  """benchmarks/compare_priors.py as a module."""
   spec = importlib.util.spec_from_file_location(
     "compare_priors", os.path.join(helpers.ROOT, "benchmarks", "compare_priors.py")
   )
-  compare_priors = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(compare_priors)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_equal_time_steps_come_from_the_probe_throughput(tmp_path):
+  """compare_priors --minutes: a finished probe run is not retrained, and its recorded steps/s after
+  compilation (train_time.json, written by the loop: test_train.py) sets the steps of M minutes."""
+  compare_priors = _compare_priors()
   probe = tmp_path / "probes" / "pixelcnn"
   probe.mkdir(parents=True)
   (probe / "metrics.json").write_text("{}")
   (probe / "train_time.json").write_text(json.dumps({"step": 150, "seconds": 40.0, "steps_per_second": 4.4}))
   assert compare_priors.equal_time_steps("pixelcnn", str(tmp_path), "unused", 15, False) == 3960
+
+
+def test_every_documented_comparison_command_parses(monkeypatch):
+  """The documented compare_priors commands (the fixture above runs the equal-steps one): their flags parse, and
+  each stack override they become names a field of the stack's config (the probes of --minutes faked)."""
+  compare_priors = _compare_priors()
+  monkeypatch.setattr(compare_priors, "equal_time_steps", lambda *args: 7)
+  commands = [shlex.split(c)[2:] for c in helpers.readme_commands() if c.startswith("python benchmarks/compare_pr")]
+  assert len(commands) >= 3 and any("--minutes=15" in c for c in commands)
+  for argv in commands:
+    args = compare_priors.parse_args(argv)
+    if "my_pkg" in args.priors:  # the docs' placeholder for a module of your own
+      continue
+    stack = helpers.load_config(f"stack:prior={args.priors}")
+    for flag in compare_priors.stack_overrides(args, "/w"):
+      node = stack
+      for part in flag.removeprefix("--config.").split("=")[0].split("."):
+        node = node[part]  # a KeyError names an override the stack does not have
+  with pytest.raises(SystemExit, match="--minutes needs --vqvae"):
+    compare_priors.parse_args(["--minutes=1"])
 
 
 # The pictures of the evaluators: labelled panels, drawn as PNG figures, their plain grid to TensorBoard. A fake
@@ -460,7 +488,7 @@ def test_panels_go_to_tensorboard_as_grids_and_to_files_as_labelled_figures(tmp_
   writer = Writer()
   run._periodic(10, None, writer)
   [(name, value, step, dataformats)] = writer.images  # the figure function is for files only
-  assert (name, step, dataformats) == ("eval/grid", 10, "HWC") and writer.scalars == [("eval/x", 1.0, 10)]
+  assert (name, step, dataformats) == ("eval/grid", 10, "HWC") and writer.scalars == [("eval/due/x", 1.0, 10)]
   assert value.dtype == np.uint8 and value.shape == (2 * 10 + 2, 3 * 10 + 2, 1)
   assert value[2, 2, 0] == 128 and value[0, 0, 0] == 255  # grey images, white gutters
   experiment.save_pictures(str(tmp_path / "figures"), {"grid": panel, "figure": drawn.append}, suffix="_x")

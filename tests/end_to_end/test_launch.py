@@ -37,7 +37,7 @@ def test_local_launcher_trains_with_two_processes(tmp_path):
   assert "[p0]" in out.stdout and "[p1]" in out.stdout and "all processes finished" in out.stdout
   assert "step 8/8" in out.stdout
   with open(workdir / "metrics.json") as f:
-    assert json.load(f)["num_samples"] == 64
+    assert json.load(f)["toy"]["num_samples"] == 64
   assert sorted(os.listdir(workdir / "checkpoints")) == ["4", "8"]
 
 

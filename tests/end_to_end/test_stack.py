@@ -40,6 +40,15 @@ def test_a_named_vqvae_run_replaces_the_vqvae_stage(tmp_path):
   assert config.needs_accelerator  # a paper-scale stage makes the stack paper scale
 
 
+def test_named_vqvae_and_classifier_runs_replace_their_stages_in_the_comparison(tmp_path):
+  """benchmarks/compare_priors.py --vqvae --classifier: the stack trains neither, and the comparison reads both."""
+  config = helpers.load_config("fashion_mnist:prior=all,tiny")
+  config.vqvae_workdir, config.classifier_workdir = "/runs/v", "/runs/c"
+  stages = dict(stack.wired(config, str(tmp_path)))
+  assert list(stages) == [*priors.names(), "compare"]
+  assert stages["compare"].evals.classifier_fd.path == "/runs/c" and stages["compare"].vqvae_workdir == "/runs/v"
+
+
 def _main(*args) -> subprocess.CompletedProcess:
   command = [sys.executable, "-m", "dbvq_jax.main", *args]
   return subprocess.run(command, cwd=helpers.ROOT, capture_output=True, text=True, timeout=600)

@@ -85,7 +85,7 @@ def test_toy_run_in_a_gcs_workdir(bucket, tmp_path):
 
   assert checkpoint.run_config(WORKDIR, "toy").training.num_steps == 8
   again = train.run(config, WORKDIR, "eval")  # restores step 8 from the bucket
-  assert again["valid_rate"] == metrics["valid_rate"] and again["nll"] == metrics["nll"]
+  assert again["toy"]["valid_rate"] == metrics["toy"]["valid_rate"] and again["toy"]["nll"] == metrics["toy"]["nll"]
   assert not (tmp_path / "gs:").exists()
 
 

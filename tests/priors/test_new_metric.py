@@ -24,14 +24,14 @@ class Evaluator(evaluation.Evaluator):
 
   def run(self, params, key, shared):
     codes = evaluators.shared_samples(self.ctx, params, key, self.cfg.num, shared)
-    return {"distinct_codes": len(np.unique(codes))}, {}
+    return {"distinct_codes": len(np.unique(codes[: self.cfg.num]))}, {}
 
   def floor(self):
     return {"distinct_codes": len(np.unique(self.ctx.maps(self.cfg.num)["codes"]))}
 
   @classmethod
-  def columns(cls, row):
-    return {"distinct codes": str(row["distinct_codes"])} if "distinct_codes" in row else {}
+  def columns(cls, record, floor):
+    return {"distinct codes": str(record["distinct_codes"])} if record else {}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ def runs(tmp_path_factory):
   compare.vqvae_workdir = str(root / "vqvae")
   compare.priors = {"maskgit": str(root / "maskgit")}
   compare.evals.classifier_fd.path = ""
-  compare.evals.distinct = common.entry("test_new_metric", num=8)  # the one config entry
+  compare.evals.distinct = common.entry("test_new_metric", num=8)  # the one config entry ...
+  compare.evals.distinct_in_1 = common.entry("test_new_metric", num=1)  # ... and another of the same type
   return root, train.run(compare, str(root / "compare"), "eval")
 
 
@@ -56,14 +57,15 @@ def test_it_is_scored_with_its_floor_and_has_its_own_column(runs):
   model = latents.load_vqvae(str(root / "vqvae"))
   stats = latents.training_latents(model, 4)
   test_codes = latents.test_latents(model, stats, 8, 4)["codes"]
-  assert results["floor"]["distinct_codes"] == len(set(test_codes.ravel().tolist()))  # counted by hand
+  for name, maps in (("distinct", test_codes), ("distinct_in_1", test_codes[:1])):  # each entry keeps its own
+    assert results["floor"][name]["distinct_codes"] == len(set(maps.ravel().tolist()))  # counted by hand
   [row] = results["priors"]
-  assert 1 <= row["distinct_codes"] <= 8  # tiny VQ-VAE: K = 8
+  assert 1 <= row["distinct_in_1"]["distinct_codes"] <= row["distinct"]["distinct_codes"] <= 8  # tiny: K = 8
   table = (root / "compare" / "eval" / "results.md").read_text()
-  header = next(line for line in table.splitlines() if "distinct codes" in line)
-  column = header.split(" | ").index("distinct codes")
-  floor_line = next(line for line in table.splitlines() if line.startswith("| data (floor) |"))
-  assert floor_line.split(" | ")[column] == str(results["floor"]["distinct_codes"])
+  header = next(line for line in table.splitlines() if "distinct codes" in line).split(" | ")
+  floor_line = next(line for line in table.splitlines() if line.startswith("| data (floor) |")).split(" | ")
+  for name in ("distinct", "distinct_in_1"):  # one type twice: each column named by its entry
+    assert floor_line[header.index(f"{name}: distinct codes")] == str(results["floor"][name]["distinct_codes"])
 
 
 def test_a_misspelt_setting_or_a_module_without_an_evaluator_is_an_error():
@@ -88,7 +90,7 @@ def test_an_entry_reads_the_split_it_names(runs):
   by_hand = code_metrics.mean_kl_interval(
     held_out[: size // 2], held_out[size // 2 :], ctx.num_codes, 1.0, np.random.default_rng(0), 10
   )
-  assert evaluators.CodeKL(entry, ctx).floor()["kl"] == by_hand
+  assert evaluators.CodeKL(entry, ctx).floor() == by_hand
   train_images = image_batches.images(model.config, "train", len(trained.stats["codes"]), 4)
   np.testing.assert_array_equal(ctx.images(2, "validation"), train_images[-size:][:2])
   with pytest.raises(ValueError, match="split must be one of"):

@@ -103,14 +103,15 @@ def runs(tmp_path_factory):
 
 def test_the_new_prior_trains_samples_and_inpaints(runs):
   root, metrics, _ = runs
-  assert metrics["prior"] == "test_new_prior" and metrics["num_samples"] == 4 and metrics["seconds_per_sample"] > 0
+  assert metrics["prior"] == "test_new_prior" and metrics["samples"]["num_samples"] == 4
+  assert metrics["samples"]["seconds_per_sample"] > 0
   with np.load(root / "independent" / "samples" / "codes.npz") as f:
     assert f["codes"].shape == (4, 8, 8) and 0 <= f["codes"].min() and f["codes"].max() < 8
   for name in ("samples", "inpaint_centre", "inpaint_top_left", "kl_map"):
     assert (root / "independent" / "figures" / f"{name}.png").stat().st_size > 500
   assert not (root / "independent" / "figures" / "chain.png").exists()  # it has no chain
   events = b"".join(p.read_bytes() for p in (root / "independent" / "tb").iterdir())
-  for tag in (b"eval/seconds_per_sample", b"eval/kl/mean", b"eval/samples", b"train/loss"):
+  for tag in (b"eval/samples/seconds_per_sample", b"eval/kl/mean", b"eval/samples", b"train/loss"):
     assert tag in events, tag  # evaluated at steps 2 and 4: scalars and the sample grid in TensorBoard
 
 
@@ -126,15 +127,15 @@ def test_its_exact_likelihood_is_scored_as_computed_by_hand(runs):
   hidden = ~inpaint_masks.centred_square(8, 4)
   per_map = [-np.take_along_axis(log_p, x[..., None], -1)[..., 0][hidden].sum() / hidden.sum() for x in test]
   [row] = results["priors"]
-  assert row["nll_masked"]["exact"]["nats"] == pytest.approx(np.mean(per_map), rel=1e-5)
-  assert row["nll_masked"]["exact"]["kind"] == "exact"
+  assert row["nll"]["masked"]["exact"]["nats"] == pytest.approx(np.mean(per_map), rel=1e-5)
+  assert row["nll"]["masked"]["exact"]["kind"] == "exact"
 
 
 def test_it_appears_in_the_comparison_table(runs):
   root, _, results = runs
   [row] = results["priors"]
   assert row["prior"] == "independent" and row["type"] == "test_new_prior" and row["kl"]["mean"] > 0
-  assert "step_sweep" not in row  # no choice of sampling steps
+  assert "steps" not in row  # no choice of sampling steps: the step_sweep entry records nothing
   table = (root / "compare" / "eval" / "results.md").read_text()
   assert "| independent | exact | exact |" in table and "| data (floor) |" in table
   assert json.loads((root / "compare" / "eval" / "results.json").read_text())["priors"][0]["params"] == 8 * 8 * 8
