@@ -162,7 +162,8 @@ class EndToEnd(experiment.Experiment):
     return super().finish(state)
 
   def extra_metrics(self, params) -> dict:
-    """Reconstructions before and after; each Fréchet distance of the starting model and its floor."""
+    """Reconstructions before and after (after: also the codebook's drift, ||C - C_0|| / ||C_0|| in the
+    Frobenius norm); each Fréchet distance of the starting model and its floor."""
     before = reconstruction_metrics(self.config, self.pretrained, self.stats)
     frechets = {n: c for n, c in self.config.evals.items() if c.type == "frechet"}
     floor = {}
@@ -170,4 +171,7 @@ class EndToEnd(experiment.Experiment):
       fds = evaluation.build(ml_collections.ConfigDict(frechets), self._context(self.pretrained))
       record = evaluation.evaluate_all(fds, self.start.params, jax.random.PRNGKey(self.config.seed))[0]
       before, floor = evaluation.with_results(before, record), evaluation.floors(fds)
-    return {"before": before, "after": reconstruction_metrics(self.config, self.model, self.stats), "floor": floor}
+    after = reconstruction_metrics(self.config, self.model, self.stats)
+    start = np.asarray(self.pretrained.codebook, np.float64)
+    after["codebook_shift"] = float(np.linalg.norm(np.asarray(self.model.codebook) - start) / np.linalg.norm(start))
+    return {"before": before, "after": after, "floor": floor}

@@ -100,7 +100,8 @@ def test_end_to_end_run(runs):
     train.run(config, str(root / "e2e"), "train")
   config.prior_workdir, config.evals.fd.path = str(root / "prior_ze"), str(root / "classifier")
   metrics = train.run(config, str(root / "e2e"), "train")
-  assert set(metrics["after"]) == {"psnr", "perplexity", "latent_scale"}
+  assert set(metrics["after"]) == {"psnr", "perplexity", "latent_scale", "codebook_shift"}
+  assert metrics["after"]["codebook_shift"] > 0  # 4 steps of the codebook's own learning rate moved it
   assert set(metrics["before"]) == {"psnr", "perplexity", "latent_scale", "fd"}  # fd: the evals entry
   assert 0.5 < metrics["before"]["latent_scale"] < 2.0
   fds = (metrics["floor"]["fd"], metrics["before"]["fd"], metrics["fd"])
