@@ -35,8 +35,11 @@ def text(error: BaseException) -> str:
 
 
 def one_line(error: BaseException) -> str:
-  """'<message>' and, when the root cause says something the message does not, '; cause: <Type>: <message>'."""
+  """'<message>' (with its type when it is one bare word, as a KeyError's key is) and, when the root cause says
+  something the message does not, '; cause: <Type>: <message>'."""
   message, cause = text(error), root_cause(error)
+  if " " not in message and message != type(error).__name__:
+    message = f"{type(error).__name__}: {message}"
   if cause is not error and text(cause) not in message:
     message += f"; cause: {type(cause).__name__}: {text(cause)[:300]}"
   return message

@@ -16,6 +16,7 @@ import numpy as np
 from dbvq_jax import latents, priors, quantize
 from dbvq_jax import masks as inpaint_masks
 from dbvq_jax.data import image_batches
+from dbvq_jax.data import images as image_data
 from dbvq_jax.evaluate import base, elbo, features, frechet
 from dbvq_jax.evaluate import codes as code_metrics
 from dbvq_jax.evaluate import images as image_eval
@@ -338,7 +339,7 @@ class Likelihood(OnASplit):
     """The decoder's maximum-likelihood log sigma on the first m training images, each decoded from its codes
     under the context's VQ-VAE (the end-to-end one after end-to-end training)."""
     ctx = self.ctx
-    m = min(m, len(ctx.stats["codes"]))  # a small dataset: all its training images
+    m = min(m, len(image_data.source(ctx.vqvae.config.data, "train")))  # a small dataset: all its training images
     codes = latents.test_latents(ctx.vqvae, ctx.stats, m, ctx.batch_size, split="train")["codes"]
     return elbo.fit_log_scale(image_batches.images(ctx.vqvae.config, "train", m, ctx.batch_size), ctx.decoded(codes))
 

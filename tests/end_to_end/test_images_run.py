@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from configs import common
 from dbvq_jax import latents, priors, quantize, train
 from dbvq_jax import masks as inpaint_masks
 from dbvq_jax.core import loop
@@ -99,7 +100,13 @@ def test_end_to_end_run(runs):
   with pytest.raises(ValueError, match="different config.prior"):
     train.run(config, str(root / "e2e"), "train")
   config.prior_workdir, config.evals.fd.path = str(root / "prior_ze"), str(root / "classifier")
+  estimators = dict(common.estimators(), nll_t_samples=2)
+  config.evals.nll = common.entry(  # the image bound of the end-to-end model (its decoder scale fitted anew)
+    "nll", num_examples=2, mask_size=0, batch_size=2, image_elbo=True, elbo_fit_examples=4, estimators=estimators
+  )
   metrics = train.run(config, str(root / "e2e"), "train")
+  elbo = metrics["nll"]["image_elbo"]  # the prior's term, -log p(codes) >= 0, adds to the decoder's bits
+  assert elbo["bound"]["bits_per_dim"] > elbo["decoder"]["bits_per_dim"] > 0 and elbo["bound"]["kind"] == "bound"
   assert set(metrics["after"]) == {"psnr", "perplexity", "latent_scale", "codebook_shift"}
   assert metrics["after"]["codebook_shift"] > 0  # 4 steps of the codebook's own learning rate moved it
   assert set(metrics["before"]) == {"psnr", "perplexity", "latent_scale", "fd"}  # fd: the evals entry

@@ -17,6 +17,7 @@ import ml_collections
 import optax
 import pytest
 
+from dbvq_jax import errors
 from dbvq_jax.core import checkpoint, loop
 from dbvq_jax.core import state as state_lib
 from dbvq_jax.data import toy as toy_data
@@ -216,6 +217,12 @@ CLI_ERRORS = {  # case -> (arguments after --workdir=tmp/run or its own --workdi
     "--config.stages.bridge.validation_size=99999 must be in [0, ",
   ),
 }
+
+
+def test_a_bare_key_error_is_reported_with_its_type():
+  """A KeyError's message is only its key: the one line names the type too, and a worded message is left as is."""
+  assert errors.one_line(KeyError("codes")) == "KeyError: codes"
+  assert errors.one_line(ValueError("no such split")) == "no such split"
 
 
 @pytest.mark.parametrize("case", sorted(CLI_ERRORS))
