@@ -6,6 +6,8 @@ images x computes
   z_e^0 = f_phi(x), z = (z_e^0 - mu) / s, codes ~ q_tau(. | z) by straight-through Gumbel-softmax,
   L = rec_weight ||x - D(z_q^0)||^2 + L_t(z) + reg_weight KL(q_tau || p_tau_t)(z^t)
       + scale_weight (log std(z))^2                                  at one t ~ U{1..T}.
+With quantize.prior_to_encoder False, the prior's terms (L_t and the regulariser) do not reach the encoder: it
+learns from the reconstruction and the scale guard only, while the codebook and the denoiser still learn from all.
 
 Latent-scale guard. The diffusion loss can be lowered by shrinking the encoder's output (a smaller
 z^0 is easier to denoise), and a loss made blind to the scale lets it drift instead. So mu and s
@@ -71,7 +73,8 @@ def loss_fn(
     prior_params = _normalised(params, stats)
     one_hot = quantize.gumbel_softmax(r_gumbel, quantize.code_logits(z, prior_params["codebook"], q.tau), hard=True)
     rec = jnp.mean(jnp.square(x - decoder.apply(params["decoder"], one_hot @ params["codebook"])))
-    prior_loss, metrics = prior.loss(prior_params, {"z0": z}, r_prior)
+    z_prior = z if q.prior_to_encoder else jax.lax.stop_gradient(z)  # False: the encoder learns from x only
+    prior_loss, metrics = prior.loss(prior_params, {"z0": z_prior}, r_prior)
     log_scale = jnp.log(jnp.std(z))
     metrics = dict(metrics, mse=rec, latent_scale=jnp.exp(log_scale))
     return q.rec_weight * rec + prior_loss + q.scale_weight * jnp.square(log_scale), (metrics, model_state)
