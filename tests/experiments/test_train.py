@@ -356,6 +356,8 @@ def test_cli_reports_a_corrupt_checkpoint_in_one_line_and_writes_nothing(toy_run
 
 
 def test_a_misspelt_evaluator_setting_is_an_error_not_ignored():
+  from dbvq_jax.evaluate import evaluators  # noqa: F401  (registers code_kl; alone, nothing else imported it)
+
   evals = ml_collections.ConfigDict({"kl": {"type": "code_kl", "num": 8, "alpah": 1.0, "log_steps": 2}})
   with pytest.raises(
     ValueError, match="evals.kl.alpah is not a setting of a 'code_kl' evaluator; its settings are num, alpha"
