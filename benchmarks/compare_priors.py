@@ -1,6 +1,6 @@
 """The prior comparison in one command, over the stack (configs/stack.py:prior=all): the VQ-VAE, every prior, the
-feature classifier and the comparison, each a stage of `python -m dbvq_jax.main` in a sub-folder of WORKDIR,
-resumed when killed and skipped when done (dbvq_jax/train/stack.py).
+feature classifier and the comparison, the stages of one `python -m dbvq_jax.main` run, each in a sub-folder of
+WORKDIR, resumed when killed and skipped when done (dbvq_jax/train/stack.py).
 
   python benchmarks/compare_priors.py --workdir=runs/fmnist [--data_dir=/usr/share/datasets/fashion-mnist]
       [--inception_weights=inception_fid.npz] [--step_fractions=0.1] [--priors=all] [--smoke]
