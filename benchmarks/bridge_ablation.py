@@ -27,6 +27,7 @@ from dbvq_jax import masks as inpaint_masks  # noqa: E402
 from dbvq_jax.core import checkpoint, loop  # noqa: E402
 from dbvq_jax.evaluate import base as evaluation  # noqa: E402
 from dbvq_jax.evaluate import codes as code_metrics  # noqa: E402
+from dbvq_jax.evaluate import evaluators  # noqa: E402
 from dbvq_jax.priors import trained as trained_priors  # noqa: E402
 
 
@@ -95,7 +96,6 @@ def main():
     "floor [95%]",
   ]
   print("| " + " | ".join(head) + " |\n|" + "---|" * len(head), flush=True)
-  interval = lambda v: f"{v['mean']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]"  # noqa: E731
   for w in workdirs:
     run = load_run(w, args, model)
     for t0 in (int(v) for v in args.decoder_ts.split(",")):
@@ -107,8 +107,8 @@ def main():
         f"{loop.train_seconds(w):.0f}",
         fmt(r["bound"]["whole"]),
         fmt(r["bound"]["masked"]),
-        interval(r["kl"]),
-        interval(r["floor"]),
+        evaluators.interval(r["kl"]),
+        evaluators.interval(r["floor"]),
       ]
       print(
         "| " + " | ".join(map(str, cells)) + " |",

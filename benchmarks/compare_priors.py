@@ -56,7 +56,7 @@ def prior_config(name: str) -> str:
 def equal_time_steps(name: str, root: str, vqvae: str, minutes: float, smoke: bool) -> int:
   """Steps that train prior `name` for `minutes` on this machine, at the throughput of a PROBE_STEPS probe in
   ROOT/probes/<name> (trained unless it has finished: its metrics.json)."""
-  probe = os.path.join(root, "probes", name.rsplit(".", 1)[-1])
+  probe = os.path.join(root, "probes", stack_config.stage_name(name))
   if not os.path.exists(os.path.join(probe, "metrics.json")):
     flags = [
       f"--config.vqvae_workdir={vqvae}",
@@ -107,7 +107,7 @@ def stack_overrides(args, workdir: str) -> list[str]:
     out.append(f"--config.stages.compare.evals.steps.fractions=({args.step_fractions},)")
   for kind in stack_config.prior_types(args.priors) if args.minutes else ():
     steps = equal_time_steps(kind, workdir, os.path.abspath(args.vqvae), args.minutes, args.smoke)
-    out.append(f"--config.stages.{kind.rsplit('.', 1)[-1]}.training.num_steps={steps}")
+    out.append(f"--config.stages.{stack_config.stage_name(kind)}.training.num_steps={steps}")
   return out
 
 

@@ -26,6 +26,11 @@ def prior_types(chosen: str) -> list[str]:
   return [kind for part in chosen.split("+") for kind in (priors.names() if part == "all" else (part,))]
 
 
+def stage_name(kind: str) -> str:
+  """The stage (and sub-folder) of prior type `kind`: its last dotted part (my_pkg.my_prior -> my_prior)."""
+  return kind.rsplit(".", 1)[-1]
+
+
 def stages(v: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The stage configs of the variants `v` by name (run in the order vqvae, classifier, priors, compare; see
   train/stack.py); a prior's stage is named by the last part of its type."""
@@ -34,7 +39,7 @@ def stages(v: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   s.vqvae = vqvae.get_config(data)
   kinds = prior_types(v.prior)
   for kind in kinds:
-    s[kind.rsplit(".", 1)[-1]] = prior.get_config(f"prior={kind},{data}")
+    s[stage_name(kind)] = prior.get_config(f"prior={kind},{data}")
   if len(kinds) > 1:
     s.classifier = classifier.get_config(data)
     s.compare = compare.get_config(data)

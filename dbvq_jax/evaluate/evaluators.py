@@ -267,8 +267,7 @@ class CodeKL(OnASplit):
   def columns(cls, record, floor):
     if "mean" not in record:
       return {}
-    at_floor = "—" if not floor else ("yes" if overlaps(record, floor) else "no")  # the floor's own row: —
-    return {"mean KL [95%]": interval(record), "at floor": at_floor}
+    return {"mean KL [95%]": interval(record), "at floor": at_floor(record, floor)}
 
 
 def interval(kl: dict) -> str:
@@ -276,9 +275,10 @@ def interval(kl: dict) -> str:
   return f"{kl['mean']:.3f} [{kl['lo']:.3f}, {kl['hi']:.3f}]"
 
 
-def overlaps(kl: dict, floor: dict) -> bool:
-  """Whether a KL record is at the floor: its interval reaches the floor's."""
-  return kl["lo"] <= floor["hi"]
+def at_floor(kl: dict, floor: dict | None) -> str:
+  """'yes' when a KL record is at the floor (its interval reaches the floor's), else 'no'; '—' without a floor
+  (the floor's own row)."""
+  return "—" if not floor else ("yes" if kl["lo"] <= floor["hi"] else "no")
 
 
 @base.register("nll")

@@ -193,14 +193,13 @@ def _sweep_table(rows: list[dict], entry: str, floor: dict | None) -> str:
   sweep = [{"prior": r["prior"], **s} for r in rows for s in r.get(entry, {}).get("by_steps", [])]
   if not sweep:
     return ""
-  at_floor = lambda r: "—" if not floor else ("yes" if evaluators.overlaps(r["kl"], floor) else "no")  # noqa: E731
   return "\n## Sampler steps\n\n" + _table(
     sweep,
     [
       ("prior", lambda r: r["prior"]),
       ("steps", lambda r: str(r["steps"])),
       ("mean KL [95%]", lambda r: evaluators.interval(r["kl"])),
-      ("at floor", at_floor),
+      ("at floor", lambda r: evaluators.at_floor(r["kl"], floor)),
       ("s/sample", lambda r: f"{r['seconds_per_sample']:.4f}"),
     ],
   )
