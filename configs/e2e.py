@@ -1,8 +1,10 @@
 """End-to-end training (Algorithm 1): encoder, decoder, codebook and bridge prior together, from a VQ-VAE run
 (configs/vqvae.py) and optionally from a bridge prior trained on its z_e (configs/prior.py with
---config.prior.diffuse=z_e).
+--config.prior.diffuse=z_e) or, with --config.prior.diffuse=codes, on its code embeddings (configs/prior.py).
 
   python -m dbvq_jax.main --config=configs/e2e.py --workdir=runs/fmnist_e2e
+  python -m dbvq_jax.main --config=configs/e2e.py --workdir=runs/fmnist_e2e_codes --config.prior.diffuse=codes \
+    --config.prior_workdir=runs/fmnist_prior
 
 Variants: data=fashion_mnist | cifar10 | miniimagenet (the bridge of configs/prior.py for that data);
 image_size, channels (configs/common.py); tiny.
@@ -19,7 +21,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   small = common.small(v.data)
   c.experiment = "image_e2e"
   c.prior_workdir = f"{prior.RUNS[v.data]}_prior_ze" if small else ""  # start the denoiser from this run ("": scratch)
-  c.prior.diffuse = "z_e"  # Algorithm 1 diffuses the encoder's output, so a prior_workdir run must too
+  c.prior.diffuse = "z_e"  # z_e: Algorithm 1 | codes: the drawn code's embedding; a prior_workdir run must match
   c.eval_images = 2_000 if small else 10_000  # test images for the before/after reconstruction metrics
   if small:
     c.sampling.steps = 100  # the strided sampler for every evaluation (1,000 steps take ~10x longer)

@@ -1,7 +1,7 @@
 """Suite-wide settings, read by JAX at import and inherited by the subprocesses and notebook kernels
 that tests start. The tests are bound by compile time on CPU (tiny networks, a few steps), so:
 XLA's LLVM backend optimisations are off (about 3x faster compiles), and compiled programs go to a
-persistent cache in a fresh directory per session, shared by the processes that compile the same
+persistent cache in a fresh directory per session, shared by the workers and the processes that compile the same
 program (the same toy run from the README, the notebooks and the launcher). The benchmarks, which
 time compiled code, run without either outside the tests.
 
@@ -16,5 +16,6 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # helpers.py, for the tests in every layer below
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
-os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="dbvq_jax_test_cache_")
+if "PYTEST_XDIST_WORKER" not in os.environ:  # xdist's workers inherit the controller's: one cache for all
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="dbvq_jax_test_cache_")
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"

@@ -177,8 +177,6 @@ class BridgePrior:
       )
     if self.diffuse not in DIFFUSE:
       raise ValueError(f"diffuse must be one of {DIFFUSE}, got {self.diffuse!r}")
-    if self.diffuse == "codes" and self.fixed_codebook is None:
-      raise ValueError("diffuse='codes' needs a fixed codebook (a prior on a frozen VQ-VAE)")
     if self.learn_embeddings and not (self.diffuse == "codes" and self._bound_loss):
       raise ValueError("learn_embeddings trains the code embeddings on the bound: it needs diffuse='codes', loss='eq4'")
     if self.bayes_skip and self.parameterization != "codes":
@@ -377,9 +375,13 @@ class BridgePrior:
     return use & jnp.where(jax.random.bernoulli(k_kind, 0.5, expand), ~box, scattered)
 
   def start(self, params: dict, batch: dict) -> jax.Array:
-    """Where the forward process starts, [B, ..., d]: batch['z0'] (z_e^0) or the embedding e_{z_q}
-    of batch['codes'] (diffuse="codes")."""
-    return self.codebook(params)[batch["codes"]] if self.diffuse == "codes" else batch["z0"]
+    """Where the forward process starts, [B, ..., d]: batch['z0'] (z_e^0), or with diffuse="codes" the embedding
+    e_{z_q} of batch['codes'] [B, ...] or, end to end, batch['one_hot'] @ codebook: the straight-through one-hot
+    [B, ..., K] of the codes drawn from q_tau(z_q | z_e), through which the loss reaches the encoder."""
+    if self.diffuse == "z_e":
+      return batch["z0"]
+    codebook = self.codebook(params)
+    return batch["one_hot"] @ codebook if "one_hot" in batch else codebook[batch["codes"]]
 
   def _self_condition_estimate(self, params, rng, zt, t, z0, mask, labels, dropout_rng) -> jax.Array | None:
     """Training input of self-conditioning: sg(z0_hat) of a first pass for half the examples, zeros

@@ -4,10 +4,13 @@ Starting from a trained VQ-VAE (config `vqvae_workdir`) and optionally from a br
 its frozen latents (`prior_workdir`; otherwise the denoiser starts from scratch), each step on
 images x computes
   z_e^0 = f_phi(x), z = (z_e^0 - mu) / s, codes ~ q_tau(. | z) by straight-through Gumbel-softmax,
-  L = rec_weight ||x - D(z_q^0)||^2 + L_t(z) + reg_weight KL(q_tau || p_tau_t)(z^t)
-      + scale_weight (log std(z))^2                                  at one t ~ U{1..T}.
-With quantize.prior_to_encoder False, the prior's terms (L_t and the regulariser) do not reach the encoder: it
-learns from the reconstruction and the scale guard only, while the codebook and the denoiser still learn from all.
+  L = rec_weight ||x - D(z_q^0)||^2 + L_t(y) + reg_weight KL(q_tau || p_tau_t)(z^t)
+      + scale_weight (log std(z))^2                                  at one t ~ U{1..T},
+where the forward process starts at y = z (prior.diffuse="z_e", Algorithm 1) or at the drawn code's embedding
+y = one_hot @ C (prior.diffuse="codes", the code-embedding bridge of CDCD and Plaid, whose codebook C then
+trains through the prior's loss). With quantize.prior_to_encoder False, the prior's terms (L_t and the
+regulariser) do not reach the encoder: it learns from the reconstruction and the scale guard only, while the
+codebook and the denoiser still learn from all.
 
 Latent-scale guard. The diffusion loss can be lowered by shrinking the encoder's output (a smaller
 z^0 is easier to denoise), and a loss made blind to the scale lets it drift instead. So mu and s
@@ -15,8 +18,9 @@ stay fixed at the pretrained encoder's training-set statistics (the normalisatio
 the codebook is normalised by the same constants, and the last term holds the batch standard
 deviation of z at 1. Test reconstruction PSNR, code perplexity and latent scale std(z) before and after go to
 metrics.json with the evaluators of config.evals on the trained model (at the end only: the decoder that
-draws the samples changes with the weights). Fréchet-distance evaluators also score the starting model
-("before": the prior_workdir prior on the pretrained VQ-VAE) and their floor.
+draws the samples changes with the weights). The same evaluators also score the starting model ("before": the
+prior_workdir prior on the pretrained VQ-VAE), so that each metric of the two-stage model stands beside the
+end-to-end one.
 """
 
 from __future__ import annotations
@@ -42,14 +46,10 @@ _SAME = ("model", "bridge", "prior")  # sections a starting prior must share wit
 
 
 def build_prior(config: ml_collections.ConfigDict, latent_dim: int, num_codes: int) -> bridge_prior.BridgePrior:
-  """The bridge prior of the image-prior config (prior.diffuse='z_e': the forward process starts at z_e,
-  Algorithm 1) with a learned codebook and the KL regulariser."""
+  """The bridge prior of the image-prior config (diffusing z_e or the code embeddings) with a learned codebook
+  and the KL regulariser."""
   if config.prior.type != "bridge":
     raise ValueError(f"end-to-end training needs prior.type='bridge', got {config.prior.type!r}")
-  if config.prior.diffuse != "z_e":
-    raise ValueError(
-      f"end-to-end training diffuses z_e (Algorithm 1): set prior.diffuse='z_e', got {config.prior.diffuse!r}"
-    )
   if not config.quantize.get("learn_codebook"):
     raise ValueError("end-to-end training learns the codebook: quantize.learn_codebook must be True")
   return priors.build(config, np.zeros((num_codes, latent_dim), np.float32), latent_dim)
@@ -73,8 +73,9 @@ def loss_fn(
     prior_params = _normalised(params, stats)
     one_hot = quantize.gumbel_softmax(r_gumbel, quantize.code_logits(z, prior_params["codebook"], q.tau), hard=True)
     rec = jnp.mean(jnp.square(x - decoder.apply(params["decoder"], one_hot @ params["codebook"])))
-    z_prior = z if q.prior_to_encoder else jax.lax.stop_gradient(z)  # False: the encoder learns from x only
-    prior_loss, metrics = prior.loss(prior_params, {"z0": z_prior}, r_prior)
+    latent = {"z0": z, "one_hot": one_hot}  # the prior reads the one it diffuses (BridgePrior.start)
+    latent = latent if q.prior_to_encoder else jax.lax.stop_gradient(latent)  # False: the encoder learns from x only
+    prior_loss, metrics = prior.loss(prior_params, latent, r_prior)
     log_scale = jnp.log(jnp.std(z))
     metrics = dict(metrics, mse=rec, latent_scale=jnp.exp(log_scale))
     return q.rec_weight * rec + prior_loss + q.scale_weight * jnp.square(log_scale), (metrics, model_state)
@@ -166,14 +167,14 @@ class EndToEnd(experiment.Experiment):
 
   def extra_metrics(self, params) -> dict:
     """Reconstructions before and after (after: also the codebook's drift, ||C - C_0|| / ||C_0|| in the
-    Frobenius norm); each Fréchet distance of the starting model and its floor."""
+    Frobenius norm); with a starting prior, every evals entry's record of the starting model (the two-stage
+    model: the prior_workdir prior on the pretrained VQ-VAE, scored like the trained one) and the floors."""
     before = reconstruction_metrics(self.config, self.pretrained, self.stats)
-    frechets = {n: c for n, c in self.config.evals.items() if c.type == "frechet"}
     floor = {}
-    if frechets and self.start is not None:
-      fds = evaluation.build(ml_collections.ConfigDict(frechets), self._context(self.pretrained))
-      record = evaluation.evaluate_all(fds, self.start.params, jax.random.PRNGKey(self.config.seed))[0]
-      before, floor = evaluation.with_results(before, record), evaluation.floors(fds)
+    if self.start is not None:
+      start = evaluation.build(self.config.evals, self._context(self.pretrained))
+      record = evaluation.evaluate_all(start, self.start.params, jax.random.PRNGKey(self.config.seed))[0]
+      before, floor = evaluation.with_results(before, record), evaluation.floors(start)
     after = reconstruction_metrics(self.config, self.model, self.stats)
     start = np.asarray(self.pretrained.codebook, np.float64)
     after["codebook_shift"] = float(np.linalg.norm(np.asarray(self.model.codebook) - start) / np.linalg.norm(start))
