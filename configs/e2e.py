@@ -41,7 +41,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.quantize.reg_form = "kl"  # kl | surrogate
   c.quantize.rec_weight = 10.0  # on the per-pixel MSE
   c.quantize.scale_weight = 100.0  # latent-scale guard: scale_weight * (log std(z))^2
-  c.quantize.prior_to_encoder = True  # the prior's loss reaches the encoder (Algorithm 1); False: stop_gradient(z)
+  # True: the prior's loss reaches the encoder (Algorithm 1); False: it stops there (stop_gradient), which keeps the
+  # samples from degrading (docs/images.md, "Why end to end degrades")
+  c.quantize.prior_to_encoder = False
   if v.tiny:
     common.tiny_training(c)  # again, after the schedule above
     c.prior_workdir, c.eval_images, c.sampling.steps = "", 16, 0
