@@ -172,9 +172,9 @@ class EndToEnd(experiment.Experiment):
     before = reconstruction_metrics(self.config, self.pretrained, self.stats)
     floor = {}
     if self.start is not None:
-      start = evaluation.build(self.config.evals, self._context(self.pretrained))
-      record = evaluation.evaluate_all(start, self.start.params, jax.random.PRNGKey(self.config.seed))[0]
-      before, floor = evaluation.with_results(before, record), evaluation.floors(start)
+      scorers = evaluation.build(self.config.evals, self._context(self.pretrained))
+      record = evaluation.evaluate_all(scorers, self.start.params, jax.random.PRNGKey(self.config.seed))[0]
+      before, floor = evaluation.with_results(before, record), evaluation.floors(scorers)
     after = reconstruction_metrics(self.config, self.model, self.stats)
     start = np.asarray(self.pretrained.codebook, np.float64)
     after["codebook_shift"] = float(np.linalg.norm(np.asarray(self.model.codebook) - start) / np.linalg.norm(start))
