@@ -18,8 +18,8 @@ import helpers
 
 # Appended to a benchmark command as printed (argparse keeps the last value of a repeated option).
 BENCHMARK_SMOKE = {
-  "benchmarks/toy_table.py": ["--smoke", "--workdir={tmp}/toy_table", "--variants=paper_conv_eps"],  # the others:
-  # test_toy.py
+  # One variant of the toy table: test_toy.py runs the others.
+  "benchmarks/toy_table.py": ["--smoke", "--workdir={tmp}/toy_table", "--variants=paper_conv_eps"],
   "benchmarks/toy_sampling.py": ["--batch=50", "--repeats=1"],
   "benchmarks/accelerator.py": ["--smoke", "--data=cifar10", "--steps=2", "--sample_batch=2"],
   "benchmarks/conv_gflops.py": [
